@@ -1,0 +1,131 @@
+"""Workload ``handshake``: launch a server-like child until its handshake line is seen."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from typing import IO, Any, Final
+
+import anyio
+
+from benchmarks.harness import Contender, Workload, in_loop_self_timed, procfound_attr
+
+HANDSHAKE: Final = "1|6|tcp|127.0.0.1:4242|grpc"
+# `exec` makes the sleeping child the direct child, so killing it leaves no grandchild.
+SCRIPT: Final = f"echo '{HANDSHAKE}'; exec sleep 30"
+READ_TIMEOUT: Final = 10.0
+
+
+def read_line(stdout: IO[bytes], into: queue.SimpleQueue[bytes]) -> None:
+    into.put(stdout.readline())
+
+
+def workload(quick: bool) -> Workload:
+    cmd = [shutil.which("sh") or "/bin/sh", "-c", SCRIPT]
+    n = 5 if quick else 20
+    expected = HANDSHAKE.encode()
+
+    def stdlib() -> float:
+        """What the seed does: Popen, then a blocking readline in a thread, with a timeout."""
+        total = 0.0
+        for _ in range(n):
+            lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+            start = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+            reader = None
+            try:
+                assert proc.stdout is not None
+                reader = threading.Thread(target=read_line, args=(proc.stdout, lines), daemon=True)
+                reader.start()
+                line = lines.get(timeout=READ_TIMEOUT)
+                total += time.perf_counter() - start
+                if expected not in line:
+                    raise AssertionError(f"unexpected first line {line!r}")
+            finally:
+                proc.kill()
+                proc.wait()
+                if reader is not None:
+                    reader.join()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+        return total
+
+    async def anyio_peer() -> float:
+        total = 0.0
+        for _ in range(n):
+            start = time.perf_counter()
+            proc = await anyio.open_process(
+                cmd, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            try:
+                assert proc.stdout is not None
+                seen = b""
+                with anyio.fail_after(READ_TIMEOUT):
+                    while expected not in seen:
+                        seen += await proc.stdout.receive()
+                total += time.perf_counter() - start
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.aclose()
+        return total
+
+    def procfound_async(how: Any) -> float:
+        managed_process = procfound_attr("ManagedProcess")
+        wait_for_output = procfound_attr("wait_for_process_output")
+
+        async def work() -> float:
+            total = 0.0
+            for _ in range(n):
+                start = time.perf_counter()
+                proc = managed_process(cmd)
+                try:
+                    proc.launch()
+                    seen = await wait_for_output(proc, [HANDSHAKE], timeout=READ_TIMEOUT)
+                    total += time.perf_counter() - start
+                    if HANDSHAKE not in seen:
+                        raise AssertionError(f"handshake not in {seen!r}")
+                finally:
+                    try:
+                        proc.terminate_gracefully(timeout=2.0)
+                    finally:
+                        proc.cleanup()
+            return total
+
+        return in_loop_self_timed(how, work)
+
+    return Workload(
+        name="handshake",
+        title=f"handshake: launch until the handshake line is seen ({n} per sample), time each",
+        unit="op",
+        work=n,
+        contenders=[
+            Contender("subprocess.Popen + readline in a thread", "stdlib", stdlib, "baseline"),
+            Contender(
+                "anyio.open_process + receive",
+                "anyio[asyncio]",
+                lambda: in_loop_self_timed("anyio[asyncio]", anyio_peer),
+            ),
+            Contender(
+                "anyio.open_process + receive",
+                "anyio[trio]",
+                lambda: in_loop_self_timed("anyio[trio]", anyio_peer),
+            ),
+            Contender(
+                "ManagedProcess.launch + wait_for_process_output",
+                "procfound[asyncio]",
+                lambda: procfound_async("anyio[asyncio]"),
+            ),
+            Contender(
+                "ManagedProcess.launch + wait_for_process_output",
+                "procfound[trio]",
+                lambda: procfound_async("anyio[trio]"),
+            ),
+        ],
+        note="Shutdown (kill and reap) happens after the clock stops. The child is "
+        f'`sh -c "{SCRIPT}"`.',
+    )

@@ -1,0 +1,284 @@
+"""The benchmark core: contenders, interleaved rounds, statistics, tables and JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import gc
+import importlib
+import os
+import random
+import signal
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import anyio
+
+Role = Literal["baseline", "contender", "reference"]
+Backend = Literal["asyncio", "trio"]
+#: How a workload's result is shown: time per operation, or a throughput.
+Unit = Literal["op", "MB/s", "lines/s"]
+
+MIB: Final = 1024 * 1024
+
+
+class Unavailable(Exception):
+    """A contender that cannot run here (a procfound function not written yet): shown as n/a."""
+
+
+def procfound_attr(name: str) -> Any:
+    """Return ``procfound.<name>``, or raise `Unavailable` if procfound does not have it yet."""
+    try:
+        module = importlib.import_module("procfound")
+    except ImportError as exc:
+        raise Unavailable(f"procfound not importable: {exc}") from exc
+    try:
+        return getattr(module, name)
+    except AttributeError as exc:
+        raise Unavailable(f"procfound.{name} does not exist yet") from exc
+
+
+def timed(work: Callable[[], object]) -> float:
+    """Run ``work`` once and return the seconds it took."""
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+async def atimed(work: Callable[[], Awaitable[object]]) -> float:
+    """Await ``work()`` once and return the seconds it took (inside an already running loop)."""
+    start = time.perf_counter()
+    await work()
+    return time.perf_counter() - start
+
+
+LoopKind = Literal["asyncio", "trio", "anyio[asyncio]", "anyio[trio]"]
+
+
+def in_loop_self_timed(how: LoopKind, work: Callable[[], Awaitable[float]]) -> float:
+    """Start an event loop, run ``work`` (which times itself) in it, and return its seconds.
+
+    ``asyncio``/``trio`` use the raw ``asyncio.run``/``trio.run``; the ``anyio[...]`` forms
+    use ``anyio.run`` with that backend.
+    """
+    if how == "asyncio":
+
+        async def main() -> float:
+            return await work()
+
+        return asyncio.run(main())
+    if how == "trio":
+        import trio
+
+        return trio.run(work)
+    return anyio.run(work, backend="asyncio" if how == "anyio[asyncio]" else "trio")
+
+
+def in_loop(how: LoopKind, work: Callable[[], Awaitable[object]]) -> float:
+    """Start an event loop, time only ``await work()`` inside it (not loop start-up/shutdown)."""
+    return in_loop_self_timed(how, lambda: atimed(work))
+
+
+@dataclass
+class Contender:
+    """One way of doing a workload's unit of work.
+
+    ``measure`` performs one sample (set-up outside the clock is allowed) and returns the
+    measured seconds. It raises `Unavailable` for n/a; any other exception is an error.
+    """
+
+    name: str
+    group: str
+    measure: Callable[[], float]
+    role: Role = "contender"
+
+
+@dataclass
+class Workload:
+    """A named set of contenders doing the same ``work`` (ops, bytes or lines) per sample."""
+
+    name: str
+    title: str
+    unit: Unit
+    work: int
+    contenders: list[Contender]
+    note: str = ""
+
+
+@dataclass
+class Row:
+    """The samples and outcome of one contender."""
+
+    contender: Contender
+    samples: list[float] = field(default_factory=list)
+    status: Literal["ok", "n/a", "error"] = "ok"
+    detail: str = ""
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.samples) if self.samples else None
+
+    @property
+    def best(self) -> float | None:
+        return min(self.samples) if self.samples else None
+
+
+@dataclass
+class Result:
+    workload: Workload
+    rows: list[Row]
+
+    @property
+    def baseline(self) -> Row | None:
+        return next((r for r in self.rows if r.contender.role == "baseline"), None)
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status == "error" for r in self.rows)
+
+
+def _watchdog_exit(seconds: float) -> None:
+    """Arm a hard deadline for one sample: a hung contender dumps stacks and ends the run."""
+    faulthandler.dump_traceback_later(seconds, exit=True)
+
+
+def run_workload(
+    workload: Workload, rounds: int, warmup: int, seed: int, sample_timeout: float
+) -> Result:
+    """Run every contender once per round, in a different order each round; warm-up is dropped.
+
+    Round 0 uses the declared order; later rounds are shuffled with a seeded RNG so no
+    contender always runs right after the same neighbour (page cache, CPU frequency, GC).
+    """
+    rows = [Row(c) for c in workload.contenders]
+    rng = random.Random(seed)
+    for index in range(warmup + rounds):
+        order = list(rows)
+        if index > 0:
+            rng.shuffle(order)
+        for row in order:
+            if row.status != "ok":
+                continue
+            gc.collect()
+            _watchdog_exit(sample_timeout)
+            try:
+                seconds = row.contender.measure()
+            except Unavailable as exc:
+                row.status, row.detail = "n/a", str(exc)
+                continue
+            except Exception as exc:
+                row.status, row.detail = "error", f"{type(exc).__name__}: {exc}"[:200]
+                print(f"\n[{workload.name}] {row.contender.name} failed:", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+                continue
+            finally:
+                faulthandler.cancel_dump_traceback_later()
+            if index >= warmup:
+                row.samples.append(seconds)
+        print(".", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return Result(workload, rows)
+
+
+def _seconds(value: float) -> str:
+    if value >= 1.0:
+        return f"{value:.2f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.1f} ms"
+    return f"{value * 1e6:.0f} µs"
+
+
+def describe(workload: Workload, seconds: float) -> str:
+    """Format one sample time in the workload's unit (time per op, or throughput)."""
+    if workload.unit == "op":
+        return _seconds(seconds / workload.work)
+    rate = workload.work / seconds
+    if workload.unit == "MB/s":
+        return f"{rate / 1e6:,.0f} MB/s"
+    return f"{rate / 1e6:.2f} M lines/s"
+
+
+def markdown(result: Result) -> str:
+    """One Markdown table: contender | group | median | best | ratio vs baseline (time)."""
+    wl = result.workload
+    base = result.baseline
+    base_median = base.median if base is not None else None
+    lines = [
+        f"### {wl.title}",
+        "",
+        "| contender | group | median | best | ratio vs baseline |",
+        "|---|---|---|---|---|",
+    ]
+    for row in result.rows:
+        c = row.contender
+        name = f"**{c.name}** (baseline)" if c.role == "baseline" else c.name
+        median, best = row.median, row.best
+        if row.status != "ok" or median is None or best is None:
+            text = "n/a" if row.status == "n/a" else f"error: {row.detail}"
+            lines.append(f"| {name} | {c.group} | {text} | | |")
+            continue
+        ratio = f"{median / base_median:.2f}" if base_median else "—"
+        lines.append(
+            f"| {name} | {c.group} | {describe(wl, median)} | {describe(wl, best)} | {ratio} |"
+        )
+    if wl.note:
+        lines += ["", wl.note]
+    return "\n".join(lines)
+
+
+def to_json(result: Result) -> dict[str, Any]:
+    wl = result.workload
+    base = result.baseline
+    base_median = base.median if base is not None else None
+    out_rows = []
+    for row in result.rows:
+        median = row.median
+        out_rows.append(
+            {
+                "name": row.contender.name,
+                "group": row.contender.group,
+                "role": row.contender.role,
+                "status": row.status,
+                "detail": row.detail,
+                "samples_s": row.samples,
+                "median_s": median,
+                "best_s": row.best,
+                "median_display": describe(wl, median) if median else None,
+                "ratio": median / base_median if median and base_median else None,
+            }
+        )
+    return {"title": wl.title, "unit": wl.unit, "work_per_sample": wl.work, "rows": out_rows}
+
+
+def leftover_children() -> list[tuple[int, str]]:
+    """Our direct children still present (running or zombie), found by scanning /proc."""
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may contain spaces; fields follow the last ")".
+        head, _, rest = stat.rpartition(")")
+        fields = rest.split()
+        if len(fields) > 1 and int(fields[1]) == me:
+            found.append((int(entry), f"{head.partition('(')[2]} [{fields[0]}]"))
+    return found
+
+
+def kill_and_reap(pid: int) -> None:
+    """Last-resort cleanup of a child some contender left behind."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

@@ -1,0 +1,95 @@
+"""Workload ``latency``: sequential runs of ``true``, time per run."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from typing import Any
+
+import anyio
+
+from benchmarks.harness import Contender, Workload, in_loop, procfound_attr, timed
+
+
+def workload(quick: bool) -> Workload:
+    true = shutil.which("true") or "/bin/true"
+    cmd = [true]
+    n = 50 if quick else 300
+
+    def stdlib(capture: bool) -> float:
+        def work() -> None:
+            for _ in range(n):
+                subprocess.run(cmd, capture_output=capture, check=True)
+
+        return timed(work)
+
+    async def asyncio_peer() -> None:
+        for _ in range(n):
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            await proc.communicate()
+            assert proc.returncode == 0
+
+    async def anyio_peer() -> None:
+        for _ in range(n):
+            await anyio.run_process(cmd)
+
+    async def trio_peer() -> None:
+        import trio
+
+        for _ in range(n):
+            await trio.run_process(cmd, capture_stdout=True, capture_stderr=True)
+
+    def procfound_sync() -> float:
+        run = procfound_attr("run")
+
+        def work() -> None:
+            for _ in range(n):
+                run(cmd)
+
+        return timed(work)
+
+    def procfound_async(how: Any) -> float:
+        async_run = procfound_attr("async_run")
+
+        async def work() -> None:
+            for _ in range(n):
+                await async_run(cmd)
+
+        return in_loop(how, work)
+
+    return Workload(
+        name="latency",
+        title=f"latency: `true` run sequentially ({n} runs per sample), time per run",
+        unit="op",
+        work=n,
+        contenders=[
+            Contender(
+                "subprocess.run(capture_output=True)", "stdlib", lambda: stdlib(True), "baseline"
+            ),
+            Contender("subprocess.run (no capture)", "stdlib", lambda: stdlib(False), "reference"),
+            Contender(
+                "asyncio.create_subprocess_exec + communicate",
+                "asyncio",
+                lambda: in_loop("asyncio", asyncio_peer),
+            ),
+            Contender(
+                "anyio.run_process", "anyio[asyncio]", lambda: in_loop("anyio[asyncio]", anyio_peer)
+            ),
+            Contender(
+                "anyio.run_process", "anyio[trio]", lambda: in_loop("anyio[trio]", anyio_peer)
+            ),
+            Contender("trio.run_process(capture_*)", "trio", lambda: in_loop("trio", trio_peer)),
+            Contender("procfound.run", "procfound sync", procfound_sync),
+            Contender(
+                "procfound.async_run",
+                "procfound[asyncio]",
+                lambda: procfound_async("anyio[asyncio]"),
+            ),
+            Contender(
+                "procfound.async_run", "procfound[trio]", lambda: procfound_async("anyio[trio]")
+            ),
+        ],
+    )

@@ -1,0 +1,161 @@
+"""Workload ``streaming``: every line of ``seq N`` delivered one by one, as lines per second."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import subprocess
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+import anyio
+
+from benchmarks.harness import Contender, Workload, in_loop, procfound_attr, timed
+
+
+async def split_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """What a user of anyio or trio writes: split received chunks, yield one line at a time."""
+    pending = b""
+    async for chunk in chunks:
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line
+    if pending:
+        yield pending
+
+
+def workload(quick: bool) -> Workload:
+    n = 200_000 if quick else 1_000_000
+    cmd = [shutil.which("seq") or "seq", str(n)]
+    last_text = str(n)
+    last_bytes = last_text.encode()
+
+    def check(count: int, last: object) -> None:
+        if count != n or last not in (last_text, last_bytes, last_bytes + b"\n"):
+            raise AssertionError(f"got {count} lines ending with {last!r}, expected {n}")
+
+    def stdlib() -> float:
+        def work() -> None:
+            count, last = 0, b""
+            with subprocess.Popen(cmd, stdout=subprocess.PIPE) as proc:
+                try:
+                    assert proc.stdout is not None
+                    for last in proc.stdout:  # noqa: B007 - the last line is checked
+                        count += 1
+                except BaseException:
+                    proc.kill()
+                    raise
+            check(count, last)
+
+        return timed(work)
+
+    async def asyncio_peer() -> None:
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.PIPE)
+        count, last = 0, b""
+        try:
+            assert proc.stdout is not None
+            while line := await proc.stdout.readline():
+                count += 1
+                last = line
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise
+        finally:
+            await proc.wait()
+        check(count, last)
+
+    async def anyio_peer() -> None:
+        count, last = 0, b""
+        proc = await anyio.open_process(cmd, stdin=subprocess.DEVNULL, stderr=None)
+        try:
+            assert proc.stdout is not None
+            async for last in split_lines(proc.stdout):  # noqa: B007
+                count += 1
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise
+        finally:
+            await proc.aclose()
+        check(count, last)
+
+    async def trio_peer() -> None:
+        import trio
+
+        count, last = 0, b""
+        proc = await trio.lowlevel.open_process(cmd, stdout=subprocess.PIPE)
+        try:
+            assert proc.stdout is not None
+            async for last in split_lines(proc.stdout):  # noqa: B007
+                count += 1
+        except BaseException:
+            proc.kill()
+            raise
+        finally:
+            if proc.stdout is not None:
+                await proc.stdout.aclose()
+            await proc.wait()
+        check(count, last)
+
+    def procfound_sync() -> float:
+        stream = procfound_attr("stream")
+
+        def work() -> None:
+            count, last = 0, ""
+            for last in stream(cmd):  # noqa: B007
+                count += 1
+            check(count, last)
+
+        return timed(work)
+
+    def procfound_async(how: Any) -> float:
+        async_stream = procfound_attr("async_stream")
+
+        async def work() -> None:
+            count, last = 0, ""
+            async for last in async_stream(cmd):  # noqa: B007
+                count += 1
+            check(count, last)
+
+        return in_loop(how, work)
+
+    return Workload(
+        name="streaming",
+        title=f"streaming: `seq {n}` line by line, throughput",
+        unit="lines/s",
+        work=n,
+        contenders=[
+            Contender("iterate subprocess.Popen(stdout=PIPE).stdout", "stdlib", stdlib, "baseline"),
+            Contender(
+                "StreamReader.readline loop", "asyncio", lambda: in_loop("asyncio", asyncio_peer)
+            ),
+            Contender(
+                "anyio.open_process + split chunks",
+                "anyio[asyncio]",
+                lambda: in_loop("anyio[asyncio]", anyio_peer),
+            ),
+            Contender(
+                "anyio.open_process + split chunks",
+                "anyio[trio]",
+                lambda: in_loop("anyio[trio]", anyio_peer),
+            ),
+            Contender(
+                "trio.lowlevel.open_process + split chunks",
+                "trio",
+                lambda: in_loop("trio", trio_peer),
+            ),
+            Contender("procfound.stream", "procfound sync", procfound_sync),
+            Contender(
+                "procfound.async_stream",
+                "procfound[asyncio]",
+                lambda: procfound_async("anyio[asyncio]"),
+            ),
+            Contender(
+                "procfound.async_stream", "procfound[trio]", lambda: procfound_async("anyio[trio]")
+            ),
+        ],
+        note="anyio and trio have no line reader; their rows split received chunks in an "
+        "async generator, one `yield` per line, as a user would.",
+    )

@@ -1,0 +1,63 @@
+"""procfound: run subprocesses from sync, asyncio and trio code; never hang, never orphan.
+
+The public names, compatible with ``provide.foundation.process``.
+"""
+
+from procfound.errors import (
+    PlatformError,
+    ProcessError,
+    ProcessTimeoutError,
+    ShellFeatureError,
+    StateError,
+    ValidationError,
+)
+from procfound.exit import exit_error, exit_interrupted, exit_success
+from procfound.linux.prctl import (
+    get_name,
+    has_prctl,
+    is_linux,
+    set_death_signal,
+    set_dumpable,
+    set_name,
+    set_no_new_privs,
+)
+from procfound.linux.title import (
+    get_process_title,
+    has_setproctitle,
+    set_process_title,
+    set_process_title_from_argv,
+)
+from procfound.result import CompletedProcess
+from procfound.run import async_run, run, run_simple
+from procfound.shell import async_shell, shell
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompletedProcess",
+    "PlatformError",
+    "ProcessError",
+    "ProcessTimeoutError",
+    "ShellFeatureError",
+    "StateError",
+    "ValidationError",
+    "async_run",
+    "async_shell",
+    "exit_error",
+    "exit_interrupted",
+    "exit_success",
+    "get_name",
+    "get_process_title",
+    "has_prctl",
+    "has_setproctitle",
+    "is_linux",
+    "run",
+    "run_simple",
+    "set_death_signal",
+    "set_dumpable",
+    "set_name",
+    "set_no_new_privs",
+    "set_process_title",
+    "set_process_title_from_argv",
+    "shell",
+]

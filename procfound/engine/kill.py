@@ -1,0 +1,58 @@
+"""The escalation schedule for stopping a process tree: a pure object, tested without processes.
+
+The engine's one kill path (:meth:`procfound.engine.session.ChildSession.finish`) follows it:
+SIGTERM (and SIGCONT, so a stopped tree can act on it) to the process group, up to ``grace``
+seconds for the tree to go, then SIGKILL to the group and up to ``kill_wait`` seconds for the
+kernel to finish it. A child in uninterruptible sleep may outlast even that; then the wait gives
+up instead of hanging forever (peers wait without bound: anyio #757).
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["DEFAULT_GRACE", "KILL_WAIT", "KillSchedule", "KillStep"]
+
+DEFAULT_GRACE: Final = 0.5
+KILL_WAIT: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class KillStep:
+    """Send ``signals`` to the group, then wait up to ``wait`` seconds for the child to exit."""
+
+    signals: tuple[signal.Signals, ...]
+    wait: float
+
+
+@dataclass(frozen=True, slots=True)
+class KillSchedule:
+    """How to stop a tree: a polite request, a grace period, then force, all bounded.
+
+    Example:
+        >>> [step.signals for step in KillSchedule(grace=1.0).steps()]
+        [(<Signals.SIGTERM: 15>, <Signals.SIGCONT: 18>), (<Signals.SIGKILL: 9>,)]
+        >>> KillSchedule(grace=0).steps()[0].signals
+        (<Signals.SIGKILL: 9>,)
+    """
+
+    grace: float = DEFAULT_GRACE
+    kill_wait: float = KILL_WAIT
+
+    def __post_init__(self) -> None:
+        if self.grace < 0 or self.kill_wait <= 0:
+            raise ValueError("grace must be >= 0 and kill_wait > 0")
+
+    def steps(self) -> tuple[KillStep, ...]:
+        """The steps in order; with no grace, SIGKILL at once."""
+        kill = KillStep((signal.SIGKILL,), self.kill_wait)
+        if self.grace == 0:
+            return (kill,)
+        return (KillStep((signal.SIGTERM, signal.SIGCONT), self.grace), kill)
+
+    @property
+    def bound(self) -> float:
+        """The longest the whole schedule can take, in seconds."""
+        return sum(step.wait for step in self.steps())

@@ -1,0 +1,277 @@
+"""One running child from spawn to reap: moving its bytes, noticing its exit, the one kill path.
+
+A :class:`ChildSession` owns the child's pipes, its readiness set and its pid. Callers drive it
+with :meth:`ChildSession.step` (wait once, move what is ready) and always end it with
+:meth:`ChildSession.finish`, which runs shielded and is the only place a child is signalled,
+reaped or has its fds closed: timeouts, cancellation, Ctrl-C and errors all end there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Final, Protocol
+
+import anyio
+
+from procfound.engine.buffers import InputFeeder, OutputBuffer
+from procfound.engine.kill import KillSchedule
+from procfound.engine.readiness import ReadinessSet, child_has_exited, open_readiness_set
+from procfound.engine.spawn import Child, SpawnRequest, spawn
+
+__all__ = ["ChildSession", "Sink", "UnkillableChildError"]
+
+# After the direct child exits, pipes still open belong to a grandchild. Its group is killed and
+# given this long to let go of them; a grandchild that escaped the group (setsid) is abandoned.
+EXIT_DRAIN_GRACE: Final = 0.25
+
+# Children that outlived SIGKILL (uninterruptible sleep); reaped whenever a later session starts.
+_unreaped: set[int] = set()
+
+
+class Sink(Protocol):
+    """Where bytes read from one pipe go (an OutputBuffer, a line splitter...)."""
+
+    def fill_from(self, fd: int) -> bool: ...
+
+
+class UnkillableChildError(Exception):
+    """The child did not exit even after SIGKILL within the schedule's bound."""
+
+    def __init__(self, pid: int, waited: float) -> None:
+        super().__init__(f"process {pid} did not exit within {waited:g}s of SIGKILL")
+        self.pid = pid
+        self.waited = waited
+
+
+def _reap_stragglers() -> None:
+    for pid in list(_unreaped):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _unreaped.discard(pid)
+
+
+class ChildSession:
+    """A spawned child, its pipes and the sinks its output goes to."""
+
+    __slots__ = (
+        "_exited",
+        "_feeder",
+        "_readiness",
+        "_readers",
+        "_stdin",
+        "child",
+        "returncode",
+        "rusage",
+    )
+
+    def __init__(
+        self,
+        request: SpawnRequest,
+        *,
+        stdout: Sink | None = None,
+        stderr: Sink | None = None,
+        input: bytes | None = None,
+    ) -> None:
+        """Spawn the child (raises :class:`~procfound.engine.spawn.SpawnError`).
+
+        Args:
+            request: What to start. Pipes are made for the streams it marks ``PIPE``.
+            stdout: Where stdout goes, when piped (an :class:`OutputBuffer` if None).
+            stderr: Where stderr goes, when piped (an :class:`OutputBuffer` if None).
+            input: Bytes for stdin, when stdin is piped; stdin is closed once they are written.
+        """
+        if _unreaped:
+            _reap_stragglers()
+        child = spawn(request)
+        # From here on the child must reach finish(): nothing below may raise before the caller
+        # has the session, except building the readiness set, which is cleaned up here.
+        self.child: Child = child
+        self.returncode: int | None = None
+        self.rusage: object | None = None
+        self._exited = False
+        self._readers: dict[int, Sink] = {}
+        self._feeder = InputFeeder(input or b"")
+        self._stdin = child.stdin
+        try:
+            self._readiness: ReadinessSet = open_readiness_set(child.pid, child.pidfd)
+            if child.stdout is not None:
+                self._readers[child.stdout] = stdout if stdout is not None else OutputBuffer()
+                self._readiness.add_reader(child.stdout)
+            if child.stderr is not None:
+                self._readers[child.stderr] = stderr if stderr is not None else OutputBuffer()
+                self._readiness.add_reader(child.stderr)
+            if self._stdin is not None:
+                if self._feeder.done:
+                    self._close_stdin()
+                else:
+                    self._readiness.add_writer(self._stdin)
+        except BaseException:
+            self._kill_now()
+            raise
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self.child.pid
+
+    @property
+    def exited(self) -> bool:
+        """True once the child has exited (it may not be reaped yet)."""
+        return self._exited
+
+    def sink(self, fd: int | None) -> Sink | None:
+        """The sink reading ``fd``, while that pipe is open."""
+        return None if fd is None else self._readers.get(fd)
+
+    # -- moving bytes -------------------------------------------------------------------------
+
+    async def step(self) -> bool:
+        """Wait until something is ready, then move it. Returns True once the child has exited."""
+        if self._exited:
+            return True
+        ready = await self._readiness.wait()
+        for fd in ready.readable:
+            self._read(fd)
+        for fd in ready.writable:
+            self._write(fd)
+        if ready.exited:
+            self._exited = True
+        return self._exited
+
+    async def run_to_exit(self) -> None:
+        """Move bytes until the child exits, then drain what it left in the pipes."""
+        while not await self.step():
+            pass
+        await self.drain()
+
+    async def drain(self) -> None:
+        """After exit: read what is left; kill the group if a grandchild still holds a pipe."""
+        self._close_stdin()
+        for fd in list(self._readers):
+            self._read_all(fd)
+        if not self._readers:
+            return
+        self._signal_group(signal.SIGKILL)
+        with anyio.move_on_after(EXIT_DRAIN_GRACE):
+            while self._readers:
+                ready = await self._readiness.wait()
+                for fd in ready.readable:
+                    self._read(fd)
+        for fd in list(self._readers):  # an escapee (setsid) still holds it: let it go
+            self._close_reader(fd)
+
+    def _read(self, fd: int) -> None:
+        sink = self._readers.get(fd)
+        if sink is not None and sink.fill_from(fd):
+            self._close_reader(fd)
+
+    def _read_all(self, fd: int) -> None:
+        # fill_from stops after a bounded amount; after exit nothing else competes for the loop.
+        while fd in self._readers:
+            before = self._bytes_marker(fd)
+            self._read(fd)
+            if fd in self._readers and self._bytes_marker(fd) == before:
+                return
+
+    def _bytes_marker(self, fd: int) -> int:
+        sink = self._readers.get(fd)
+        return getattr(sink, "size", -1) if sink is not None else -1
+
+    def _write(self, fd: int) -> None:
+        if fd == self._stdin and self._feeder.write_to(fd):
+            self._close_stdin()
+
+    def _close_reader(self, fd: int) -> None:
+        del self._readers[fd]
+        self._readiness.remove(fd)
+        os.close(fd)
+
+    def _close_stdin(self) -> None:
+        fd, self._stdin = self._stdin, None
+        if fd is not None:
+            if not self._feeder.done:
+                self._readiness.remove(fd)
+            os.close(fd)
+
+    # -- ending -------------------------------------------------------------------------------
+
+    async def finish(self, schedule: KillSchedule | None = None) -> None:
+        """End the session: stop the tree if it still runs, sweep its group, reap, close all.
+
+        Runs shielded, so an outer cancellation cannot interrupt it, and bounded by the kill
+        schedule, so it cannot hang. After it returns, no fd of the session is open and the
+        child is reaped, unless it outlived SIGKILL (then :class:`UnkillableChildError`).
+
+        Args:
+            schedule: The TERM→KILL schedule; the default grace is half a second.
+        """
+        schedule = schedule or KillSchedule()
+        with anyio.CancelScope(shield=True):
+            try:
+                if not self._exited and not child_has_exited(self.pid):
+                    await self._stop(schedule)
+                else:
+                    self._exited = True
+                if self._exited:
+                    await self.drain()
+                    self._signal_group(signal.SIGKILL)  # sweep what is left of the tree
+                    self._reap()
+            finally:
+                self._close_all()
+
+    async def _stop(self, schedule: KillSchedule) -> None:
+        for step in schedule.steps():
+            for sig in step.signals:
+                self._signal_group(sig)
+            with anyio.move_on_after(step.wait):
+                while not await self.step():
+                    pass
+            if self._exited:
+                return
+        _unreaped.add(self.pid)
+        raise UnkillableChildError(self.pid, schedule.bound)
+
+    def _signal_group(self, sig: int) -> None:
+        # The group id stays reserved while the leader is an unreaped zombie, so signalling the
+        # group before _reap() can never hit an unrelated process that reused the id.
+        if self.returncode is not None:
+            return
+        try:
+            if self.child.pgid is not None:
+                os.killpg(self.child.pgid, sig)
+            else:
+                os.kill(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _reap(self) -> None:
+        if self.returncode is not None:
+            return
+        try:
+            _, status, rusage = os.wait4(self.pid, 0)
+        except ChildProcessError:  # someone else reaped it (a foreign SIGCHLD handler)
+            self.returncode = 0
+            return
+        self.returncode = os.waitstatus_to_exitcode(status)
+        self.rusage = rusage
+
+    def _kill_now(self) -> None:
+        self._signal_group(signal.SIGKILL)
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self._close_all()
+
+    def _close_all(self) -> None:
+        for fd in list(self._readers):
+            self._close_reader(fd)
+        self._close_stdin()
+        self._readiness.close()
+        pidfd, self.child.pidfd = self.child.pidfd, None
+        if pidfd is not None:
+            os.close(pidfd)

@@ -1,0 +1,224 @@
+"""The exceptions procfound raises, and how they render themselves.
+
+Every error carries ``.message``, ``.code`` and ``.context`` like the seed library's
+``FoundationError``, so code written against ``provide.foundation.process`` keeps working.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any, Final
+
+__all__ = [
+    "PlatformError",
+    "ProcessError",
+    "ProcessTimeoutError",
+    "ProcfoundError",
+    "ShellFeatureError",
+    "StateError",
+    "ValidationError",
+    "describe_returncode",
+]
+
+# Output beyond this many characters is cut from the *message* (the attributes keep it whole):
+# a 200 MB stderr pasted into a log line helps nobody.
+MESSAGE_OUTPUT_LIMIT: Final = 4000
+
+
+def describe_returncode(returncode: int) -> str:
+    """Render a return code, naming the signal for a child killed by one (``-9 (SIGKILL)``)."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"{returncode} (killed by {name})"
+    return str(returncode)
+
+
+def _decode(value: str | bytes | None) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return value
+
+
+def _tail(text: str) -> str:
+    if len(text) <= MESSAGE_OUTPUT_LIMIT:
+        return text
+    cut = len(text) - MESSAGE_OUTPUT_LIMIT
+    return f"[... {cut} earlier characters cut; the attribute holds all of it ...]\n" + text[cut:]
+
+
+def command_text(command: str | list[str] | None) -> str:
+    """Join a command for display the way the seed does (a list joined by spaces)."""
+    if command is None:
+        return ""
+    return command if isinstance(command, str) else " ".join(command)
+
+
+class ProcfoundError(Exception):
+    """Root of every procfound error: a message, a stable ``code`` and a ``context`` dict."""
+
+    default_code: str = "PROCFOUND_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None, **context: Any) -> None:
+        self.message = message
+        self.code = code or self.default_code
+        self.context: dict[str, Any] = dict(context)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the error as a flat dict suitable for structured logging."""
+        data: dict[str, Any] = {
+            "error.type": type(self).__name__,
+            "error.message": self.message,
+            "error.code": self.code,
+        }
+        data.update({f"error.{key}": value for key, value in self.context.items()})
+        return data
+
+
+class ValidationError(ProcfoundError, ValueError):
+    """An argument is not acceptable (wrong type, bad combination); nothing was started."""
+
+    default_code = "VALIDATION_ERROR"
+
+
+class StateError(ProcfoundError, RuntimeError):
+    """An operation does not fit the object's state (for example, launching twice)."""
+
+    default_code = "STATE_ERROR"
+
+
+class PlatformError(ProcfoundError, RuntimeError):
+    """A feature is not available here: another OS, or an optional package is missing."""
+
+    default_code = "PLATFORM_ERROR"
+
+
+class ProcessError(ProcfoundError):
+    """A command could not be started, failed, or was stopped.
+
+    Args:
+        message: What went wrong, in a sentence.
+        command: The command that ran (a list is shown joined by spaces).
+        return_code: The child's return code; negative when a signal ended it.
+        stdout: Output captured before the error (bytes are decoded as UTF-8, replacing errors).
+        stderr: Error output captured before the error.
+        timeout: Whether the command was stopped by a timeout.
+        code: A stable machine-readable error code.
+        **extra_context: More context, kept in ``.context``.
+
+    ``str(error)`` is the message, then ``Command:``, ``Return code:``, ``Process timed out``,
+    and the stdout and stderr sections, each only when present. Output in the message is cut to
+    its last few thousand characters; ``.stdout`` and ``.stderr`` keep all of it.
+
+    Example:
+        >>> str(ProcessError("Command failed", command=["ls", "-la"], return_code=1))
+        'Command failed\\nCommand: ls -la\\nReturn code: 1'
+    """
+
+    default_code = "PROCESS_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: str | list[str] | None = None,
+        return_code: int | None = None,
+        stdout: str | bytes | None = None,
+        stderr: str | bytes | None = None,
+        timeout: bool = False,
+        code: str | None = None,
+        **extra_context: Any,
+    ) -> None:
+        out = _decode(stdout)
+        err = _decode(stderr)
+        self.command = command
+        self.return_code = return_code
+        self.stdout = out.strip() or None if out is not None else None
+        self.stderr = err.strip() or None if err is not None else None
+        self.timeout = timeout
+        parts = [message]
+        if command:
+            parts.append(f"Command: {command_text(command)}")
+        if return_code is not None:
+            parts.append(f"Return code: {describe_returncode(return_code)}")
+        if timeout:
+            parts.append("Process timed out")
+        if self.stdout:
+            parts.append(f"--- STDOUT ---\n{_tail(self.stdout)}")
+        if self.stderr:
+            parts.append(f"--- STDERR ---\n{_tail(self.stderr)}")
+        super().__init__("\n".join(parts), code=code, **extra_context)
+        self.context["process.command"] = command
+        self.context["process.return_code"] = return_code
+        self.context["process.timeout"] = timeout
+
+    def __reduce__(self) -> Any:
+        # Exceptions with keyword-only arguments do not pickle by default; errors cross process
+        # boundaries in pytest-xdist and multiprocessing, so rebuild from the rendered state.
+        return (_rebuild, (type(self), self.__dict__, self.args))
+
+
+def _rebuild(cls: type[ProcessError], state: dict[str, Any], args: tuple[Any, ...]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+class ProcessTimeoutError(ProcessError, TimeoutError):
+    """A command ran past its deadline; the whole process tree was killed.
+
+    ``timeout`` is True, ``timeout_seconds`` is the deadline that passed, and ``stdout`` /
+    ``stderr`` hold the output read before it. ``except TimeoutError`` catches it too.
+
+    Example:
+        >>> e = ProcessTimeoutError("Command timed out after 1.0s: sleep 9", timeout_seconds=1.0)
+        >>> isinstance(e, TimeoutError), e.timeout, e.timeout_seconds
+        (True, True, 1.0)
+    """
+
+    default_code = "PROCESS_TIMEOUT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        command: str | list[str] | None = None,
+        timeout_seconds: float | None = None,
+        stdout: str | bytes | None = None,
+        stderr: str | bytes | None = None,
+        code: str | None = None,
+        return_code: int | None = None,
+        **extra_context: Any,
+    ) -> None:
+        self.timeout_seconds = timeout_seconds
+        super().__init__(
+            message,
+            command=command,
+            return_code=return_code,
+            stdout=stdout,
+            stderr=stderr,
+            timeout=True,
+            code=code,
+            **extra_context,
+        )
+        self.context["process.timeout_seconds"] = timeout_seconds
+
+
+class ShellFeatureError(ProcessError):
+    """A shell command used a metacharacter without ``allow_shell_features=True``.
+
+    ``pattern`` is the metacharacter found; ``command`` is the first 100 characters of the command.
+    """
+
+    default_code = "SHELL_FEATURE_NOT_ALLOWED"
+
+    def __init__(self, message: str, *, pattern: str, command: str) -> None:
+        self.pattern = pattern
+        super().__init__(message, command=command[:100], pattern=pattern)

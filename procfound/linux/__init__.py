@@ -1,0 +1,1 @@
+"""Process-wide helpers for Linux: prctl and process titles."""

@@ -1,0 +1,264 @@
+"""Linux prctl(2) helpers: the kernel name, parent-death signal, dumpable and no_new_privs flags.
+
+Each helper changes state of the *calling* process (or thread, for the name and the death
+signal), so call them in the process they are meant for, typically a worker right after it starts.
+
+They need Linux and the optional python-prctl package (``pip install 'procfound[linux]'``,
+which builds against the libcap headers: ``apt-get install libcap-dev``). python-prctl is
+imported on first use, so this module imports fine anywhere; every ``set_*`` / ``get_*`` helper
+raises :class:`~procfound.errors.PlatformError` when it cannot work, with the code
+``PLATFORM_NOT_SUPPORTED`` off Linux and ``DEPENDENCY_MISSING`` when python-prctl is absent.
+A prctl call that the kernel refuses is not an exception: the helper logs a warning on the
+``procfound`` logger and returns False (``get_name`` returns None).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from types import ModuleType
+from typing import Final
+
+from procfound.errors import PlatformError
+
+__all__ = [
+    "get_name",
+    "has_prctl",
+    "is_linux",
+    "set_death_signal",
+    "set_dumpable",
+    "set_name",
+    "set_no_new_privs",
+]
+
+logger = logging.getLogger("procfound")
+
+# The kernel keeps 16 bytes of comm including the terminating NUL.
+MAX_NAME_LENGTH: Final = 15
+
+INSTALL_HINT: Final = (
+    "install it with: pip install 'procfound[linux]' "
+    "(building it needs the libcap headers: apt-get install libcap-dev)"
+)
+
+
+@functools.cache
+def _import_prctl() -> ModuleType | None:
+    # Cached so a missing package costs one failed import, not a sys.path scan per call.
+    try:
+        import prctl
+    except ImportError:
+        return None
+    module: ModuleType = prctl
+    return module
+
+
+def _require_prctl() -> ModuleType:
+    if not is_linux():
+        raise PlatformError(
+            f"prctl features are only available on Linux (current platform: {sys.platform})",
+            code="PLATFORM_NOT_SUPPORTED",
+            platform=sys.platform,
+        )
+    module = _import_prctl()
+    if module is None:
+        raise PlatformError(
+            f"python-prctl is not installed; {INSTALL_HINT}",
+            code="DEPENDENCY_MISSING",
+            hint=INSTALL_HINT,
+        )
+    return module
+
+
+def is_linux() -> bool:
+    """Check whether this process runs on Linux.
+
+    Returns:
+        True if ``sys.platform`` starts with ``"linux"``, False otherwise.
+
+    Example:
+        >>> from procfound.linux.prctl import is_linux
+        >>> is_linux()
+        True
+    """
+    return sys.platform.startswith("linux")
+
+
+def has_prctl() -> bool:
+    """Check whether the prctl helpers can work here.
+
+    Returns:
+        True if running on Linux and python-prctl can be imported, False otherwise.
+
+    Example:
+        >>> from procfound.linux.prctl import has_prctl, set_name
+        >>> if has_prctl():
+        ...     set_name("worker-1")
+        True
+    """
+    return is_linux() and _import_prctl() is not None
+
+
+def set_name(name: str) -> bool:
+    """Set the kernel name of the calling thread (PR_SET_NAME).
+
+    This is the ``comm`` value shown in ``/proc/<pid>/comm``, ``top`` and ``ps -o comm``, not
+    the full command line (for that, see :func:`procfound.linux.title.set_process_title`).
+    The kernel keeps 15 bytes; a longer name is cut to its first 15 characters and a warning
+    is logged.
+
+    Args:
+        name: The new name; at most 15 characters are kept.
+
+    Returns:
+        True if the name was set, False if the prctl call failed (a warning is logged).
+
+    Raises:
+        PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
+            installed (``DEPENDENCY_MISSING``).
+
+    Example:
+        >>> from procfound.linux.prctl import set_name
+        >>> set_name("worker-1")
+        True
+    """
+    prctl = _require_prctl()
+    if len(name) > MAX_NAME_LENGTH:
+        logger.warning(
+            "Process name truncated to %d characters: %r -> %r",
+            MAX_NAME_LENGTH,
+            name,
+            name[:MAX_NAME_LENGTH],
+        )
+        name = name[:MAX_NAME_LENGTH]
+    try:
+        prctl.set_name(name)
+    except Exception as error:
+        logger.warning("Failed to set process name %r: %s", name, error)
+        return False
+    logger.debug("Process name set to %r", name)
+    return True
+
+
+def get_name() -> str | None:
+    """Get the kernel name of the calling thread (PR_GET_NAME).
+
+    Returns:
+        The name (at most 15 characters), or None if the prctl call failed (a warning is
+        logged).
+
+    Raises:
+        PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
+            installed (``DEPENDENCY_MISSING``).
+
+    Example:
+        >>> from procfound.linux.prctl import get_name, set_name
+        >>> set_name("worker-1")
+        True
+        >>> get_name()
+        'worker-1'
+    """
+    prctl = _require_prctl()
+    try:
+        return str(prctl.get_name())
+    except Exception as error:
+        logger.warning("Failed to get process name: %s", error)
+        return None
+
+
+def set_death_signal(sig: int) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (PR_SET_PDEATHSIG).
+
+    Use it in a child so that it cannot outlive a parent that crashed or was killed.
+    The kernel ties the request to the parent *thread* that forked this process: the signal
+    comes when that thread exits, even if the rest of the parent lives on. The setting is
+    cleared by ``fork()`` and when executing a set-user-ID or set-group-ID binary.
+
+    Args:
+        sig: The signal number to receive, for example ``signal.SIGTERM`` or ``signal.SIGKILL``.
+
+    Returns:
+        True if the signal was registered, False if the prctl call failed (a warning is logged).
+
+    Raises:
+        PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
+            installed (``DEPENDENCY_MISSING``).
+
+    Example:
+        >>> import signal
+        >>> from procfound.linux.prctl import set_death_signal
+        >>> set_death_signal(signal.SIGTERM)  # SIGTERM arrives when the parent dies
+        True
+    """
+    prctl = _require_prctl()
+    try:
+        prctl.set_pdeathsig(int(sig))
+    except Exception as error:
+        logger.warning("Failed to set death signal %r: %s", sig, error)
+        return False
+    logger.debug("Death signal set to %r", sig)
+    return True
+
+
+def set_dumpable(flag: bool) -> bool:
+    """Allow or forbid core dumps and ptrace attachment by peers (PR_SET_DUMPABLE).
+
+    Turning it off keeps secrets in memory out of core files and away from other processes
+    of the same user.
+
+    Args:
+        flag: True to allow core dumps (the default state), False to forbid them.
+
+    Returns:
+        True if the flag was set, False if the prctl call failed (a warning is logged).
+
+    Raises:
+        PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
+            installed (``DEPENDENCY_MISSING``).
+
+    Example:
+        >>> from procfound.linux.prctl import set_dumpable
+        >>> set_dumpable(False)  # no core dumps for this process
+        True
+    """
+    prctl = _require_prctl()
+    try:
+        prctl.set_dumpable(1 if flag else 0)
+    except Exception as error:
+        logger.warning("Failed to set dumpable flag to %r: %s", flag, error)
+        return False
+    logger.debug("Dumpable flag set to %r", flag)
+    return True
+
+
+def set_no_new_privs(enabled: bool = True) -> bool:
+    """Set the no_new_privs flag (PR_SET_NO_NEW_PRIVS) on this process and its descendants.
+
+    Once set, ``execve()`` can no longer grant privileges (set-user-ID bits, file
+    capabilities are ignored). The flag is inherited and cannot be cleared again.
+
+    Args:
+        enabled: True to set the flag. False asks to clear it, which the kernel never
+            allows, so it returns False with a warning.
+
+    Returns:
+        True if the flag was set, False if the prctl call failed (a warning is logged).
+
+    Raises:
+        PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
+            installed (``DEPENDENCY_MISSING``).
+
+    Example:
+        >>> from procfound.linux.prctl import set_no_new_privs
+        >>> set_no_new_privs(True)  # children cannot gain privileges through exec
+        True
+    """
+    prctl = _require_prctl()
+    try:
+        prctl.set_no_new_privs(1 if enabled else 0)
+    except Exception as error:
+        logger.warning("Failed to set no_new_privs flag to %r: %s", enabled, error)
+        return False
+    logger.debug("no_new_privs flag set to %r", enabled)
+    return True

@@ -1,0 +1,126 @@
+"""The one process-wide AnyIO blocking portal that every sync call runs its coroutine in.
+
+Started lazily by the first sync call, on a daemon thread, under a lock; the backend comes from
+``PROCFOUND_BACKEND`` (``asyncio``, the default, or ``trio``). Starting a portal costs
+milliseconds and a call through a warm one tens of microseconds, so there is exactly one, kept
+warm (a portal per call is the kr8s #184 trap). It is stopped at interpreter exit, which
+cancels whatever still runs in it so every child is killed, and forgotten in a forked child,
+which starts its own on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Callable
+from typing import Final
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+from procfound.errors import ValidationError
+
+__all__ = ["BACKENDS", "get_portal", "in_portal_thread", "register_shutdown_hook", "shutdown"]
+
+BACKENDS: Final = ("asyncio", "trio")
+_STOP_TIMEOUT: Final = 10.0
+
+_lock = threading.Lock()
+_portal: BlockingPortal | None = None
+_thread: threading.Thread | None = None
+_thread_id: int | None = None
+_hooks: list[Callable[[], None]] = []
+
+
+def _backend() -> str:
+    backend = os.environ.get("PROCFOUND_BACKEND", "asyncio").strip().lower() or "asyncio"
+    if backend not in BACKENDS:
+        raise ValidationError(
+            f"PROCFOUND_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}",
+            code="INVALID_BACKEND",
+        )
+    return backend
+
+
+def get_portal() -> BlockingPortal:
+    """The shared portal, started on first use."""
+    portal = _portal
+    if portal is not None:
+        return portal
+    with _lock:
+        if _portal is None:
+            _start(_backend())
+        assert _portal is not None
+        return _portal
+
+
+def in_portal_thread() -> bool:
+    """True when called from the portal's own event-loop thread."""
+    return _thread_id is not None and threading.get_ident() == _thread_id
+
+
+def _start(backend: str) -> None:
+    global _portal, _thread, _thread_id
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    async def serve() -> None:
+        global _portal, _thread_id
+        async with BlockingPortal() as portal:
+            _portal, _thread_id = portal, threading.get_ident()
+            ready.set()
+            await portal.sleep_until_stopped()
+
+    def main() -> None:
+        try:
+            anyio.run(serve, backend=backend)
+        except BaseException as exc:  # reported to the thread that asked for the portal
+            failure.append(exc)
+        finally:
+            ready.set()
+
+    # A daemon thread: a non-daemon one would be joined by threading's shutdown *before* our
+    # atexit hook could stop the portal, and the interpreter would hang at exit.
+    _thread = threading.Thread(target=main, name="procfound-portal", daemon=True)
+    _thread.start()
+    ready.wait()
+    if failure:
+        raise failure[0]
+
+
+def register_shutdown_hook(hook: Callable[[], None]) -> None:
+    """Run ``hook`` at interpreter exit while the portal still works (before it is stopped)."""
+    _hooks.append(hook)
+
+
+def shutdown() -> None:
+    """Stop the portal: run the shutdown hooks, cancel what still runs, join the thread."""
+    global _portal, _thread, _thread_id
+    for hook in reversed(_hooks):
+        try:
+            hook()
+        except Exception:  # noqa: BLE001 - one failing hook must not keep the others from running
+            pass
+    with _lock:
+        portal, thread = _portal, _thread
+        _portal = _thread = _thread_id = None
+    if portal is None or thread is None:
+        return
+    try:
+        portal.call(portal.stop, True)
+    except RuntimeError:  # the loop is already gone
+        pass
+    thread.join(_STOP_TIMEOUT)
+
+
+def _forget_after_fork() -> None:
+    # The portal thread does not exist in a forked child; its lock may be held by a thread that
+    # does not exist either. Start from nothing: the child makes its own portal on first use.
+    global _lock, _portal, _thread, _thread_id
+    _lock = threading.Lock()
+    _portal = _thread = _thread_id = None
+
+
+atexit.register(shutdown)
+os.register_at_fork(after_in_child=_forget_after_fork)

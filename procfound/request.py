@@ -1,0 +1,177 @@
+"""Checking a caller's arguments and turning them into an engine :class:`SpawnRequest`.
+
+Every public call validates here, before anything runs, so bad input is a
+:class:`~procfound.errors.ValidationError` that names the argument, never a half-started child.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from procfound.engine.spawn import SpawnRequest, Stdio
+from procfound.errors import ValidationError
+
+__all__ = ["RunOptions", "build_request", "command_list", "logger", "redacted_env"]
+
+logger: Final = logging.getLogger("procfound")
+
+SHELL: Final = "/bin/sh"
+_OPTION_NAMES: Final = ("encoding", "errors", "foreground")
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """The extra keyword options every run-like call accepts (``**kwargs`` in the seed's API).
+
+    ``encoding`` / ``errors`` choose how text output is decoded (UTF-8 with replacement by
+    default); ``foreground=True`` keeps the child in our process group with our stdin, like
+    ``timeout --foreground``: it may use the terminal, but only the child itself (not its tree)
+    is signalled on timeout or cancellation.
+    """
+
+    encoding: str = "utf-8"
+    errors: str = "replace"
+    foreground: bool = False
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> RunOptions:
+        unknown = sorted(set(kwargs) - set(_OPTION_NAMES))
+        if unknown:
+            raise ValidationError(
+                f"unsupported keyword argument(s): {', '.join(unknown)}; "
+                f"procfound accepts {', '.join(_OPTION_NAMES)} besides the named parameters",
+                code="INVALID_ARGUMENT",
+            )
+        options = cls(**kwargs)
+        for name in ("encoding", "errors"):
+            if not isinstance(getattr(options, name), str):
+                raise ValidationError(f"{name} must be a str", code="INVALID_ARGUMENT")
+        return options
+
+
+def command_list(cmd: object, *, shell: bool) -> list[str]:
+    """The argv for ``cmd``: a shell string becomes ``/bin/sh -c cmd``; a list is checked."""
+    if shell:
+        if not isinstance(cmd, str):
+            raise ValidationError(
+                "shell=True needs the command as one string; pass a list without shell=True",
+                code="INVALID_COMMAND_TYPE",
+            )
+        _check_no_nul(cmd, "command")
+        return [SHELL, "-c", cmd]
+    if isinstance(cmd, str | bytes):
+        raise ValidationError(
+            "a command given as a string needs shell=True (or use shell()); "
+            "pass a list of arguments to run it without a shell",
+            code="INVALID_COMMAND_TYPE",
+        )
+    if not isinstance(cmd, Sequence) or not cmd:
+        raise ValidationError(
+            "the command must be a non-empty list of strings", code="INVALID_COMMAND_TYPE"
+        )
+    argv: list[str] = []
+    for arg in cmd:
+        if isinstance(arg, os.PathLike):
+            arg = os.fspath(arg)
+        if not isinstance(arg, str):
+            raise ValidationError(
+                f"every argument must be a str, got {type(arg).__name__}",
+                code="INVALID_COMMAND_TYPE",
+            )
+        _check_no_nul(arg, "argument")
+        argv.append(arg)
+    return argv
+
+
+def _check_no_nul(value: str, what: str) -> None:
+    if "\0" in value:
+        raise ValidationError(f"{what} contains a NUL character", code="INVALID_ARGUMENT")
+
+
+def check_timeout(timeout: object) -> float | None:
+    """``timeout`` as seconds, or None; refuse negative, NaN and non-numbers."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or math.isnan(timeout):
+        raise ValidationError("timeout must be a number of seconds or None", code="INVALID_TIMEOUT")
+    if timeout < 0:
+        raise ValidationError("timeout must not be negative", code="INVALID_TIMEOUT")
+    return float(timeout)
+
+
+def check_cwd(cwd: object) -> str | None:
+    """``cwd`` as a str (a Path is converted), or None."""
+    if cwd is None:
+        return None
+    if isinstance(cwd, str | Path) or isinstance(cwd, os.PathLike):
+        return os.fspath(cwd)  # type: ignore[return-value]
+    raise ValidationError("cwd must be a str or a Path", code="INVALID_ARGUMENT")
+
+
+def check_env(env: object) -> dict[str, str] | None:
+    """The caller's overrides as a dict (None when none, as the seed stores them)."""
+    if env is None:
+        return None
+    if not isinstance(env, Mapping):
+        raise ValidationError("env must be a mapping of str to str", code="INVALID_ARGUMENT")
+    overrides: dict[str, str] = {}
+    for key, value in env.items():
+        # Never echo the value: env overrides are often credentials.
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            raise ValidationError(f"invalid environment variable name {key!r}", code="INVALID_ENV")
+        if not isinstance(value, str) or "\0" in value:
+            raise ValidationError(
+                f"environment variable {key} must have a str value without NUL characters",
+                code="INVALID_ENV",
+            )
+        overrides[key] = value
+    return overrides or None
+
+
+def to_input_bytes(data: object, encoding: str) -> bytes | None:
+    """``input`` as bytes: str is encoded, bytes-like objects are taken as they are."""
+    if data is None:
+        return None
+    if isinstance(data, str):
+        return data.encode(encoding)
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    raise ValidationError("input must be bytes or str", code="INVALID_ARGUMENT")
+
+
+def redacted_env(overrides: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The overrides with every value hidden, for logs and reprs."""
+    return None if overrides is None else dict.fromkeys(overrides, "***")
+
+
+def build_request(
+    argv: list[str],
+    *,
+    cwd: str | None,
+    overrides: dict[str, str] | None,
+    stdin: Stdio,
+    capture_output: bool,
+    stderr: Stdio | None = None,
+    options: RunOptions,
+    kill_on_parent_death: bool,
+) -> SpawnRequest:
+    """The engine request for a validated call."""
+    piped_or_inherited = Stdio.PIPE if capture_output else Stdio.INHERIT
+    if options.foreground and stdin is Stdio.DEVNULL:
+        stdin = Stdio.INHERIT
+    return SpawnRequest(
+        argv=argv,
+        cwd=cwd,
+        env=None if overrides is None else {**os.environ, **overrides},
+        stdin=stdin,
+        stdout=piped_or_inherited,
+        stderr=stderr or piped_or_inherited,
+        new_group=not options.foreground,
+        kill_on_parent_death=bool(kill_on_parent_death),
+    )

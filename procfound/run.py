@@ -1,0 +1,184 @@
+"""``async_run``: run a command to completion and capture its output (``run``/``run_simple``
+are its generated sync twins)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from procfound.engine.buffers import OutputBuffer
+from procfound.engine.session import ChildSession, UnkillableChildError
+from procfound.engine.spawn import SpawnError, Stdio
+from procfound.errors import command_text
+from procfound.failures import ASYNC_RUN
+from procfound.request import (
+    RunOptions,
+    build_request,
+    check_cwd,
+    check_env,
+    check_timeout,
+    command_list,
+    logger,
+    redacted_env,
+    to_input_bytes,
+)
+from procfound.result import CompletedProcess
+from procfound.sync import make_sync
+
+__all__ = ["async_run", "run", "run_simple"]
+
+
+async def async_run(
+    cmd: list[str] | str,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    capture_output: bool = True,
+    check: bool = True,
+    timeout: float | None = None,
+    text: bool = True,
+    input: str | bytes | None = None,
+    shell: bool = False,
+    *,
+    kill_on_parent_death: bool = False,
+    **kwargs: Any,
+) -> CompletedProcess:
+    """Run a command to completion and return its result, under asyncio or trio.
+
+    The child starts in its own process group with ``/dev/null`` as stdin (unless ``input`` is
+    given), so it can never stop on the terminal, and so its whole tree can be stopped at once.
+
+    **Output:** with ``capture_output=True`` (the default) stdout and stderr are read as they
+    arrive (no pipe can fill up and block the child) and returned decoded as UTF-8, invalid bytes
+    replaced (``text=False``: bytes). The direct child's exit ends the call: a background
+    grandchild that keeps the pipes open cannot make it hang; it is killed with the rest of the
+    process group once the command has exited.
+
+    **Timeouts and cancellation:** ``timeout`` is a deadline for the whole call. When it passes,
+    the process group gets SIGTERM, then SIGKILL half a second later, and
+    :class:`ProcessTimeoutError` is raised with the output read so far. Cancelling the calling
+    task (a cancel scope, a failing task group, Ctrl-C) stops the tree the same way before the
+    cancellation propagates.
+
+    **Differences from subprocess.run:** ``check=True`` by default; the child gets a new process
+    group; stdin is ``/dev/null`` by default, not inherited; unknown keyword arguments are an
+    error rather than passed to Popen.
+
+    Args:
+        cmd: The command and its arguments as a list, passed to the child exactly. A string
+            needs ``shell=True``.
+        cwd: Working directory for the command.
+        env: Environment variables to set on top of the current environment. Only these
+            overrides are stored on the result, never the merged environment.
+        capture_output: Capture stdout and stderr (otherwise they go to ours).
+        check: Raise :class:`ProcessError` when the command exits non-zero.
+        timeout: Seconds the whole call may take; None waits for ever.
+        text: Decode output as text (``encoding``/``errors`` keyword options, default UTF-8
+            with replacement); False returns bytes.
+        input: Bytes (or str, encoded) to write to the child's stdin, which is then closed.
+        shell: Run ``cmd`` (a string) through ``/bin/sh -c``. See :func:`async_shell` for the
+            safer form.
+        kill_on_parent_death: Linux: SIGKILL the child if this process dies (see the docs:
+            one extra exec of ``setpriv``).
+        **kwargs: ``encoding``, ``errors``, and ``foreground`` (keep our process group and
+            stdin so the child may use the terminal; only the child itself is then stopped).
+
+    Returns:
+        CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd`` and
+        ``env`` (the overrides only).
+
+    Raises:
+        ValidationError: If the arguments are wrong (a string command without ``shell=True``,
+            an unknown keyword argument, a negative timeout...).
+        ProcessError: If the command cannot start (the message names the missing path), or
+            exits non-zero and ``check`` is True.
+        ProcessTimeoutError: If ``timeout`` passes; it carries the partial output.
+
+    Example:
+        >>> import anyio
+        >>> anyio.run(async_run, ["echo", "hello"]).stdout
+        'hello\\n'
+    """
+    argv = command_list(cmd, shell=shell)
+    options = RunOptions.from_kwargs(kwargs)
+    deadline = check_timeout(timeout)
+    workdir = check_cwd(cwd)
+    overrides = check_env(env)
+    data = to_input_bytes(input, options.encoding)
+    request = build_request(
+        argv,
+        cwd=workdir,
+        overrides=overrides,
+        stdin=Stdio.DEVNULL if data is None else Stdio.PIPE,
+        capture_output=capture_output,
+        options=options,
+        kill_on_parent_death=kill_on_parent_death,
+    )
+    shown = command_text(cmd)
+    logger.debug("run %s (cwd=%s, env=%s)", argv, workdir, redacted_env(overrides))
+    out, err = OutputBuffer(), OutputBuffer()
+    try:
+        session = ChildSession(request, stdout=out, stderr=err, input=data)
+    except SpawnError as exc:
+        raise ASYNC_RUN.spawn_failed(shown, exc) from exc
+    try:
+        with anyio.move_on_after(deadline) as scope:
+            await session.run_to_exit()
+    finally:
+        try:
+            await session.finish()
+        except UnkillableChildError as exc:
+            raise ASYNC_RUN.unkillable(shown, exc) from exc
+
+    def output(buffer: OutputBuffer) -> str | bytes:
+        if not text:
+            return buffer.getvalue()
+        return buffer.decode(options.encoding, options.errors)
+
+    stdout, stderr = output(out), output(err)
+    if scope.cancelled_caught:
+        assert deadline is not None
+        raise ASYNC_RUN.timed_out(shown, deadline, stdout, stderr)
+    assert session.returncode is not None
+    returncode = session.returncode
+    logger.debug("run %s exited %s", argv, returncode)
+    if check and returncode != 0:
+        raise ASYNC_RUN.exit_failed(shown, returncode, stdout, stderr)
+    return CompletedProcess(
+        args=[cmd] if isinstance(cmd, str) else argv,
+        returncode=returncode,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=workdir,
+        env=overrides,
+    )
+
+
+run = make_sync(async_run, "run")
+
+
+def run_simple(cmd: list[str], cwd: str | Path | None = None, **kwargs: Any) -> str:
+    """Run a command and return its stdout, stripped.
+
+    Args:
+        cmd: Command and arguments as a list.
+        cwd: Working directory for the command.
+        **kwargs: Any other argument of :func:`run`.
+
+    Returns:
+        Stdout as a stripped string.
+
+    Raises:
+        ProcessError: If the command fails.
+
+    Example:
+        >>> run_simple(["echo", "  hello  "])
+        'hello'
+    """
+    result = run(cmd, cwd=cwd, capture_output=True, **kwargs)
+    stdout = result.stdout
+    if isinstance(stdout, bytes):
+        stdout = stdout.decode("utf-8", errors="replace")
+    return str(stdout).strip()

@@ -1,0 +1,149 @@
+"""Generating the sync twin of a coroutine function: one call through the shared portal.
+
+``run = make_sync(async_run, "run")`` is the whole sync implementation of ``run``; there is no
+second code path to drift. The twin keeps the coroutine's signature and docstring (with the
+async spelling removed), renames async error codes to the seed's sync ones, and makes Ctrl-C
+safe: a ``KeyboardInterrupt`` in the calling thread cancels the coroutine in the portal and
+waits for its kill path to finish before it reaches the caller, so the child is gone first.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Final, ParamSpec, TypeVar
+
+import anyio
+
+from procfound.errors import ProcessError, StateError
+from procfound.failures import SYNC_RENAMES
+from procfound.portal import get_portal, in_portal_thread
+
+__all__ = ["call_in_portal", "make_sync", "sync_docstring"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# After Ctrl-C, how long to wait for the coroutine's shielded cleanup (its kill schedule is
+# bounded well below this) before letting the KeyboardInterrupt through regardless.
+_CLEANUP_WAIT: Final = 15.0
+
+
+class _Interrupted(Exception):
+    """The coroutine was cancelled because its caller got Ctrl-C (the caller re-raises that)."""
+
+
+class _Call:
+    """One sync call's link to its coroutine in the portal, for cancelling it from outside."""
+
+    __slots__ = ("cancel_requested", "finished", "scope")
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+        self.scope: anyio.CancelScope | None = None
+        self.cancel_requested = False
+
+
+async def _run_linked(
+    call: _Call, fn: Callable[..., Coroutine[Any, Any, T]], args: Any, kwargs: Any
+) -> T:
+    try:
+        with anyio.CancelScope() as scope:
+            call.scope = scope
+            if call.cancel_requested:  # Ctrl-C landed before the task started
+                scope.cancel()
+            return await fn(*args, **kwargs)
+        # Only reached when the scope was cancelled for Ctrl-C. Not KeyboardInterrupt itself:
+        # a BaseException would tear down the portal's task group.
+        raise _Interrupted
+    finally:
+        call.finished.set()
+
+
+def _cancel(call: _Call) -> None:
+    call.cancel_requested = True
+    scope = call.scope
+    if scope is not None:
+        scope.cancel()
+
+
+def _rename_for_sync(error: ProcessError) -> None:
+    rename = SYNC_RENAMES.get(error.code)
+    if rename is None:
+        return
+    error.code, words = rename
+    if words is not None and error.message.startswith(words[0]):
+        error.message = words[1] + error.message[len(words[0]) :]
+        error.args = (error.message,)
+
+
+def call_in_portal(fn: Callable[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run ``await fn(*args, **kwargs)`` in the shared portal and return its result.
+
+    Raises:
+        StateError: If called from the portal's own thread (it would wait on itself).
+    """
+    if in_portal_thread():
+        raise StateError(
+            "a sync procfound call was made from procfound's own portal thread (for example "
+            "from a callback running in it); use the async_* form there",
+            code="SYNC_CALL_IN_PORTAL",
+        )
+    portal = get_portal()
+    call = _Call()
+    try:
+        future = portal.start_task_soon(_run_linked, call, fn, args, kwargs)
+        return future.result()
+    except ProcessError as exc:
+        _rename_for_sync(exc)
+        raise
+    except BaseException:
+        if not call.finished.is_set():
+            _stop_and_wait(portal, call)
+        raise
+
+
+def _stop_and_wait(portal: Any, call: _Call) -> None:
+    # Another Ctrl-C while we wait must not abandon the cleanup: keep waiting, within a bound.
+    call.cancel_requested = True
+    for _ in range(3):
+        try:
+            portal.call(_cancel, call)
+            break
+        except KeyboardInterrupt:
+            continue
+        except RuntimeError:  # the portal is shutting down and cancels everything itself
+            break
+    waited = 0.0
+    while waited < _CLEANUP_WAIT:
+        try:
+            if call.finished.wait(0.1):
+                return
+        except KeyboardInterrupt:
+            pass
+        waited += 0.1
+
+
+def sync_docstring(doc: str | None, async_name: str, sync_name: str) -> str | None:
+    """The coroutine's docstring, reworded for its sync twin."""
+    if doc is None:
+        return None
+    doc = re.sub(r"anyio\.run\((\w+), ", r"\1(", doc)
+    doc = re.sub(rf"\b{async_name}\b", sync_name, doc).replace("await ", "")
+    return doc.replace("under asyncio or trio", "from sync code (it blocks the caller)")
+
+
+def make_sync(fn: Callable[P, Coroutine[Any, Any, T]], name: str) -> Callable[P, T]:
+    """The sync twin of coroutine function ``fn``, named ``name``."""
+
+    @functools.wraps(fn, assigned=("__module__", "__annotations__"))
+    def twin(*args: P.args, **kwargs: P.kwargs) -> T:
+        return call_in_portal(fn, *args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = name
+    twin.__doc__ = sync_docstring(fn.__doc__, fn.__name__, name)
+    twin.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
+    return twin

@@ -1,0 +1,143 @@
+"""Shared test helpers: backends, sync-call contexts, child-process helpers and leak checks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+import trio
+
+T = TypeVar("T")
+
+PY = sys.executable
+
+
+def python(code: str) -> list[str]:
+    """Build argv that runs ``code`` (dedented) in a fresh Python interpreter."""
+    return [PY, "-c", textwrap.dedent(code)]
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run every ``@pytest.mark.anyio`` test under asyncio and under trio."""
+    return str(request.param)
+
+
+SyncCall = Callable[..., Any]
+
+
+def _in_asyncio(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def main() -> T:
+        return fn(*args, **kwargs)
+
+    return asyncio.run(main())
+
+
+def _in_trio(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def main() -> T:
+        return fn(*args, **kwargs)
+
+    return trio.run(main)
+
+
+def _plain(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return fn(*args, **kwargs)
+
+
+@pytest.fixture(params=["plain", "in-asyncio-loop", "in-trio-loop"])
+def sync_call(request: pytest.FixtureRequest) -> SyncCall:
+    """Call a sync procfound function from plain code, or from inside a running event loop.
+
+    ``sync_call(run, ["echo", "hi"])`` runs ``run(...)`` directly, inside ``asyncio.run`` or
+    inside ``trio.run`` depending on the parameter. Exceptions propagate unchanged.
+    """
+    return {"plain": _plain, "in-asyncio-loop": _in_asyncio, "in-trio-loop": _in_trio}[
+        request.param
+    ]
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    """Poll until ``pid`` is gone (or a zombie); True if it went within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.02)
+    return not pid_alive(pid)
+
+
+def _children() -> dict[int, str]:
+    """Map the pid of every direct child of this process to its state letter."""
+    me = os.getpid()
+    found: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            found[int(entry)] = fields[0]
+    return found
+
+
+def _tracked_fds() -> dict[int, str]:
+    """The fds a run can leak: pipes, pidfds and /dev/null (loops' own fds are sockets/epolls)."""
+    found: dict[int, str] = {}
+    for entry in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{entry}")
+        except OSError:
+            continue
+        if target.startswith("pipe:") or "pidfd" in target or target == "/dev/null":
+            found[int(entry)] = target
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a child process, a zombie, a pipe or a pidfd behind."""
+    if not sys.platform.startswith("linux") or request.node.get_closest_marker("allow_leaks"):
+        yield
+        return
+    fds_before = _tracked_fds()
+    children_before = set(_children())
+    yield
+    deadline = time.monotonic() + 3.0
+    while True:
+        leaked_children = {
+            pid: state for pid, state in _children().items() if pid not in children_before
+        }
+        leaked_fds = {fd: t for fd, t in _tracked_fds().items() if fds_before.get(fd) != t}
+        if not leaked_children and not leaked_fds:
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for pid in leaked_children:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+    pytest.fail(f"leaked children {leaked_children} / fds {leaked_fds}")
+
+
