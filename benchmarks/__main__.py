@@ -17,8 +17,6 @@ from typing import Any, Final
 from benchmarks import capture, concurrency, handshake, latency, portal, streaming
 from benchmarks.harness import (
     Workload,
-    kill_and_reap,
-    leftover_children,
     markdown,
     run_workload,
     to_json,
@@ -45,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", metavar="NAME[,NAME]", help=f"workloads to run, of: {', '.join(WORKLOADS)}"
     )
-    parser.add_argument("--rounds", type=int, help="measured rounds (default 3 quick, 7 full)")
+    parser.add_argument("--rounds", type=int, help="measured rounds (default 5 quick, 7 full)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first (1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the round order shuffle")
     parser.add_argument(
@@ -61,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
     args.names = names
     if args.rounds is None:
-        args.rounds = 3 if args.quick else 7
+        args.rounds = 5 if args.quick else 7
     if args.rounds < 1 or args.warmup < 0:
         parser.error("--rounds must be >= 1 and --warmup >= 0")
     if args.sample_timeout is None:
@@ -95,16 +93,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def reap_leftovers(workload: str) -> list[str]:
-    """Kill and reap any child a contender left behind (after a short grace for async reapers)."""
-    deadline = time.monotonic() + 1.0
-    while (children := leftover_children()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid, _ in children:
-        kill_and_reap(pid)
-    return [f"{pid} {what}" for pid, what in children]
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -132,13 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             args.seed + index,
             args.sample_timeout,
         )
-        leaked = reap_leftovers(name)
-        table = markdown(result)
-        if leaked:
-            table += f"\n\n**Left-behind children killed after this workload:** {leaked}"
-        print(table + "\n", flush=True)
-        report["workloads"][name] = to_json(result) | {"leftover_children": leaked}
-        failed = failed or result.failed or bool(leaked)
+        print(markdown(result) + "\n", flush=True)
+        report["workloads"][name] = to_json(result)
+        failed = failed or result.failed
         # Written after every workload, so an aborted run keeps what it measured.
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")

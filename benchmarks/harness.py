@@ -178,6 +178,11 @@ def run_workload(
                 continue
             finally:
                 faulthandler.cancel_dump_traceback_later()
+                leaked = reap_leftovers()
+            if leaked:
+                row.status, row.detail = "error", f"left {len(leaked)} children: {leaked[:3]}"
+                print(f"\n[{workload.name}] {row.contender.name}: {row.detail}", file=sys.stderr)
+                continue
             if index >= warmup:
                 row.samples.append(seconds)
         print(".", end="", file=sys.stderr, flush=True)
@@ -273,6 +278,16 @@ def leftover_children() -> list[tuple[int, str]]:
         if len(fields) > 1 and int(fields[1]) == me:
             found.append((int(entry), f"{head.partition('(')[2]} [{fields[0]}]"))
     return found
+
+
+def reap_leftovers(grace: float = 0.5) -> list[str]:
+    """Kill and reap children a contender left behind, after a grace for asynchronous reapers."""
+    deadline = time.monotonic() + grace
+    while (children := leftover_children()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for pid, _ in children:
+        kill_and_reap(pid)
+    return [f"{pid} {what}" for pid, what in children]
 
 
 def kill_and_reap(pid: int) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import shutil
 import subprocess
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
@@ -88,7 +88,8 @@ def workload(quick: bool) -> Workload:
         proc = await trio.lowlevel.open_process(cmd, stdout=subprocess.PIPE)
         try:
             assert proc.stdout is not None
-            async for last in split_lines(proc.stdout):  # noqa: B007
+            chunks = cast("AsyncIterable[bytes]", proc.stdout)
+            async for last in split_lines(chunks):  # noqa: B007
                 count += 1
         except BaseException:
             proc.kill()

@@ -11,6 +11,7 @@ which starts its own on first use.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -98,19 +99,15 @@ def shutdown() -> None:
     """Stop the portal: run the shutdown hooks, cancel what still runs, join the thread."""
     global _portal, _thread, _thread_id
     for hook in reversed(_hooks):
-        try:
+        with contextlib.suppress(Exception):
             hook()
-        except Exception:  # noqa: BLE001 - one failing hook must not keep the others from running
-            pass
     with _lock:
         portal, thread = _portal, _thread
         _portal = _thread = _thread_id = None
     if portal is None or thread is None:
         return
-    try:
+    with contextlib.suppress(RuntimeError):  # the loop is already gone
         portal.call(portal.stop, True)
-    except RuntimeError:  # the loop is already gone
-        pass
     thread.join(_STOP_TIMEOUT)
 
 

@@ -11,7 +11,6 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 from procfound.engine.spawn import SpawnRequest, Stdio
@@ -109,8 +108,8 @@ def check_cwd(cwd: object) -> str | None:
     """``cwd`` as a str (a Path is converted), or None."""
     if cwd is None:
         return None
-    if isinstance(cwd, str | Path) or isinstance(cwd, os.PathLike):
-        return os.fspath(cwd)  # type: ignore[return-value]
+    if isinstance(cwd, str | os.PathLike):
+        return os.fspath(cwd)
     raise ValidationError("cwd must be a str or a Path", code="INVALID_ARGUMENT")
 
 

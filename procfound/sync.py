@@ -96,7 +96,8 @@ def call_in_portal(fn: Callable[P, Coroutine[Any, Any, T]], *args: P.args, **kwa
     call = _Call()
     try:
         future = portal.start_task_soon(_run_linked, call, fn, args, kwargs)
-        return future.result()
+        result: T = future.result()
+        return result
     except ProcessError as exc:
         _rename_for_sync(exc)
         raise

@@ -139,5 +139,3 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         except OSError:
             pass
     pytest.fail(f"leaked children {leaked_children} / fds {leaked_fds}")
-
-

@@ -83,6 +83,7 @@ ENV_PROBE = python(
     """
 )
 
+INPUT_TEXT = "héllo\nwörld\n"
 CWD_PROBE = python("import os; print(os.getcwd())")
 STDIN_ECHO = python(
     """
@@ -417,15 +418,15 @@ def test_non_executable_file_raises_process_error_naming_the_path(
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data", ["héllo\nwörld\n", "héllo\nwörld\n".encode()], ids=["str", "bytes"])
+@pytest.mark.parametrize("data", [INPUT_TEXT, INPUT_TEXT.encode()], ids=["str", "bytes"])
 def test_input_str_or_bytes_reaches_stdin(sync_call: SyncCall, data: str | bytes) -> None:
-    assert sync_call(run, STDIN_ECHO, input=data).stdout == "héllo\nwörld\n"
+    assert sync_call(run, STDIN_ECHO, input=data).stdout == INPUT_TEXT
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("data", ["héllo\nwörld\n", "héllo\nwörld\n".encode()], ids=["str", "bytes"])
+@pytest.mark.parametrize("data", [INPUT_TEXT, INPUT_TEXT.encode()], ids=["str", "bytes"])
 async def test_async_input_str_or_bytes_reaches_stdin(data: str | bytes) -> None:
-    assert (await async_run(STDIN_ECHO, input=data)).stdout == "héllo\nwörld\n"
+    assert (await async_run(STDIN_ECHO, input=data)).stdout == INPUT_TEXT
 
 
 def test_stdin_is_dev_null_without_input(sync_call: SyncCall) -> None:
@@ -468,7 +469,8 @@ async def test_async_invalid_utf8_becomes_replacement_characters() -> None:
 def test_capture_output_false_lets_output_through(
     sync_call: SyncCall, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    result = sync_call(run, ["sh", "-c", "echo visible; echo visible-err >&2"], capture_output=False)
+    cmd = ["sh", "-c", "echo visible; echo visible-err >&2"]
+    result = sync_call(run, cmd, capture_output=False)
     assert result.returncode == 0
     assert result.stdout == ""
     assert result.stderr == ""
@@ -562,7 +564,8 @@ async def test_async_child_killed_by_signal_has_negative_returncode_and_error_na
 def check_tree_timeout(error: ProcessTimeoutError, elapsed: float, code: str) -> None:
     assert_timeout_error(error, elapsed, 1.5, code)
     assert elapsed < 4.0
-    assert error.stdout is not None and "partial" in error.stdout
+    assert error.stdout is not None
+    assert "partial" in error.stdout
     assert error.stderr == "perr"
     pids = pids_from(error.stdout)
     assert set(pids) == {"child", "grandchild"}, error.stdout
@@ -633,7 +636,8 @@ async def test_cancelling_async_run_from_outer_scope_kills_tree_within_a_second(
             tg.start_soon(run_in_scope)
             pid = await read_pidfile_async(tmp_path / "pid")
             grandchild = int((tmp_path / "gc").read_text())
-            assert pid_alive(pid) and pid_alive(grandchild)
+            assert pid_alive(pid)
+            assert pid_alive(grandchild)
             cancelled_at = time.monotonic()
             scope.cancel()
         elapsed = time.monotonic() - cancelled_at
@@ -883,7 +887,8 @@ def check_echo(result: CompletedProcess, payload: bytes) -> None:
 def test_64mib_of_input_echoed_back_without_deadlock(
     sync_call: SyncCall, payload_64mib: bytes
 ) -> None:
-    check_echo(sync_call(run, STDIN_ECHO, input=payload_64mib, text=False, timeout=40), payload_64mib)
+    result = sync_call(run, STDIN_ECHO, input=payload_64mib, text=False, timeout=40)
+    check_echo(result, payload_64mib)
 
 
 @pytest.mark.anyio

@@ -23,7 +23,7 @@ from typing import Final, Protocol
 import anyio
 import anyio.lowlevel
 
-__all__ = ["Ready", "ReadinessSet", "child_has_exited", "open_readiness_set"]
+__all__ = ["ReadinessSet", "Ready", "child_has_exited", "open_readiness_set"]
 
 _EPOLLIN: Final = getattr(select, "EPOLLIN", 1)
 _EPOLLOUT: Final = getattr(select, "EPOLLOUT", 4)

@@ -8,6 +8,7 @@ reaped or has its fds closed: timeouts, cancellation, Ctrl-C and errors all end 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from typing import Final, Protocol
@@ -60,8 +61,8 @@ class ChildSession:
     __slots__ = (
         "_exited",
         "_feeder",
-        "_readiness",
         "_readers",
+        "_readiness",
         "_stdin",
         "child",
         "returncode",
@@ -261,10 +262,8 @@ class ChildSession:
 
     def _kill_now(self) -> None:
         self._signal_group(signal.SIGKILL)
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
         self._close_all()
 
     def _close_all(self) -> None:

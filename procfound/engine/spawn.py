@@ -232,9 +232,7 @@ def _popen_spawn(argv: list[str], request: SpawnRequest, child_fds: dict[int, in
 def _spawn_error(exc: OSError, program: str, cwd: str | None) -> SpawnError:
     if exc.errno == errno.ENOENT:
         if cwd is not None and not os.path.isdir(cwd):
-            return SpawnError(
-                f"working directory not found: {cwd}", errno_=exc.errno, filename=cwd
-            )
+            return SpawnError(f"working directory not found: {cwd}", errno_=exc.errno, filename=cwd)
         return SpawnError(f"executable not found: {program}", errno_=exc.errno, filename=program)
     if exc.errno == errno.EACCES:
         return SpawnError(f"permission denied: {program}", errno_=exc.errno, filename=program)

@@ -1,0 +1,38 @@
+"""nox sessions: tests, lint, bench (side-by-side benchmarks) and soak (long fault runs)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """The whole suite, including ruff and mypy --strict (tests/test_quality.py)."""
+    session.install("-e", ".[dev,linux]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Only the static checks."""
+    session.install("-e", ".[dev,linux]")
+    session.run("ruff", "check", "procfound", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "procfound", "tests", "benchmarks", "noxfile.py")
+    session.run("mypy", "--strict", "procfound")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """procfound against subprocess, asyncio, anyio and trio in one run; prints ratio tables."""
+    session.install("-e", ".[dev,linux]")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python="3.11")
+def soak(session: nox.Session) -> None:
+    """Long mixed runs with random timeouts and cancellations (marked `soak`)."""
+    session.install("-e", ".[dev,linux]")
+    session.run("python", "-m", "pytest", "-m", "soak", "-p", "no:randomly", *session.posargs)
