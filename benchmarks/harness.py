@@ -142,7 +142,7 @@ class Result:
         return any(r.status == "error" for r in self.rows)
 
 
-def _watchdog_exit(seconds: float) -> None:
+def _arm_watchdog(seconds: float) -> None:
     """Arm a hard deadline for one sample: a hung contender dumps stacks and ends the run."""
     faulthandler.dump_traceback_later(seconds, exit=True)
 
@@ -165,7 +165,7 @@ def run_workload(
             if row.status != "ok":
                 continue
             gc.collect()
-            _watchdog_exit(sample_timeout)
+            _arm_watchdog(sample_timeout)
             try:
                 seconds = row.contender.measure()
             except Unavailable as exc:

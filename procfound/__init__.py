@@ -27,14 +27,17 @@ from procfound.linux.title import (
     set_process_title,
     set_process_title_from_argv,
 )
+from procfound.managed import ManagedProcess, wait_for_process_output
 from procfound.result import CompletedProcess
 from procfound.run import async_run, run, run_simple
 from procfound.shell import async_shell, shell
+from procfound.streaming import async_stream, stream
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CompletedProcess",
+    "ManagedProcess",
     "PlatformError",
     "ProcessError",
     "ProcessTimeoutError",
@@ -43,6 +46,7 @@ __all__ = [
     "ValidationError",
     "async_run",
     "async_shell",
+    "async_stream",
     "exit_error",
     "exit_interrupted",
     "exit_success",
@@ -60,4 +64,6 @@ __all__ = [
     "set_process_title",
     "set_process_title_from_argv",
     "shell",
+    "stream",
+    "wait_for_process_output",
 ]

@@ -13,7 +13,7 @@ import functools
 import inspect
 import re
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Final, ParamSpec, TypeVar
 
 import anyio
@@ -22,7 +22,7 @@ from procfound.errors import ProcessError, StateError
 from procfound.failures import SYNC_RENAMES
 from procfound.portal import get_portal, in_portal_thread
 
-__all__ = ["call_in_portal", "make_sync", "sync_docstring"]
+__all__ = ["call_in_portal", "make_sync", "make_sync_iterator", "sync_docstring"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -47,9 +47,7 @@ class _Call:
         self.cancel_requested = False
 
 
-async def _run_linked(
-    call: _Call, fn: Callable[..., Coroutine[Any, Any, T]], args: Any, kwargs: Any
-) -> T:
+async def _run_linked(call: _Call, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
     try:
         with anyio.CancelScope() as scope:
             call.scope = scope
@@ -80,7 +78,7 @@ def _rename_for_sync(error: ProcessError) -> None:
         error.args = (error.message,)
 
 
-def call_in_portal(fn: Callable[P, Coroutine[Any, Any, T]], *args: P.args, **kwargs: P.kwargs) -> T:
+def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``await fn(*args, **kwargs)`` in the shared portal and return its result.
 
     Raises:
@@ -148,3 +146,38 @@ def make_sync(fn: Callable[P, Coroutine[Any, Any, T]], name: str) -> Callable[P,
     twin.__doc__ = sync_docstring(fn.__doc__, fn.__name__, name)
     twin.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
     return twin
+
+
+def make_sync_iterator(fn: Callable[P, AsyncIterator[T]], name: str) -> Callable[P, Iterator[T]]:
+    """The sync twin of async generator function ``fn``: one portal call per item.
+
+    Each item should be worth a portal call (``stream`` yields batches of lines, not lines).
+    Closing or dropping the sync generator closes the async one in the portal, which runs its
+    cleanup (the kill path) before ``close()`` returns.
+    """
+
+    def twin(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+        agen = fn(*args, **kwargs)
+        try:
+            while True:
+                try:
+                    item = call_in_portal(_next_item, agen)
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            call_in_portal(_close, agen)
+
+    twin.__name__ = twin.__qualname__ = name
+    twin.__doc__ = sync_docstring(fn.__doc__, fn.__name__, name)
+    return twin
+
+
+async def _next_item(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()
+
+
+async def _close(agen: AsyncIterator[Any]) -> None:
+    aclose = getattr(agen, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -16,13 +16,21 @@ _WRITE_CHUNK: Final = 1024 * 1024
 
 
 class OutputBuffer:
-    """Everything read from one pipe, in one growing bytearray."""
+    """What was read from one pipe, in one growing bytearray; with ``limit``, only its tail.
 
-    __slots__ = ("_data", "size")
+    Past ``limit`` bytes the buffer keeps reading (so the child never blocks on a full pipe) but
+    keeps only the last ``limit`` bytes; :attr:`dropped` counts what was let go.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_data", "dropped", "limit", "size")
+
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be >= 0")
         self._data = bytearray()
         self.size = 0
+        self.limit = limit
+        self.dropped = 0
 
     def fill_from(self, fd: int) -> bool:
         """Read what ``fd`` (non-blocking) has now; return True at end of file."""
@@ -44,16 +52,31 @@ class OutputBuffer:
                 return True
             self.size += n
             taken += n
+            if self.limit is not None and self.size > 2 * self.limit + _MIN_FREE:
+                self._keep_tail()
             if n < free:
                 return False  # a short read means the pipe is empty: skip the EAGAIN syscall
         return False
 
+    def _keep_tail(self) -> None:
+        # Trimming only once the buffer holds twice the limit makes the memmove amortised O(1)
+        # per byte while memory stays within a small multiple of the limit.
+        assert self.limit is not None
+        excess = self.size - self.limit
+        del self._data[:excess]
+        self.size -= excess
+        self.dropped += excess
+
     def getvalue(self) -> bytes:
-        """The bytes read so far."""
+        """The bytes read so far (the last ``limit`` of them, with a limit)."""
+        if self.limit is not None and self.size > self.limit:
+            self._keep_tail()
         return bytes(memoryview(self._data)[: self.size])
 
     def decode(self, encoding: str = "utf-8", errors: str = "replace") -> str:
         """The bytes read so far, decoded once (no intermediate bytes copy)."""
+        if self.limit is not None and self.size > self.limit:
+            self._keep_tail()
         with memoryview(self._data) as view, view[: self.size] as used:
             return str(used, encoding, errors)
 

@@ -23,7 +23,7 @@ from typing import Final, Protocol
 import anyio
 import anyio.lowlevel
 
-__all__ = ["ReadinessSet", "Ready", "child_has_exited", "open_readiness_set"]
+__all__ = ["ReadinessSet", "Ready", "child_has_exited", "open_readiness_set", "peek_returncode"]
 
 _EPOLLIN: Final = getattr(select, "EPOLLIN", 1)
 _EPOLLOUT: Final = getattr(select, "EPOLLOUT", 4)
@@ -61,6 +61,19 @@ def child_has_exited(pid: int) -> bool:
     except ChildProcessError:
         return True
     return result is not None and result.si_pid != 0
+
+
+def peek_returncode(pid: int) -> int | None:
+    """The exit code of our exited child ``pid`` (``-N`` for signal N), without reaping it."""
+    try:
+        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return None
+    if result is None or result.si_pid == 0:
+        return None
+    if result.si_code == os.CLD_EXITED:
+        return result.si_status
+    return -result.si_status
 
 
 class EpollSet:

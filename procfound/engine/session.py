@@ -20,7 +20,7 @@ from procfound.engine.kill import KillSchedule
 from procfound.engine.readiness import ReadinessSet, child_has_exited, open_readiness_set
 from procfound.engine.spawn import Child, SpawnRequest, spawn
 
-__all__ = ["ChildSession", "Sink", "UnkillableChildError"]
+__all__ = ["EXTERNAL", "ChildSession", "Sink", "UnkillableChildError"]
 
 # After the direct child exits, pipes still open belong to a grandchild. Its group is killed and
 # given this long to let go of them; a grandchild that escaped the group (setsid) is abandoned.
@@ -34,6 +34,16 @@ class Sink(Protocol):
     """Where bytes read from one pipe go (an OutputBuffer, a line splitter...)."""
 
     def fill_from(self, fd: int) -> bool: ...
+
+
+class _External:
+    """Marks a pipe the caller reads itself (see :data:`EXTERNAL`)."""
+
+    def fill_from(self, fd: int) -> bool:  # pragma: no cover - never registered as a reader
+        raise AssertionError("an external pipe is not read by the session")
+
+
+EXTERNAL: Final = _External()
 
 
 class UnkillableChildError(Exception):
@@ -60,11 +70,13 @@ class ChildSession:
 
     __slots__ = (
         "_exited",
+        "_external",
         "_feeder",
         "_readers",
         "_readiness",
         "_stdin",
         "child",
+        "killed",
         "returncode",
         "rusage",
     )
@@ -81,8 +93,10 @@ class ChildSession:
 
         Args:
             request: What to start. Pipes are made for the streams it marks ``PIPE``.
-            stdout: Where stdout goes, when piped (an :class:`OutputBuffer` if None).
-            stderr: Where stderr goes, when piped (an :class:`OutputBuffer` if None).
+            stdout: Where stdout goes, when piped (an :class:`OutputBuffer` if None), or
+                :data:`EXTERNAL`: the caller reads ``child.stdout`` itself; the session only
+                closes it at the end.
+            stderr: Where stderr goes, like ``stdout``.
             input: Bytes for stdin, when stdin is piped; stdin is closed once they are written.
         """
         if _unreaped:
@@ -92,19 +106,23 @@ class ChildSession:
         # has the session, except building the readiness set, which is cleaned up here.
         self.child: Child = child
         self.returncode: int | None = None
+        self.killed = False  # True once the kill schedule had to use SIGKILL
         self.rusage: object | None = None
         self._exited = False
         self._readers: dict[int, Sink] = {}
+        self._external: list[int] = []
         self._feeder = InputFeeder(input or b"")
         self._stdin = child.stdin
         try:
             self._readiness: ReadinessSet = open_readiness_set(child.pid, child.pidfd)
-            if child.stdout is not None:
-                self._readers[child.stdout] = stdout if stdout is not None else OutputBuffer()
-                self._readiness.add_reader(child.stdout)
-            if child.stderr is not None:
-                self._readers[child.stderr] = stderr if stderr is not None else OutputBuffer()
-                self._readiness.add_reader(child.stderr)
+            for fd, sink in ((child.stdout, stdout), (child.stderr, stderr)):
+                if fd is None:
+                    continue
+                if sink is EXTERNAL:
+                    self._external.append(fd)
+                    continue
+                self._readers[fd] = sink if sink is not None else OutputBuffer()
+                self._readiness.add_reader(fd)
             if self._stdin is not None:
                 if self._feeder.done:
                     self._close_stdin()
@@ -226,6 +244,8 @@ class ChildSession:
 
     async def _stop(self, schedule: KillSchedule) -> None:
         for step in schedule.steps():
+            if signal.SIGKILL in step.signals:
+                self.killed = True
             for sig in step.signals:
                 self._signal_group(sig)
             with anyio.move_on_after(step.wait):
@@ -270,6 +290,9 @@ class ChildSession:
         for fd in list(self._readers):
             self._close_reader(fd)
         self._close_stdin()
+        external, self._external = self._external, []
+        for fd in external:
+            os.close(fd)
         self._readiness.close()
         pidfd, self.child.pidfd = self.child.pidfd, None
         if pidfd is not None:
