@@ -13,8 +13,12 @@ import time
 from collections.abc import Sequence
 from typing import Final
 
+import anyio
+
 from procfound.errors import ProcessError, ProcessTimeoutError, ProcfoundError
+from procfound.managed import ManagedProcess, wait_for_process_output
 from procfound.run import run
+from procfound.streaming import stream
 
 __all__ = ["main"]
 
@@ -53,7 +57,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "run",
         help="run a command, show its output live, exit with its code",
         description=(
-            "Run CMD in its own process group, show its output as it comes, and exit with its "
+            "Run CMD in its own process group, show its output line by line as it comes (stderr "
+            "merged into stdout in the child's order; --json keeps them apart), and exit with its "
             "exit code (128+N when signal N killed it). On --timeout the whole process tree is "
             "killed and procfound exits 124, like timeout(1)."
         ),
@@ -76,6 +81,21 @@ def _build_parser() -> argparse.ArgumentParser:
         help="let the command use the terminal (stdin, job control); only it is killed on timeout",
     )
     run_parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+    wait_parser = commands.add_parser(
+        "wait-for",
+        help="start a command and wait until its output shows every PART (a handshake)",
+        usage="procfound wait-for [-h] [--timeout S] [--keep] [--grace S] PART [PART ...] -- CMD",
+        description=(
+            "Start CMD, print its output up to the line where every PART has appeared, and exit "
+            "0. Exits 1 with a message if CMD ends first, 124 on --timeout; either way CMD is "
+            "stopped. With --keep, stay attached and relay its output until Ctrl-C, then stop "
+            "it gracefully (SIGTERM to its process group, SIGKILL after --grace seconds)."
+        ),
+    )
+    wait_parser.add_argument("parts", nargs="+", metavar="PART", help="text that must appear")
+    wait_parser.add_argument("--timeout", type=float, default=10.0, metavar="S")
+    wait_parser.add_argument("--keep", action="store_true", help="stay attached until Ctrl-C")
+    wait_parser.add_argument("--grace", type=float, default=7.0, metavar="S")
     return parser
 
 
@@ -84,13 +104,13 @@ def _exit_code(returncode: int) -> int:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
+    cmd = _split_command(list(args.cmd))
     if not cmd:
         print("procfound run: no command given (procfound run -- CMD [ARGS...])", file=sys.stderr)
         return 2
     started = time.monotonic()
+    if not args.json and not args.foreground:
+        return _stream_command(cmd, args)
     try:
         result = run(
             cmd,
@@ -118,6 +138,80 @@ def _run_command(args: argparse.Namespace) -> int:
     return _exit_code(result.returncode)
 
 
+def _stream_command(cmd: list[str], args: argparse.Namespace) -> int:
+    # Lines are printed as the child writes them (stderr merged in the child's order).
+    try:
+        for line in stream(
+            cmd,
+            cwd=args.cwd,
+            env=_parse_env(args.env),
+            timeout=args.timeout,
+            stream_stderr=True,
+        ):
+            print(line, flush=True)
+    except ProcessTimeoutError:
+        print(
+            f"procfound: timed out after {args.timeout:g}s; killed the process tree of: "
+            f"{' '.join(cmd)}",
+            file=sys.stderr,
+        )
+        return EXIT_TIMEOUT
+    except ProcessError as exc:
+        if exc.return_code is None:
+            print(f"procfound: {exc.message.splitlines()[0]}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        return _exit_code(exc.return_code)
+    return 0
+
+
+def _split_command(raw: list[str]) -> list[str]:
+    return raw[1:] if raw and raw[0] == "--" else raw
+
+
+def _wait_for_command(args: argparse.Namespace) -> int:
+    parts: list[str] = list(args.parts)
+    cmd = _split_command(list(args.cmd))
+    if not cmd or not parts:
+        print("procfound wait-for: need PART... -- CMD [ARGS...]", file=sys.stderr)
+        return 2
+    process = ManagedProcess(cmd)
+    try:
+        process.launch()
+        try:
+            text = anyio.run(wait_for_process_output, process, parts, args.timeout)
+        except ProcessTimeoutError:
+            print(f"procfound: {parts} did not appear within {args.timeout:g}s", file=sys.stderr)
+            return EXIT_TIMEOUT
+        except ProcessError as exc:
+            print(f"procfound: {exc.message.splitlines()[0]}", file=sys.stderr)
+            return 1
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if args.keep:
+            _relay_until_interrupted(process)
+        return 0
+    finally:
+        process.terminate_gracefully(args.grace)
+        process.cleanup()
+
+
+def _relay_until_interrupted(process: ManagedProcess) -> None:
+    async def relay() -> None:
+        while True:
+            try:
+                line = await process.read_line_async(timeout=3600)
+            except TimeoutError:
+                continue
+            if not line and not process.is_running():
+                return
+            print(line, flush=True)
+
+    try:
+        anyio.run(relay)
+    except KeyboardInterrupt:
+        print("procfound: stopping the command", file=sys.stderr)
+
+
 def _print_json(
     cmd: list[str],
     returncode: int | None,
@@ -141,10 +235,21 @@ def _print_json(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``procfound`` command; returns the exit code."""
-    args = _build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first "--" is the command, verbatim: options of the command (or
+    # words that look like ours) must never be parsed as procfound's.
+    tail: list[str] | None = None
+    if "--" in words:
+        split = words.index("--")
+        words, tail = words[:split], words[split + 1 :]
+    args = _build_parser().parse_args(words)
+    if tail is not None or args.command == "wait-for":
+        args.cmd = tail or []
     try:
         if args.command == "run":
             return _run_command(args)
+        if args.command == "wait-for":
+            return _wait_for_command(args)
     except ProcfoundError as exc:
         print(f"procfound: {exc.message}", file=sys.stderr)
         return 2

@@ -279,3 +279,21 @@ def test_a_failing_get_name_returns_none_and_warns(
     with caplog.at_level(logging.WARNING, logger="procfound"):
         assert prctl_helpers.get_name() is None
     assert any("Invalid argument" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux-only")
+def test_non_ascii_name_is_cut_at_a_character_boundary_and_reads_back() -> None:
+    code = (
+        "from procfound.linux.prctl import set_name, get_name\n"
+        "print(set_name('éééééééééé'))\n"
+        "print(get_name())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["True", "ééééééé"]  # 7 x 2 bytes = 14 <= 15

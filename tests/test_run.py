@@ -811,7 +811,7 @@ def test_ctrl_c_while_spawning_leaves_no_child_under_cpu_load(tmp_path: Path) ->
     problems: list[str] = []
     burners = [subprocess.Popen([PY, "-c", "while True: pass"]) for _ in range(2)]
     try:
-        for attempt in range(20):
+        for attempt in range(30):
             out_path, err_path = tmp_path / f"out{attempt}", tmp_path / f"err{attempt}"
             with (
                 out_path.open("w") as out,
@@ -820,38 +820,44 @@ def test_ctrl_c_while_spawning_leaves_no_child_under_cpu_load(tmp_path: Path) ->
                     [PY, "-c", RACE_SCRIPT], stdout=out, stderr=err, env=subprocess_env()
                 ) as script,
             ):
-                hung: list[int] | None = None
+                hung: dict[int, str] | None = None
                 try:
                     assert wait_for_text(out_path, "ready", 30), err_path.read_text()
                     time.sleep(rng.uniform(0.0, 0.05))
+                    interrupted_at = time.monotonic()
                     script.send_signal(signal.SIGINT)
-                    script.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    hung = list(children_of(script.pid))
-                    script.send_signal(signal.SIGUSR1)  # faulthandler dumps every thread
-                    time.sleep(0.5)
+                    try:
+                        script.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        script.send_signal(signal.SIGUSR1)  # faulthandler dumps every thread
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            script.wait(timeout=20)
+                    delay = time.monotonic() - interrupted_at
+                    if script.poll() is None:
+                        hung = children_of(script.pid)
                 finally:
                     if script.poll() is None:
                         script.kill()
                         script.wait()
-                    for orphan in hung or []:
+                    for orphan in hung or {}:
                         with contextlib.suppress(OSError):
                             os.kill(orphan, signal.SIGKILL)
             out_text = out_path.read_text()
             report = f"attempt {attempt}:\n{out_text}\n{err_path.read_text()}"
             if hung is not None:
-                problems.append(f"HUNG after SIGINT (children {hung}); {report}")
+                problems.append(f"HUNG after SIGINT (its children: {hung}); {report}")
+            elif delay > 5:
+                problems.append(f"KeyboardInterrupt took {delay:.1f}s to arrive; {report}")
             elif "RAISED KeyboardInterrupt" not in out_text or "CHILDREN []" not in out_text:
                 problems.append(report)
-            if len(problems) >= 2 or hung is not None:
+            if len(problems) >= 2 or delay > 5:
                 break  # enough evidence; a hang costs seconds per attempt
     finally:
         for burner in burners:
             burner.kill()
             burner.wait()
-    assert not problems, f"{len(problems)} of {attempt + 1} attempts went wrong:\n" + "\n".join(
-        problems
-    )
+    summary = f"{len(problems)} of {attempt + 1} attempts went wrong:\n"
+    assert not problems, summary + "\n".join(problems)
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,14 +92,21 @@ def _set_nonblocking(fd: int) -> None:
 
 
 def _wrap_pdeathsig(argv: list[str]) -> list[str]:
-    if not _IS_LINUX:
-        from procfound.errors import PlatformError
+    from procfound.errors import PlatformError
 
+    if not _IS_LINUX:
         raise PlatformError(
             "kill_on_parent_death needs Linux (PR_SET_PDEATHSIG)", code="PLATFORM_NOT_SUPPORTED"
         )
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise PlatformError(
+            "kill_on_parent_death needs setpriv(1) from util-linux "
+            "(Debian/Ubuntu: apt-get install util-linux)",
+            code="DEPENDENCY_MISSING",
+        )
     return [
-        "setpriv",
+        setpriv,
         "--pdeathsig",
         "KILL",
         "--",

@@ -105,11 +105,12 @@ def set_name(name: str) -> bool:
 
     This is the ``comm`` value shown in ``/proc/<pid>/comm``, ``top`` and ``ps -o comm``, not
     the full command line (for that, see :func:`procfound.linux.title.set_process_title`).
-    The kernel keeps 15 bytes; a longer name is cut to its first 15 characters and a warning
-    is logged.
+    The kernel keeps 15 bytes; a longer name is cut to at most 15 characters and 15 bytes of
+    UTF-8 (never in the middle of a character, so :func:`get_name` can read it back) and a
+    warning is logged.
 
     Args:
-        name: The new name; at most 15 characters are kept.
+        name: The new name; at most 15 characters (and 15 UTF-8 bytes) are kept.
 
     Returns:
         True if the name was set, False if the prctl call failed (a warning is logged).
@@ -124,14 +125,15 @@ def set_name(name: str) -> bool:
         True
     """
     prctl = _require_prctl()
-    if len(name) > MAX_NAME_LENGTH:
+    kept = name[:MAX_NAME_LENGTH]
+    # The kernel cuts at 15 *bytes*; cutting at a character boundary ourselves keeps the name
+    # valid UTF-8 (a split character would make get_name() fail to decode it).
+    kept = kept.encode()[:MAX_NAME_LENGTH].decode("utf-8", errors="ignore")
+    if kept != name:
         logger.warning(
-            "Process name truncated to %d characters: %r -> %r",
-            MAX_NAME_LENGTH,
-            name,
-            name[:MAX_NAME_LENGTH],
+            "Process name truncated to %d characters: %r -> %r", MAX_NAME_LENGTH, name, kept
         )
-        name = name[:MAX_NAME_LENGTH]
+        name = kept
     try:
         prctl.set_name(name)
     except Exception as error:
