@@ -53,7 +53,7 @@ def command_text(command: str | list[str] | None) -> str:
     """Join a command for display the way the seed does (a list joined by spaces)."""
     if command is None:
         return ""
-    return command if isinstance(command, str) else " ".join(command)
+    return command if isinstance(command, str) else " ".join(map(str, command))
 
 
 class ProcfoundError(Exception):

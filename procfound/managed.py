@@ -56,6 +56,9 @@ _READ_SIZE: Final = 64 * 1024
 # open (a pipe that never reaches EOF), and how long it then waits for the last bytes.
 _EXIT_CHECK: Final = 0.2
 _AFTER_EXIT_GRACE: Final = 0.25
+# A handshake can match before its line is complete (the writer split the line, or buffer_size
+# cut it): wait this long for the rest of that line, so it is returned whole, not left behind.
+_LINE_END_GRACE: Final = 0.1
 
 _live: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
@@ -97,6 +100,8 @@ class _Supervisor:
         self.scope: anyio.CancelScope | None = None
         self.stop_requested = False
         self.finished = threading.Event()
+        self._lock = threading.Lock()
+        self._abandoned = False
 
     async def run(self, session: ChildSession) -> None:
         try:
@@ -105,7 +110,20 @@ class _Supervisor:
                     self.scope.cancel()
                 await session.run_to_exit()
         finally:
-            self.finished.set()
+            with self._lock:
+                self.finished.set()
+                abandoned = self._abandoned
+            if abandoned:  # its ManagedProcess was garbage-collected: reap and close here
+                with contextlib.suppress(UnkillableChildError):
+                    await session.finish()
+
+    def abandon(self) -> bool:
+        """Leave the session to this task to finish; False if the task has already ended."""
+        with self._lock:
+            if self.finished.is_set():
+                return False
+            self._abandoned = True
+            return True
 
     async def stop(self) -> None:
         """Cancel the task (in the portal loop) and wait until it has let go of the session."""
@@ -350,15 +368,22 @@ class ManagedProcess:
 
     def __del__(self) -> None:
         session = getattr(self, "_session", None)
-        if session is None or session.returncode is not None:
+        supervisor = getattr(self, "_supervisor", None)
+        if session is None or supervisor is None or session.returncode is not None:
             return
-        if child_has_exited(session.pid):
-            return  # nothing left to kill; the portal's shutdown reaps it
+        if not child_has_exited(session.pid):
+            self._warn_and_kill(session)
+        # The supervisor (in the portal) reaps the child and closes the fds once it sees the exit;
+        # if it has already ended, nothing waits on those fds and they are closed right here.
+        if not supervisor.abandon():
+            session.close_now()
+
+    def _warn_and_kill(self, session: ChildSession) -> None:
         warnings.warn(
             f"ManagedProcess {self.command!r} (pid {session.pid}) was garbage-collected while "
             "running; it was killed. Use it as a context manager or call terminate_gracefully().",
             ResourceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         with contextlib.suppress(OSError):
             os.killpg(session.pid, signal.SIGKILL)
@@ -524,6 +549,10 @@ async def wait_for_process_output(
             if not data:
                 break
             if matcher.feed(data):
+                if not data.endswith(b"\n"):
+                    with anyio.move_on_after(_LINE_END_GRACE):
+                        await _finish_line(process, matcher)
+                matcher.feed(b"", final=True)
                 return matcher.text
     matcher.feed(b"", final=True)
     command = command_text(process.command)
@@ -545,6 +574,21 @@ async def wait_for_process_output(
         stderr=process.stderr_tail or None,
         code="PROCESS_EXITED_EARLY",
     )
+
+
+async def _finish_line(process: ManagedProcess, matcher: PatternMatcher) -> None:
+    while True:
+        end = process._buffer.find(b"\n")
+        if end >= 0:
+            matcher.feed(bytes(process._buffer[: end + 1]))
+            del process._buffer[: end + 1]
+            return
+        if process._eof:
+            return
+        if process._buffer:
+            matcher.feed(bytes(process._buffer))
+            process._buffer.clear()
+        await process._fill()
 
 
 def _stop_all_at_exit() -> None:

@@ -4,7 +4,7 @@ generated sync twin, moving a batch of lines per portal call)."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, cast
 
@@ -118,7 +118,7 @@ async def async_stream(
     *,
     kill_on_parent_death: bool = False,
     **kwargs: Any,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Yield a command's output line by line, as soon as each line is written.
 
     **Output:** each line of stdout, without its ``\\n`` or ``\\r\\n``, decoded as UTF-8 with

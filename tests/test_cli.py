@@ -69,6 +69,7 @@ def test_run_json_prints_one_parsable_document() -> None:
     assert result["stderr"] == "err\n"
     assert isinstance(result["duration"], int | float)
     assert 0 <= result["duration"] < 20
+    assert done.returncode == 3, done.stderr
 
 
 def test_run_json_handles_invalid_utf8_output() -> None:

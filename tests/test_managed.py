@@ -32,7 +32,6 @@ from procfound import (
     StateError,
     wait_for_process_output,
 )
-from procfound.sync import call_in_portal
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc checks")
 
@@ -41,20 +40,24 @@ PROCFOUND_ROOT = str(Path(procfound.__file__).resolve().parent.parent)
 HANDSHAKE = "1|6|tcp|127.0.0.1:4242|grpc"
 HANDSHAKE_PARTS = ["grpc", "1|6|", "tcp|127.0.0.1:4242"]  # any order
 
+# Children write each line in one write(): the test environment may set PYTHONUNBUFFERED, and
+# print() then writes the text and its newline separately, so a wait could match between them.
 # A child that prints "ready" once it ignores SIGTERM, then sleeps.
 IGNORES_SIGTERM = python(
     """
-    import signal, time
+    import signal, sys, time
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    print("ready", flush=True)
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
     time.sleep(60)
     """
 )
 # A child that prints "ready" and then sleeps; it dies on SIGTERM (the default action).
 READY_THEN_SLEEP = python(
     """
-    import time
-    print("ready", flush=True)
+    import sys, time
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
     time.sleep(60)
     """
 )
@@ -423,12 +426,6 @@ async def test_reads_and_waits_mix_in_any_order_for_any_buffer_size(buffer_size:
         await proc.acleanup()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: when a line is longer than buffer_size, wait_for_process_output returns as "
-    "soon as the last part is read, not through the end of that line; the line's rest is what "
-    "the next read_line_async returns",
-)
 @pytest.mark.anyio
 async def test_small_buffer_size_wait_still_returns_through_end_of_matching_line() -> None:
     proc = ManagedProcess(_write_stdout("server ready on 4242\nafter\n"))
@@ -439,6 +436,32 @@ async def test_small_buffer_size_wait_still_returns_through_end_of_matching_line
     finally:
         await proc.acleanup()
     assert (got, next_line) == ("server ready on 4242\n", "after")
+
+
+@pytest.mark.anyio
+async def test_wait_returns_the_matching_line_whole_when_its_end_comes_in_a_later_write() -> None:
+    proc = ManagedProcess(_write_stdout("server ready", 0.02, " on 4242\nafter\n"))
+    await proc.alaunch()
+    try:
+        got = await wait_for_process_output(proc, ["ready"], timeout=5.0)
+        next_line = await proc.read_line_async(timeout=5.0)
+    finally:
+        await proc.acleanup()
+    assert (got, next_line) == ("server ready on 4242\n", "after")
+
+
+@pytest.mark.anyio
+async def test_wait_for_a_prompt_without_line_end_returns_promptly() -> None:
+    proc = ManagedProcess(_write_stdout("Password: "))
+    await proc.alaunch()
+    try:
+        start = time.monotonic()
+        got = await wait_for_process_output(proc, ["Password:"], timeout=5.0)
+        elapsed = time.monotonic() - start
+    finally:
+        await proc.acleanup()
+    assert got == "Password: "
+    assert elapsed < 1.5
 
 
 @pytest.mark.anyio
@@ -504,11 +527,13 @@ def test_process_read_from_asyncio_then_from_trio_keeps_its_buffer() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _state(proc: ManagedProcess) -> tuple[int | None, int | None, bool]:
+    return proc.pid, proc.returncode, proc.is_running()
+
+
 def test_state_before_during_and_after_the_run() -> None:
     proc = ManagedProcess(READY_THEN_SLEEP)
-    assert proc.pid is None
-    assert proc.returncode is None
-    assert not proc.is_running()
+    assert _state(proc) == (None, None, False)
     proc.launch()
     try:
         assert isinstance(proc.pid, int)
@@ -728,9 +753,14 @@ def test_leaving_with_block_ends_child_that_ignores_sigterm() -> None:
 
 def test_leaving_with_block_on_exception_stops_child_and_propagates() -> None:
     proc = ManagedProcess(READY_THEN_SLEEP)
-    with pytest.raises(ZeroDivisionError), proc:
-        anyio.run(wait_for_process_output, proc, ["ready"])
-        1 / 0  # noqa: B018
+
+    def fail_inside() -> None:
+        with proc:
+            anyio.run(wait_for_process_output, proc, ["ready"])
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        fail_inside()
     assert not proc.is_running()
     assert proc.returncode == -signal.SIGTERM
 
@@ -880,20 +910,22 @@ async def test_early_exit_error_carries_the_stderr_tail_without_relay() -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _drop_and_collect(holder: list[ManagedProcess]) -> None:
+    """Drop the last reference to the process(es) in ``holder`` and run the collector."""
+    holder.clear()
+    gc.collect()
+
+
 def test_garbage_collected_running_process_is_killed_with_resource_warning() -> None:
     proc = ManagedProcess(["sleep", "60"])
     proc.launch()
     pid = proc.pid
     assert pid is not None
-    session = proc._session  # held only to close it after the test (see the xfail below)
-    try:
-        with pytest.warns(ResourceWarning, match="garbage-collected"):
-            del proc
-            gc.collect()
-        assert wait_gone(pid, 5.0)
-    finally:
-        assert session is not None
-        call_in_portal(session.finish)
+    holder = [proc]
+    del proc
+    with pytest.warns(ResourceWarning, match="garbage-collected"):
+        _drop_and_collect(holder)
+    assert wait_gone(pid, 5.0)
 
 
 def test_garbage_collected_stopped_process_warns_nothing() -> None:
@@ -907,12 +939,7 @@ def test_garbage_collected_stopped_process_warns_nothing() -> None:
     assert [str(w.message) for w in caught] == []
 
 
-@pytest.mark.allow_leaks
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a garbage-collected running ManagedProcess is killed but never reaped; its "
-    "zombie, stdout pipe and pidfd stay until interpreter exit",
-)
+@pytest.mark.allow_leaks  # it checks for leaks itself, and cleans up if procfound leaked
 def test_garbage_collected_process_is_reaped_and_its_fds_closed() -> None:
     fds_before = _open_fds()
     proc = ManagedProcess(["sleep", "60"])
@@ -920,9 +947,10 @@ def test_garbage_collected_process_is_reaped_and_its_fds_closed() -> None:
     pid = proc.pid
     assert pid is not None
     try:
+        holder = [proc]
+        del proc
         with pytest.warns(ResourceWarning):
-            del proc
-            gc.collect()
+            _drop_and_collect(holder)
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline:
             leaked = {fd: t for fd, t in _open_fds().items() if fds_before.get(fd) != t}
@@ -932,7 +960,7 @@ def test_garbage_collected_process_is_reaped_and_its_fds_closed() -> None:
         assert pid not in _zombie_children()
         assert leaked == {}
     finally:
-        # Clean up what the bug leaves behind so later tests are not affected.
+        # Clean up whatever a regression left behind so later tests are not affected.
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):

@@ -293,6 +293,29 @@ async def test_async_str_cmd_with_shell_true_runs_through_the_shell() -> None:
     assert result.args == ["echo hi | tr a-z A-Z"]
 
 
+def test_path_argument_runs_or_raises_validation_error_never_type_error(
+    sync_call: SyncCall, tmp_path: Path
+) -> None:
+    # subprocess.run accepts PathLike arguments; procfound may accept them or refuse them as a
+    # bad argument, but an internal TypeError must not leak out.
+    try:
+        result = sync_call(run, [Path("/bin/echo"), tmp_path / "x"])
+    except ValidationError:
+        return
+    assert result.stdout == f"{tmp_path / 'x'}\n"
+
+
+@pytest.mark.anyio
+async def test_async_path_argument_runs_or_raises_validation_error_never_type_error(
+    tmp_path: Path,
+) -> None:
+    try:
+        result = await async_run([Path("/bin/echo"), tmp_path / "x"])
+    except ValidationError:
+        return
+    assert result.stdout == f"{tmp_path / 'x'}\n"
+
+
 # --------------------------------------------------------------------------------------------
 # Environment and working directory
 # --------------------------------------------------------------------------------------------
@@ -621,6 +644,14 @@ async def test_async_timeout_escalates_to_sigkill_when_tree_ignores_sigterm() ->
     check_sigterm_ignored(info.value, time.monotonic() - started)
 
 
+def test_timeout_kills_a_stopped_child(sync_call: SyncCall) -> None:
+    started = time.monotonic()
+    with pytest.raises(ProcessTimeoutError) as info:
+        sync_call(run, ["sh", "-c", 'echo "child=$$"; kill -STOP $$'], timeout=0.5)
+    assert time.monotonic() - started < 3.0
+    assert wait_gone(pids_from(info.value.stdout or "")["child"], 1.0)
+
+
 def test_timeout_not_reached_returns_normally(sync_call: SyncCall) -> None:
     result = sync_call(run, ["echo", "fast"], timeout=10)
     assert result.stdout == "fast\n"
@@ -787,7 +818,7 @@ def test_run_works_again_after_ctrl_c(tmp_path: Path) -> None:
 
 RACE_SCRIPT = (
     """
-import faulthandler, json, os, signal, sys
+import faulthandler, json, os, signal, sys, traceback
 import procfound
 faulthandler.register(signal.SIGUSR1, all_threads=True)
 """
@@ -799,6 +830,7 @@ try:
     while True:
         procfound.run(["true"])
 except BaseException as exc:
+    traceback.print_exc()
     print("RAISED", type(exc).__name__, flush=True)
     print("CHILDREN", json.dumps(children()), flush=True)
     sys.exit(0)

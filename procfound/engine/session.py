@@ -129,7 +129,7 @@ class ChildSession:
                 else:
                     self._readiness.add_writer(self._stdin)
         except BaseException:
-            self._kill_now()
+            self.close_now()
             raise
 
     @property
@@ -280,10 +280,17 @@ class ChildSession:
         self.returncode = os.waitstatus_to_exitcode(status)
         self.rusage = rusage
 
-    def _kill_now(self) -> None:
+    def close_now(self) -> None:
+        """Without an event loop: SIGKILL the group, reap, close every fd.
+
+        Only for when no task waits on this session (an abandoned ManagedProcess, a failed
+        setup). The wait for the exit is blocking but short: SIGKILL cannot be ignored.
+        """
         self._signal_group(signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        if self.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
         self._close_all()
 
     def _close_all(self) -> None:
