@@ -15,14 +15,23 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
 from procfound.errors import ValidationError
 
-__all__ = ["BACKENDS", "get_portal", "in_portal_thread", "register_shutdown_hook", "shutdown"]
+__all__ = [
+    "BACKENDS",
+    "get_portal",
+    "in_portal_thread",
+    "register_shutdown_hook",
+    "shutdown",
+    "submit",
+]
 
 BACKENDS: Final = ("asyncio", "trio")
 _STOP_TIMEOUT: Final = 10.0
@@ -32,6 +41,8 @@ _portal: BlockingPortal | None = None
 _thread: threading.Thread | None = None
 _thread_id: int | None = None
 _hooks: list[Callable[[], None]] = []
+_submit: Callable[..., object] | None = None  # schedules a callback in the portal loop
+_tasks: TaskGroup | None = None  # where submitted coroutines run
 
 
 def _backend() -> str:
@@ -67,11 +78,14 @@ def _start(backend: str) -> None:
     failure: list[BaseException] = []
 
     async def serve() -> None:
-        global _portal, _thread_id
-        async with BlockingPortal() as portal:
+        global _portal, _thread_id, _submit, _tasks
+        async with BlockingPortal() as portal, anyio.create_task_group() as tasks:
+            _submit, _tasks = _native_scheduler(), tasks
             _portal, _thread_id = portal, threading.get_ident()
             ready.set()
             await portal.sleep_until_stopped()
+            # Cancelling sends every call still running through its shielded kill path.
+            tasks.cancel_scope.cancel()
 
     def main() -> None:
         try:
@@ -90,6 +104,31 @@ def _start(backend: str) -> None:
         raise failure[0]
 
 
+def _native_scheduler() -> Callable[..., object]:
+    # The event loop's own thread-safe, non-blocking "call this soon" (with AnyIO's backend
+    # context set, so the callback may start an AnyIO task). BlockingPortal.start_task_soon
+    # waits for the loop to acknowledge each task: a Ctrl-C landing in that wait leaves the task
+    # submitted but unknown to the caller, and the wait costs a thread round trip per call.
+    token = anyio.lowlevel.current_token()
+
+    def schedule(fn: Callable[..., object], *args: object) -> None:
+        token.backend_class.run_sync_soon(fn, args, token.native_token)
+
+    return schedule
+
+
+def submit(fn: Callable[..., Any], *args: Any) -> None:
+    """Start ``await fn(*args)`` as a task in the portal loop without waiting for it to start.
+
+    The caller learns the outcome through its own channel (see :mod:`procfound.sync`).
+    """
+    get_portal()
+    schedule, tasks = _submit, _tasks
+    if schedule is None or tasks is None:
+        raise RuntimeError("procfound's portal is not running")
+    schedule(tasks.start_soon, fn, *args)
+
+
 def register_shutdown_hook(hook: Callable[[], None]) -> None:
     """Run ``hook`` at interpreter exit while the portal still works (before it is stopped)."""
     _hooks.append(hook)
@@ -97,13 +136,13 @@ def register_shutdown_hook(hook: Callable[[], None]) -> None:
 
 def shutdown() -> None:
     """Stop the portal: run the shutdown hooks, cancel what still runs, join the thread."""
-    global _portal, _thread, _thread_id
+    global _portal, _thread, _thread_id, _submit, _tasks
     for hook in reversed(_hooks):
         with contextlib.suppress(Exception):
             hook()
     with _lock:
         portal, thread = _portal, _thread
-        _portal = _thread = _thread_id = None
+        _portal = _thread = _thread_id = _submit = _tasks = None
     if portal is None or thread is None:
         return
     with contextlib.suppress(RuntimeError):  # the loop is already gone
@@ -114,9 +153,9 @@ def shutdown() -> None:
 def _forget_after_fork() -> None:
     # The portal thread does not exist in a forked child; its lock may be held by a thread that
     # does not exist either. Start from nothing: the child makes its own portal on first use.
-    global _lock, _portal, _thread, _thread_id
+    global _lock, _portal, _thread, _thread_id, _submit, _tasks
     _lock = threading.Lock()
-    _portal = _thread = _thread_id = None
+    _portal = _thread = _thread_id = _submit = _tasks = None
 
 
 atexit.register(shutdown)

@@ -20,7 +20,7 @@ import anyio
 
 from procfound.errors import ProcessError, StateError
 from procfound.failures import SYNC_RENAMES
-from procfound.portal import get_portal, in_portal_thread
+from procfound.portal import in_portal_thread, submit
 
 __all__ = ["call_in_portal", "make_sync", "make_sync_iterator", "sync_docstring"]
 
@@ -37,28 +37,47 @@ class _Interrupted(Exception):
 
 
 class _Call:
-    """One sync call's link to its coroutine in the portal, for cancelling it from outside."""
+    """One sync call's link to its coroutine in the portal: its outcome and its cancel scope.
 
-    __slots__ = ("cancel_requested", "finished", "scope")
+    ``done`` is a plain lock, held until the coroutine has finished. The caller waits by
+    acquiring it: a Ctrl-C interrupts ``Lock.acquire`` cleanly, whereas one landing inside
+    ``Condition.wait`` (``Future.result``, ``Event.wait``) can leave that condition's lock
+    half-restored and surface as ``RuntimeError: cannot release un-acquired lock``.
+    """
+
+    __slots__ = ("cancel_requested", "done", "error", "finished", "result", "scope", "started")
 
     def __init__(self) -> None:
-        self.finished = threading.Event()
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.started = False
+        self.finished = False  # set before done is released: Ctrl-C may land after an acquire
         self.scope: anyio.CancelScope | None = None
         self.cancel_requested = False
+        self.result: Any = None
+        self.error: BaseException | None = None
 
 
-async def _run_linked(call: _Call, fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any) -> T:
+async def _run_linked(
+    call: _Call, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
+) -> None:
+    call.started = True
     try:
         with anyio.CancelScope() as scope:
             call.scope = scope
             if call.cancel_requested:  # Ctrl-C landed before the task started
                 scope.cancel()
-            return await fn(*args, **kwargs)
-        # Only reached when the scope was cancelled for Ctrl-C. Not KeyboardInterrupt itself:
-        # a BaseException would tear down the portal's task group.
-        raise _Interrupted
+            call.result = await fn(*args, **kwargs)
+            return
+        call.error = _Interrupted()  # only reached when the scope was cancelled for Ctrl-C
+    except Exception as exc:
+        call.error = exc
+    except BaseException as exc:  # the portal is shutting down: let the cancellation through
+        call.error = exc
+        raise
     finally:
-        call.finished.set()
+        call.finished = True
+        call.done.release()
 
 
 def _cancel(call: _Call) -> None:
@@ -66,6 +85,10 @@ def _cancel(call: _Call) -> None:
     scope = call.scope
     if scope is not None:
         scope.cancel()
+
+
+async def _cancel_soon(call: _Call) -> None:
+    _cancel(call)
 
 
 def _rename_for_sync(error: ProcessError) -> None:
@@ -90,40 +113,48 @@ def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwa
             "from a callback running in it); use the async_* form there",
             code="SYNC_CALL_IN_PORTAL",
         )
-    portal = get_portal()
     call = _Call()
     try:
-        future = portal.start_task_soon(_run_linked, call, fn, args, kwargs)
-        result: T = future.result()
-        return result
-    except ProcessError as exc:
-        _rename_for_sync(exc)
-        raise
+        submit(_run_linked, call, fn, args, kwargs)
+        call.done.acquire()
     except BaseException:
-        if not call.finished.is_set():
-            _stop_and_wait(portal, call)
+        _stop_and_wait(call)
         raise
+    error = call.error
+    if error is None:
+        result: T = call.result
+        return result
+    if isinstance(error, ProcessError):
+        _rename_for_sync(error)
+    if not isinstance(error, Exception):
+        raise RuntimeError("procfound's portal was shut down while the call ran") from error
+    raise error
 
 
-def _stop_and_wait(portal: Any, call: _Call) -> None:
-    # Another Ctrl-C while we wait must not abandon the cleanup: keep waiting, within a bound.
+def _stop_and_wait(call: _Call) -> None:
+    """After Ctrl-C: cancel the coroutine and wait for its kill path, within a bound."""
     call.cancel_requested = True
+    # Another Ctrl-C while we wait must not abandon the cleanup: keep going, within a bound.
     for _ in range(3):
         try:
-            portal.call(_cancel, call)
+            submit(_cancel_soon, call)
             break
         except KeyboardInterrupt:
             continue
         except RuntimeError:  # the portal is shutting down and cancels everything itself
             break
     waited = 0.0
-    while waited < _CLEANUP_WAIT:
+    while waited < _CLEANUP_WAIT and not call.finished:
         try:
-            if call.finished.wait(0.1):
+            if call.done.acquire(timeout=0.1):
                 return
         except KeyboardInterrupt:
             pass
         waited += 0.1
+        # A task that has not started after a second was never submitted (Ctrl-C landed
+        # before the submission): there is nothing to wait for.
+        if waited >= 1.0 and not call.started:
+            return
 
 
 def sync_docstring(doc: str | None, async_name: str, sync_name: str) -> str | None:

@@ -536,17 +536,16 @@ def test_state_before_during_and_after_the_run() -> None:
     assert _state(proc) == (None, None, False)
     proc.launch()
     try:
-        assert isinstance(proc.pid, int)
-        assert pid_alive(proc.pid)
-        assert proc.is_running()
-        assert proc.returncode is None
+        pid, returncode, running = _state(proc)
+        assert isinstance(pid, int)
+        assert pid_alive(pid)
+        assert (returncode, running) == (None, True)
     finally:
         assert proc.terminate_gracefully(timeout=5.0)
-    assert not proc.is_running()
-    assert proc.returncode == -signal.SIGTERM
+    assert _state(proc) == (pid, -signal.SIGTERM, False)
     proc.cleanup()
     proc.cleanup()  # safe twice
-    assert proc.returncode == -signal.SIGTERM
+    assert _state(proc) == (pid, -signal.SIGTERM, False)
 
 
 def test_returncode_of_a_child_that_exited_on_its_own_is_seen_before_cleanup() -> None:

@@ -198,7 +198,8 @@ def _posix_spawn(argv: list[str], request: SpawnRequest, child_fds: dict[int, in
     # Restore default dispositions the way subprocess does (restore_signals=True), so a child
     # of a Python parent does not inherit SIG_IGN for SIGPIPE and friends.
     kwargs["setsigdef"] = _DEFAULT_SIGNALS
-    env = os.environ if request.env is None else request.env
+    # os.environb: posix_spawn would otherwise decode and re-encode every variable per spawn.
+    env = os.environb if request.env is None else request.env
     try:
         return os.posix_spawnp(argv[0], argv, env, **kwargs)  # type: ignore[arg-type]
     except OSError as exc:
