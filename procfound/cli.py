@@ -134,7 +134,15 @@ def _run_command(args: argparse.Namespace) -> int:
         print(f"procfound: {exc.message.splitlines()[0]}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     if args.json:
-        _print_json(cmd, result.returncode, result.stdout, result.stderr, started)
+        _print_json(
+            cmd,
+            result.returncode,
+            result.stdout,
+            result.stderr,
+            started,
+            duration=result.duration,
+            rusage=None if result.rusage is None else result.rusage.to_dict(),
+        )
     return _exit_code(result.returncode)
 
 
@@ -220,13 +228,16 @@ def _print_json(
     started: float,
     *,
     timed_out: bool = False,
+    duration: float | None = None,
+    rusage: dict[str, float | int] | None = None,
 ) -> None:
     document = {
         "args": cmd,
         "returncode": returncode,
         "stdout": stdout,
         "stderr": stderr,
-        "duration": round(time.monotonic() - started, 6),
+        "duration": round(time.monotonic() - started if duration is None else duration, 6),
+        "rusage": rusage,
         "timed_out": timed_out,
     }
     json.dump(document, sys.stdout)

@@ -110,7 +110,11 @@ class ProcessError(ProcfoundError):
         stderr: Error output captured before the error.
         timeout: Whether the command was stopped by a timeout.
         code: A stable machine-readable error code.
+        stdout_dropped: Bytes of stdout let go past ``max_output`` (said in the message).
+        stderr_dropped: Bytes of stderr let go past ``max_output``.
         **extra_context: More context, kept in ``.context``.
+
+    ``duration`` and ``rusage`` are set (else None) when the child ran and was reaped.
 
     ``str(error)`` is the message, then ``Command:``, ``Return code:``, ``Process timed out``,
     and the stdout and stderr sections, each only when present. Output in the message is cut to
@@ -133,6 +137,8 @@ class ProcessError(ProcfoundError):
         stderr: str | bytes | None = None,
         timeout: bool = False,
         code: str | None = None,
+        stdout_dropped: int = 0,
+        stderr_dropped: int = 0,
         **extra_context: Any,
     ) -> None:
         out = _decode(stdout)
@@ -142,6 +148,10 @@ class ProcessError(ProcfoundError):
         self.stdout = out.strip() or None if out is not None else None
         self.stderr = err.strip() or None if err is not None else None
         self.timeout = timeout
+        self.stdout_dropped = stdout_dropped
+        self.stderr_dropped = stderr_dropped
+        self.duration: float | None = None
+        self.rusage: Any = None
         parts = [message]
         if command:
             parts.append(f"Command: {command_text(command)}")
@@ -149,6 +159,9 @@ class ProcessError(ProcfoundError):
             parts.append(f"Return code: {describe_returncode(return_code)}")
         if timeout:
             parts.append("Process timed out")
+        for name, dropped in (("stdout", stdout_dropped), ("stderr", stderr_dropped)):
+            if dropped:
+                parts.append(f"{name}: the first {dropped} bytes were dropped (max_output)")
         if self.stdout:
             parts.append(f"--- STDOUT ---\n{_tail(self.stdout)}")
         if self.stderr:
@@ -195,6 +208,8 @@ class ProcessTimeoutError(ProcessError, TimeoutError):
         stderr: str | bytes | None = None,
         code: str | None = None,
         return_code: int | None = None,
+        stdout_dropped: int = 0,
+        stderr_dropped: int = 0,
         **extra_context: Any,
     ) -> None:
         self.timeout_seconds = timeout_seconds
@@ -206,6 +221,8 @@ class ProcessTimeoutError(ProcessError, TimeoutError):
             stderr=stderr,
             timeout=True,
             code=code,
+            stdout_dropped=stdout_dropped,
+            stderr_dropped=stderr_dropped,
             **extra_context,
         )
         self.context["process.timeout_seconds"] = timeout_seconds

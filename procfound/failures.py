@@ -36,7 +36,12 @@ class Operation:
         )
 
     def exit_failed(
-        self, command: str, returncode: int, stdout: str | bytes | None, stderr: str | bytes | None
+        self,
+        command: str,
+        returncode: int,
+        stdout: str | bytes | None,
+        stderr: str | bytes | None,
+        dropped: tuple[int, int] = (0, 0),
     ) -> ProcessError:
         """The command ended with a non-zero code (``check=True``)."""
         return ProcessError(
@@ -46,6 +51,8 @@ class Operation:
             stdout=stdout,
             stderr=stderr,
             code=self.failed_code,
+            stdout_dropped=dropped[0],
+            stderr_dropped=dropped[1],
         )
 
     def timed_out(
@@ -55,6 +62,7 @@ class Operation:
         stdout: str | bytes | None,
         stderr: str | bytes | None,
         returncode: int | None = None,
+        dropped: tuple[int, int] = (0, 0),
     ) -> ProcessTimeoutError:
         """The deadline passed; the tree was killed."""
         return ProcessTimeoutError(
@@ -65,6 +73,8 @@ class Operation:
             stderr=stderr,
             return_code=returncode,
             code=self.timeout_code,
+            stdout_dropped=dropped[0],
+            stderr_dropped=dropped[1],
         )
 
     def unkillable(self, command: str, error: UnkillableChildError) -> ProcessError:

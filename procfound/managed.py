@@ -32,7 +32,7 @@ from procfound.engine.readiness import child_has_exited, peek_returncode
 from procfound.engine.session import EXTERNAL, ChildSession, Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
 from procfound.errors import ProcessError, ProcessTimeoutError, StateError, command_text
-from procfound.portal import get_portal, register_shutdown_hook
+from procfound.portal import register_shutdown_hook, submit
 from procfound.request import (
     RunOptions,
     build_request,
@@ -43,6 +43,7 @@ from procfound.request import (
     redacted_env,
 )
 from procfound.sync import call_in_portal
+from procfound.usage import ResourceUsage
 
 __all__ = ["ManagedProcess", "wait_for_process_output"]
 
@@ -233,6 +234,19 @@ class ManagedProcess:
         )
 
     @property
+    def duration(self) -> float | None:
+        """Seconds from launch to reap, once the process has been stopped or cleaned up."""
+        return None if self._session is None else self._session.duration
+
+    @property
+    def rusage(self) -> ResourceUsage | None:
+        """CPU time and peak memory of the child, once it has been reaped."""
+        session = self._session
+        if session is None or session.rusage is None:
+            return None
+        return ResourceUsage.from_rusage(session.rusage)
+
+    @property
     def stderr_tail(self) -> str:
         """The last 64 KiB of stderr, when it is not relayed."""
         tail = self._stderr_tail
@@ -254,13 +268,12 @@ class ManagedProcess:
                 process_state="started",
             )
         self._started = True
-        session = call_in_portal(self._spawn)
         supervisor = _Supervisor()
-        self._session, self._supervisor = session, supervisor
+        self._session = call_in_portal(self._spawn, supervisor)
+        self._supervisor = supervisor
         _live.add(self)
-        get_portal().start_task_soon(supervisor.run, session)
 
-    async def _spawn(self) -> ChildSession:
+    async def _spawn(self, supervisor: _Supervisor) -> ChildSession:
         stderr: Sink
         if self.stderr_relay:
             stderr = _StderrRelay()
@@ -277,7 +290,7 @@ class ManagedProcess:
         )
         logger.debug("launch %s (env=%s)", self.command, redacted_env(self._overrides))
         try:
-            return ChildSession(request, stdout=EXTERNAL, stderr=stderr)
+            session = ChildSession(request, stdout=EXTERNAL, stderr=stderr)
         except SpawnError as exc:
             raise ProcessError(
                 f"Failed to launch process: {exc.reason}",
@@ -285,6 +298,14 @@ class ManagedProcess:
                 code="PROCESS_LAUNCH_FAILED",
                 path=exc.filename,
             ) from exc
+        # Started from inside the portal loop with the non-blocking submit: the portal's own
+        # start_task_soon is a blocking call, which trio refuses from a thread running trio.
+        try:
+            submit(supervisor.run, session)
+        except BaseException:
+            session.close_now()
+            raise
+        return session
 
     def terminate_gracefully(self, timeout: float = DEFAULT_PROCESS_TERMINATE_TIMEOUT) -> bool:
         """Stop the process tree: SIGTERM to its group, wait up to ``timeout``, then SIGKILL.

@@ -104,6 +104,17 @@ def check_timeout(timeout: object) -> float | None:
     return float(timeout)
 
 
+def check_max_bytes(value: object, name: str) -> int | None:
+    """A byte cap (``max_output``, ``max_line``): None or a positive int."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError(
+            f"{name} must be a positive number of bytes or None", code="INVALID_ARGUMENT"
+        )
+    return value
+
+
 def check_cwd(cwd: object) -> str | None:
     """``cwd`` as a str (a Path is converted), or None."""
     if cwd is None:

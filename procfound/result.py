@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from procfound.usage import ResourceUsage
+
 
 @dataclass(slots=True, eq=True)
 class CompletedProcess:
@@ -19,6 +21,12 @@ class CompletedProcess:
         cwd: The working directory the command ran in, as a string, or None.
         env: Only the environment *overrides* the caller passed (None when none were given),
             never the merged environment, so logging a result cannot leak credentials.
+        duration: Seconds from spawn to reap (monotonic clock).
+        rusage: CPU time and peak memory of the child (:class:`ResourceUsage`), read when it
+            was reaped.
+        stdout_dropped: Bytes of stdout let go because of ``max_output`` (only the last
+            ``max_output`` bytes are kept); 0 without a cap.
+        stderr_dropped: The same for stderr.
 
     Example:
         >>> CompletedProcess(args=["true"], returncode=0, stdout="", stderr="").returncode
@@ -31,6 +39,10 @@ class CompletedProcess:
     stderr: Any
     cwd: str | None = None
     env: dict[str, str] | None = field(default=None, repr=False)
+    duration: float | None = field(default=None, compare=False)
+    rusage: ResourceUsage | None = field(default=None, compare=False, repr=False)
+    stdout_dropped: int = 0
+    stderr_dropped: int = 0
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -39,5 +51,6 @@ class CompletedProcess:
         env = None if self.env is None else {key: "***" for key in self.env}
         return (
             f"CompletedProcess(args={self.args!r}, returncode={self.returncode!r}, "
-            f"stdout={self.stdout!r}, stderr={self.stderr!r}, cwd={self.cwd!r}, env={env!r})"
+            f"stdout={self.stdout!r}, stderr={self.stderr!r}, cwd={self.cwd!r}, env={env!r}, "
+            f"duration={self.duration!r})"
         )

@@ -12,13 +12,14 @@ import anyio
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.errors import command_text
+from procfound.errors import ProcessError, command_text
 from procfound.failures import ASYNC_RUN
 from procfound.request import (
     RunOptions,
     build_request,
     check_cwd,
     check_env,
+    check_max_bytes,
     check_timeout,
     command_list,
     logger,
@@ -27,6 +28,7 @@ from procfound.request import (
 )
 from procfound.result import CompletedProcess
 from procfound.sync import make_sync
+from procfound.usage import ResourceUsage
 
 __all__ = ["async_run", "run", "run_simple"]
 
@@ -43,6 +45,7 @@ async def async_run(
     shell: bool = False,
     *,
     kill_on_parent_death: bool = False,
+    max_output: int | None = None,
     **kwargs: Any,
 ) -> CompletedProcess:
     """Run a command to completion and return its result, under asyncio or trio.
@@ -82,12 +85,16 @@ async def async_run(
             safer form.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies (see the docs:
             one extra exec of ``setpriv``).
+        max_output: Keep at most this many bytes of each of stdout and stderr: the *last*
+            ones. Output past the cap is still read (the child never blocks) but let go, and
+            ``stdout_dropped``/``stderr_dropped`` on the result (and the error) say how much.
         **kwargs: ``encoding``, ``errors``, and ``foreground`` (keep our process group and
             stdin so the child may use the terminal; only the child itself is then stopped).
 
     Returns:
-        CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd`` and
-        ``env`` (the overrides only).
+        CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd``,
+        ``env`` (the overrides only), ``duration`` (spawn to reap, in seconds), ``rusage`` (CPU
+        time and peak memory of the child) and the bytes dropped by ``max_output``.
 
     Raises:
         ValidationError: If the arguments are wrong (a string command without ``shell=True``,
@@ -107,6 +114,7 @@ async def async_run(
     workdir = check_cwd(cwd)
     overrides = check_env(env)
     data = to_input_bytes(input, options.encoding)
+    cap = check_max_bytes(max_output, "max_output")
     request = build_request(
         argv,
         cwd=workdir,
@@ -118,7 +126,7 @@ async def async_run(
     )
     shown = command_text(cmd)
     logger.debug("run %s (cwd=%s, env=%s)", argv, workdir, redacted_env(overrides))
-    out, err = OutputBuffer(), OutputBuffer()
+    out, err = OutputBuffer(cap), OutputBuffer(cap)
     try:
         session = ChildSession(request, stdout=out, stderr=err, input=data)
     except SpawnError as exc:
@@ -138,22 +146,32 @@ async def async_run(
         return buffer.decode(options.encoding, options.errors)
 
     stdout, stderr = output(out), output(err)
+    dropped = (out.dropped, err.dropped)
+    usage = None if session.rusage is None else ResourceUsage.from_rusage(session.rusage)
     if scope.cancelled_caught:
         assert deadline is not None
-        raise ASYNC_RUN.timed_out(shown, deadline, stdout, stderr)
-    assert session.returncode is not None
-    returncode = session.returncode
-    logger.debug("run %s exited %s", argv, returncode)
-    if check and returncode != 0:
-        raise ASYNC_RUN.exit_failed(shown, returncode, stdout, stderr)
-    return CompletedProcess(
-        args=[cmd] if isinstance(cmd, str) else argv,
-        returncode=returncode,
-        stdout=stdout,
-        stderr=stderr,
-        cwd=workdir,
-        env=overrides,
-    )
+        error: ProcessError = ASYNC_RUN.timed_out(
+            shown, deadline, stdout, stderr, session.returncode, dropped
+        )
+    else:
+        assert session.returncode is not None
+        logger.debug("run %s exited %s", argv, session.returncode)
+        if not check or session.returncode == 0:
+            return CompletedProcess(
+                args=[cmd] if isinstance(cmd, str) else argv,
+                returncode=session.returncode,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=workdir,
+                env=overrides,
+                duration=session.duration,
+                rusage=usage,
+                stdout_dropped=dropped[0],
+                stderr_dropped=dropped[1],
+            )
+        error = ASYNC_RUN.exit_failed(shown, session.returncode, stdout, stderr, dropped)
+    error.duration, error.rusage = session.duration, usage
+    raise error
 
 
 run = make_sync(async_run, "run")

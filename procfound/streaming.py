@@ -21,6 +21,7 @@ from procfound.request import (
     build_request,
     check_cwd,
     check_env,
+    check_max_bytes,
     check_timeout,
     command_list,
     logger,
@@ -43,6 +44,7 @@ async def line_batches(
     stream_stderr: bool = False,
     *,
     kill_on_parent_death: bool = False,
+    max_line: int | None = None,
     **kwargs: Any,
 ) -> AsyncGenerator[list[str], None]:
     """The engine of :func:`async_stream`: each batch is every line one wake-up produced.
@@ -72,7 +74,7 @@ async def line_batches(
     )
     shown = command_text(argv)
     logger.debug("stream %s (cwd=%s, env=%s)", argv, workdir, redacted_env(overrides))
-    lines = LineSplitter(options.encoding, options.errors)
+    lines = LineSplitter(options.encoding, options.errors, check_max_bytes(max_line, "max_line"))
     errors = OutputBuffer(limit=STDERR_TAIL)
     try:
         session = ChildSession(request, stdout=lines, stderr=errors)
@@ -117,6 +119,7 @@ async def async_stream(
     stream_stderr: bool = False,
     *,
     kill_on_parent_death: bool = False,
+    max_line: int | None = None,
     **kwargs: Any,
 ) -> AsyncGenerator[str, None]:
     """Yield a command's output line by line, as soon as each line is written.
@@ -143,6 +146,9 @@ async def async_stream(
         timeout: Seconds the whole stream may take; None waits for ever.
         stream_stderr: Merge stderr into the streamed lines.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies.
+        max_line: Cut lines longer than this many bytes to their first ``max_line`` bytes;
+            such a line is a :class:`~procfound.engine.lines.CutLine` (a ``str``) whose
+            ``dropped`` says how many bytes were let go. Memory stays bounded either way.
         **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``.
 
     Yields:
@@ -167,6 +173,7 @@ async def async_stream(
         timeout,
         stream_stderr,
         kill_on_parent_death=kill_on_parent_death,
+        max_line=max_line,
         **kwargs,
     )
     try:
@@ -188,6 +195,7 @@ def stream(
     stream_stderr: bool = False,
     *,
     kill_on_parent_death: bool = False,
+    max_line: int | None = None,
     **kwargs: Any,
 ) -> Iterator[str]:
     """Yield a command's output line by line, from sync code.
@@ -204,6 +212,9 @@ def stream(
         timeout: Seconds the whole stream may take; None waits for ever.
         stream_stderr: Merge stderr into the streamed lines.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies.
+        max_line: Cut lines longer than this many bytes to their first ``max_line`` bytes;
+            such a line is a :class:`~procfound.engine.lines.CutLine` (a ``str``) whose
+            ``dropped`` says how many bytes were let go. Memory stays bounded either way.
         **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``.
 
     Yields:
@@ -225,6 +236,7 @@ def stream(
         timeout,
         stream_stderr,
         kill_on_parent_death=kill_on_parent_death,
+        max_line=max_line,
         **kwargs,
     ):
         yield from batch

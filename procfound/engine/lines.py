@@ -12,13 +12,32 @@ import codecs
 import os
 from typing import Final
 
-__all__ = ["LineSplitter"]
+__all__ = ["CutLine", "LineSplitter"]
 
 _READ_SIZE: Final = 256 * 1024
 
 
+class CutLine(str):
+    """A line longer than the splitter's ``max_line``: its first ``max_line`` bytes.
+
+    It is a ``str`` like every other line; ``dropped`` says how many bytes were let go, so a
+    cut is never silent.
+    """
+
+    dropped: int
+
+    def __new__(cls, text: str, dropped: int) -> CutLine:
+        line = super().__new__(cls, text)
+        line.dropped = dropped
+        return line
+
+
 class LineSplitter:
     """Split a byte stream into text lines.
+
+    With ``max_line``, a longer line is cut to its first ``max_line`` bytes (at a character
+    boundary) and delivered as a :class:`CutLine`; the rest of it is read and let go, so memory
+    stays bounded however long the line is.
 
     Example:
         >>> splitter = LineSplitter()
@@ -30,9 +49,11 @@ class LineSplitter:
         ['three']
     """
 
-    __slots__ = ("_encoding", "_errors", "_pending", "ready", "size")
+    __slots__ = ("_encoding", "_errors", "_max", "_pending", "_pending_dropped", "ready", "size")
 
-    def __init__(self, encoding: str = "utf-8", errors: str = "replace") -> None:
+    def __init__(
+        self, encoding: str = "utf-8", errors: str = "replace", max_line: int | None = None
+    ) -> None:
         if codecs.lookup(encoding).encode("\n")[0] != b"\n":
             raise ValueError(f"line splitting needs an ASCII-compatible encoding, not {encoding}")
         self._encoding = encoding
@@ -40,10 +61,14 @@ class LineSplitter:
         self._pending = bytearray()  # the start of a line whose end has not arrived yet
         self.ready: list[str] = []  # lines split by fill_from, not yet taken
         self.size = 0  # bytes seen so far
+        self._max = max_line
+        self._pending_dropped = 0  # bytes of the pending line let go past max_line
 
     def feed(self, data: bytes) -> list[str]:
         """Add bytes; return the lines they complete."""
         self.size += len(data)
+        if self._max is not None:
+            return self._feed_capped(data)
         end = data.rfind(b"\n")
         if end < 0:
             self._pending += data
@@ -63,10 +88,43 @@ class LineSplitter:
         lines.pop()  # the block ends with "\n": the last piece is always empty
         return lines
 
+    def _feed_capped(self, data: bytes) -> list[str]:
+        # Line by line, so that no line ever holds more than max_line bytes in memory.
+        assert self._max is not None
+        lines: list[str] = []
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            piece = data[start:] if end < 0 else data[start:end]
+            room = max(self._max - len(self._pending), 0)
+            if len(piece) > room:
+                self._pending_dropped += len(piece) - room
+                piece = piece[:room]
+            self._pending += piece
+            if end < 0:
+                return lines
+            lines.append(self._finish_line())
+            start = end + 1
+
+    def _finish_line(self) -> str:
+        raw, dropped = self._pending, self._pending_dropped
+        self._pending, self._pending_dropped = bytearray(), 0
+        if raw.endswith(b"\r") and not dropped:
+            raw = raw[:-1]
+        # "ignore" at the cut: a character split by the cap is dropped whole, not replaced.
+        text = raw.decode(self._encoding, "ignore" if dropped else self._errors)
+        if not dropped:
+            return text
+        # Bytes of a character split by the cap were kept but could not be decoded: count them.
+        dropped += len(raw) - len(text.encode(self._encoding))
+        return CutLine(text, dropped)
+
     def close(self) -> list[str]:
         """End of stream: return the last line if it had no newline (as a one-line list)."""
-        if not self._pending:
+        if not self._pending and not self._pending_dropped:
             return []
+        if self._max is not None:
+            return [self._finish_line()]
         text = self._pending.decode(self._encoding, self._errors)
         self._pending = bytearray()
         if text.endswith("\r"):

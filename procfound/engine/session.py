@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from typing import Final, Protocol
+import time
+from typing import Any, Final, Protocol
 
 import anyio
 
@@ -76,9 +77,11 @@ class ChildSession:
         "_readiness",
         "_stdin",
         "child",
+        "ended_at",
         "killed",
         "returncode",
         "rusage",
+        "started_at",
     )
 
     def __init__(
@@ -101,13 +104,16 @@ class ChildSession:
         """
         if _unreaped:
             _reap_stragglers()
+        started_at = time.monotonic()
         child = spawn(request)
         # From here on the child must reach finish(): nothing below may raise before the caller
         # has the session, except building the readiness set, which is cleaned up here.
         self.child: Child = child
         self.returncode: int | None = None
         self.killed = False  # True once the kill schedule had to use SIGKILL
-        self.rusage: object | None = None
+        self.rusage: Any = None  # resource.struct_rusage from os.wait4, once reaped
+        self.started_at = started_at
+        self.ended_at: float | None = None
         self._exited = False
         self._readers: dict[int, Sink] = {}
         self._external: list[int] = []
@@ -136,6 +142,11 @@ class ChildSession:
     def pid(self) -> int:
         """The child's process id."""
         return self.child.pid
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from spawn to reap (monotonic), once reaped."""
+        return None if self.ended_at is None else self.ended_at - self.started_at
 
     @property
     def exited(self) -> bool:
@@ -277,6 +288,7 @@ class ChildSession:
         except ChildProcessError:  # someone else reaped it (a foreign SIGCHLD handler)
             self.returncode = 0
             return
+        self.ended_at = time.monotonic()
         self.returncode = os.waitstatus_to_exitcode(status)
         self.rusage = rusage
 
@@ -290,6 +302,7 @@ class ChildSession:
         if self.returncode is None:
             with contextlib.suppress(ChildProcessError):
                 _, status = os.waitpid(self.pid, 0)
+                self.ended_at = time.monotonic()
                 self.returncode = os.waitstatus_to_exitcode(status)
         self._close_all()
 

@@ -1,0 +1,114 @@
+"""The shared portal: both backends, from plain code and from inside running loops."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import python
+
+import procfound
+from procfound.sync import make_sync
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import asyncio, trio, anyio, procfound
+
+def exercise():
+    assert procfound.run(["echo", "hi"]).stdout == "hi\\n"
+    assert list(procfound.stream(["printf", "a\\\\nb\\\\n"])) == ["a", "b"]
+    with procfound.ManagedProcess(["sh", "-c", "exec sleep 30"]) as proc:
+        assert proc.is_running()
+    assert not proc.is_running()
+    return True
+
+async def inside():
+    return exercise()
+
+assert exercise()
+assert asyncio.run(inside())
+assert trio.run(inside)
+print("ok", procfound.portal._backend())
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sync_calls_work_on_either_portal_backend_from_any_context(backend: str) -> None:
+    env = {**os.environ, "PROCFOUND_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(python(SCRIPT), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok", backend]
+
+
+def test_an_unknown_backend_is_a_clear_error() -> None:
+    env = {**os.environ, "PROCFOUND_BACKEND": "curio", "PYTHONPATH": str(ROOT)}
+    code = "import procfound; procfound.run(['true'])"
+    done = subprocess.run(python(code), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "PROCFOUND_BACKEND must be one of asyncio, trio" in done.stderr
+
+
+def test_a_sync_call_from_the_portal_thread_is_a_state_error_not_a_deadlock() -> None:
+    async def nested() -> object:
+        # Runs in the portal thread; a sync call there would wait on its own loop.
+        with pytest.raises(procfound.StateError, match="portal thread"):
+            procfound.run(["true"])
+        return "refused"
+
+    assert make_sync(nested, "nested")() == "refused"
+
+
+def test_sync_twins_keep_the_coroutines_signatures() -> None:
+    import inspect
+
+    pairs = [
+        (procfound.run, procfound.async_run),
+        (procfound.shell, procfound.async_shell),
+    ]
+    for twin, coroutine in pairs:
+        assert inspect.signature(twin) == inspect.signature(coroutine)
+        assert not inspect.iscoroutinefunction(twin)
+        assert twin.__doc__ and "await" not in twin.__doc__
+    stream_params = list(inspect.signature(procfound.stream).parameters)
+    assert stream_params == list(inspect.signature(procfound.async_stream).parameters)
+
+
+def test_a_forked_child_gets_its_own_portal() -> None:
+    code = """
+    import os, procfound
+    procfound.run(["true"])
+    pid = os.fork()
+    if pid == 0:
+        ok = procfound.run(["echo", "child"]).stdout == "child\\n"
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    print("child exit", os.waitstatus_to_exitcode(status))
+    """
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(python(code), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "child exit 0"
+
+
+def test_interpreter_exit_with_the_portal_running_does_not_hang() -> None:
+    code = "import procfound; procfound.run(['true']); print('bye')"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(python(code), env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == "bye\n", done.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_the_portal_is_one_thread_shared_by_all_sync_calls() -> None:
+    import threading
+
+    procfound.run(["true"])
+    before = {t.name for t in threading.enumerate()}
+    for _ in range(20):
+        procfound.run(["true"])
+    after = [t.name for t in threading.enumerate()]
+    assert after.count("procfound-portal") == 1
+    assert set(after) == before
