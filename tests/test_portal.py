@@ -72,7 +72,8 @@ def test_sync_twins_keep_the_coroutines_signatures() -> None:
     for twin, coroutine in pairs:
         assert inspect.signature(twin) == inspect.signature(coroutine)
         assert not inspect.iscoroutinefunction(twin)
-        assert twin.__doc__ and "await" not in twin.__doc__
+        assert twin.__doc__
+        assert "await" not in twin.__doc__
     stream_params = list(inspect.signature(procfound.stream).parameters)
     assert stream_params == list(inspect.signature(procfound.async_stream).parameters)
 

@@ -50,7 +50,8 @@ async def test_rusage_shows_the_peak_memory_of_the_child() -> None:
 async def test_errors_carry_duration_and_rusage() -> None:
     with pytest.raises(procfound.ProcessError) as info:
         await procfound.async_run(["sh", "-c", "exit 3"])
-    assert info.value.duration is not None and info.value.duration < 5
+    assert info.value.duration is not None
+    assert info.value.duration < 5
     assert info.value.rusage is not None
 
 
@@ -101,9 +102,11 @@ async def test_a_100_mib_line_with_max_line_is_cut_and_later_lines_are_intact() 
     assert len(lines) == 2
     first, second = lines
     assert isinstance(first, CutLine)
-    assert len(first) == 1 << 20 and set(first) == {"a"}
+    assert len(first) == 1 << 20
+    assert set(first) == {"a"}
     assert first.dropped == 100 * (1 << 20) - (1 << 20)
-    assert second == "after" and not isinstance(second, CutLine)
+    assert second == "after"
+    assert not isinstance(second, CutLine)
 
 
 def test_sync_stream_honours_max_line(sync_call: SyncCall) -> None:
@@ -115,9 +118,11 @@ def test_sync_stream_honours_max_line(sync_call: SyncCall) -> None:
 def test_splitter_cap_keeps_a_character_whole_at_the_cut() -> None:
     splitter = LineSplitter(max_line=3)
     (line,) = splitter.feed("aé b\n".encode())  # 'a' + 2-byte 'é' fills the cap exactly
-    assert line == "aé" and line.dropped == 2
+    assert line == "aé"
+    assert line.dropped == 2
     (cut,) = LineSplitter(max_line=2).feed("aéb\n".encode())  # the cap splits 'é'
-    assert cut == "a" and cut.dropped == 3
+    assert cut == "a"
+    assert cut.dropped == 3
 
 
 def test_cli_json_includes_duration_and_rusage() -> None:
