@@ -99,7 +99,8 @@ def test_interpreter_exit_with_the_portal_running_does_not_hang() -> None:
     code = "import procfound; procfound.run(['true']); print('bye')"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(python(code), env=env, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0 and done.stdout == "bye\n", done.stderr
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "bye\n"
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
