@@ -297,7 +297,7 @@ class ManagedProcess:
                 command=self.command,
                 code="PROCESS_LAUNCH_FAILED",
                 path=exc.filename,
-            ) from exc
+            ) from exc.os_error
         # Started from inside the portal loop with the non-blocking submit: the portal's own
         # start_task_soon is a blocking call, which trio refuses from a thread running trio.
         try:
@@ -446,6 +446,14 @@ class ManagedProcess:
             with anyio.move_on_after(_EXIT_CHECK if exited_at is None else 0.05):
                 await anyio.wait_readable(fd)
 
+    async def _exit_code_when_visible(self) -> int | None:
+        # The pipes reach EOF as the child closes its fds on the way out, a moment before its
+        # exit status exists: give that moment (bounded) rather than reporting "code None".
+        with anyio.move_on_after(_AFTER_EXIT_GRACE * 4):
+            while self.returncode is None and self.is_running():
+                await anyio.sleep(0.005)
+        return self.returncode
+
     def _decode(self, data: bytes | bytearray) -> str:
         return data.decode(self._options.encoding, self._options.errors)
 
@@ -562,6 +570,8 @@ async def wait_for_process_output(
     """
     matcher = PatternMatcher(expected_parts, process._options.encoding)
     if matcher.matched:
+        # No parts: everything expected has "appeared" before any read, so nothing is consumed
+        # (the seed returned its first read here; SPEC: read *until* every part appeared).
         return ""
     size = max(1, buffer_size)
     with anyio.move_on_after(timeout):
@@ -585,7 +595,7 @@ async def wait_for_process_output(
             stdout=matcher.text,
             code="PROCESS_WAIT_TIMEOUT",
         )
-    code = process.returncode
+    code = await process._exit_code_when_visible()
     raise ProcessError(
         f"Process exited with code {code} before the expected output appeared "
         f"(missing: {matcher.missing})",

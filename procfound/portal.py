@@ -10,15 +10,16 @@ which starts its own on first use.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
+import contextvars
 import os
 import threading
 from collections.abc import Callable
 from typing import Any, Final
 
 import anyio
-import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
@@ -80,7 +81,7 @@ def _start(backend: str) -> None:
     async def serve() -> None:
         global _portal, _thread_id, _submit, _tasks
         async with BlockingPortal() as portal, anyio.create_task_group() as tasks:
-            _submit, _tasks = _native_scheduler(), tasks
+            _submit, _tasks = _native_scheduler(backend), tasks
             _portal, _thread_id = portal, threading.get_ident()
             ready.set()
             await portal.sleep_until_stopped()
@@ -104,29 +105,60 @@ def _start(backend: str) -> None:
         raise failure[0]
 
 
-def _native_scheduler() -> Callable[..., object]:
-    # The event loop's own thread-safe, non-blocking "call this soon" (with AnyIO's backend
-    # context set, so the callback may start an AnyIO task). BlockingPortal.start_task_soon
-    # waits for the loop to acknowledge each task: a Ctrl-C landing in that wait leaves the task
-    # submitted but unknown to the caller, and the wait costs a thread round trip per call.
-    token = anyio.lowlevel.current_token()
+def _native_scheduler(backend: str) -> Callable[..., object]:
+    """The portal loop's own thread-safe, non-blocking "call this soon".
+
+    BlockingPortal.start_task_soon waits for the loop to acknowledge each task: a Ctrl-C landing
+    in that wait leaves the task submitted but unknown to the caller, the wait costs a thread
+    round trip per call, and trio refuses it from a thread that runs trio itself.
+
+    Callbacks run in a context captured here, in the portal loop, and marked with its backend:
+    not in the caller's context, which may say "asyncio" (a sync call made inside an asyncio
+    program) and would send AnyIO to the wrong backend inside a trio portal.
+    """
+    context = contextvars.copy_context()
+    try:
+        import sniffio
+
+        context.run(sniffio.current_async_library_cvar.set, backend)
+    except ImportError:  # without sniffio, AnyIO finds asyncio by its running loop
+        pass
+    if backend == "trio":
+        import trio
+
+        call_soon: Callable[..., object] = trio.lowlevel.current_trio_token().run_sync_soon
+    else:
+        call_soon = asyncio.get_running_loop().call_soon_threadsafe
 
     def schedule(fn: Callable[..., object], *args: object) -> None:
-        token.backend_class.run_sync_soon(fn, args, token.native_token)
+        call_soon(context.copy().run, fn, *args)
 
     return schedule
 
 
-def submit(fn: Callable[..., Any], *args: Any) -> None:
+def submit(
+    fn: Callable[..., Any], *args: Any, on_error: Callable[[BaseException], object] | None = None
+) -> None:
     """Start ``await fn(*args)`` as a task in the portal loop without waiting for it to start.
 
-    The caller learns the outcome through its own channel (see :mod:`procfound.sync`).
+    The caller learns the outcome through its own channel (see :mod:`procfound.sync`); if the
+    task cannot even be started, ``on_error`` gets the exception (in the portal thread), so no
+    caller is left waiting for a task that never ran.
     """
     get_portal()
     schedule, tasks = _submit, _tasks
     if schedule is None or tasks is None:
         raise RuntimeError("procfound's portal is not running")
-    schedule(tasks.start_soon, fn, *args)
+
+    def start() -> None:
+        try:
+            tasks.start_soon(fn, *args)
+        except BaseException as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+
+    schedule(start)
 
 
 def register_shutdown_hook(hook: Callable[[], None]) -> None:

@@ -130,7 +130,7 @@ async def async_run(
     try:
         session = ChildSession(request, stdout=out, stderr=err, input=data)
     except SpawnError as exc:
-        raise ASYNC_RUN.spawn_failed(shown, exc) from exc
+        raise ASYNC_RUN.spawn_failed(shown, exc) from exc.os_error
     try:
         with anyio.move_on_after(deadline) as scope:
             await session.run_to_exit()

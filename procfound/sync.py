@@ -13,7 +13,7 @@ import functools
 import inspect
 import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, Final, ParamSpec, TypeVar
 
 import anyio
@@ -56,6 +56,12 @@ class _Call:
         self.cancel_requested = False
         self.result: Any = None
         self.error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        """The task could not be started: hand the error to the waiting caller."""
+        self.error = error
+        self.finished = True
+        self.done.release()
 
 
 async def _run_linked(
@@ -115,7 +121,7 @@ def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwa
         )
     call = _Call()
     try:
-        submit(_run_linked, call, fn, args, kwargs)
+        submit(_run_linked, call, fn, args, kwargs, on_error=call.fail)
         call.done.acquire()
     except BaseException:
         _stop_and_wait(call)
@@ -179,7 +185,9 @@ def make_sync(fn: Callable[P, Coroutine[Any, Any, T]], name: str) -> Callable[P,
     return twin
 
 
-def make_sync_iterator(fn: Callable[P, AsyncIterator[T]], name: str) -> Callable[P, Iterator[T]]:
+def make_sync_iterator(
+    fn: Callable[P, AsyncIterator[T]], name: str
+) -> Callable[P, Generator[T, None, None]]:
     """The sync twin of async generator function ``fn``: one portal call per item.
 
     Each item should be worth a portal call (``stream`` yields batches of lines, not lines).
@@ -187,7 +195,7 @@ def make_sync_iterator(fn: Callable[P, AsyncIterator[T]], name: str) -> Callable
     cleanup (the kill path) before ``close()`` returns.
     """
 
-    def twin(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+    def twin(*args: P.args, **kwargs: P.kwargs) -> Generator[T, None, None]:
         agen = fn(*args, **kwargs)
         try:
             while True:

@@ -170,6 +170,11 @@ class ChildSession:
             self._write(fd)
         if ready.exited:
             self._exited = True
+        elif ready.readable and not self._readers and self._stdin is None:
+            # A child closes its pipes on the way out, a moment before its pidfd turns readable:
+            # when the last pipe just hit EOF, look once more (one waitid) instead of paying a
+            # second trip through the event loop for the exit.
+            self._exited = child_has_exited(self.pid)
         return self._exited
 
     async def run_to_exit(self) -> None:

@@ -67,6 +67,11 @@ class SpawnError(Exception):
         self.errno = errno_
         self.filename = filename
 
+    @property
+    def os_error(self) -> BaseException:
+        """The OSError the spawn failed with (what callers chain to), or this error."""
+        return self.__cause__ or self
+
 
 @dataclass(slots=True, eq=False)
 class Child:

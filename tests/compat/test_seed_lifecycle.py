@@ -282,8 +282,8 @@ class TestLifecycleWaitForProcessOutput:
     @pytest.mark.anyio
     @pytest.mark.xfail(
         strict=True,
-        reason="incompatible: with expected_parts=[] procfound returns '' before reading; the "
-        "seed returns after its first read, so the output holds the first chunk ('hello')",
+        reason="differs by SPEC: with expected_parts=[] every part has appeared before any "
+        "read, so procfound returns '' and consumes nothing; the seed returned its first read",
     )
     async def test_wait_for_output_empty_pattern(self) -> None:
         """Seed: tests/process/test_lifecycle.py::TestWaitForProcessOutput::test_wait_for_output_empty_pattern"""
@@ -678,11 +678,6 @@ class TestEdgeCasesWaitForProcessOutput:
             proc.cleanup()
 
     @pytest.mark.anyio
-    @pytest.mark.xfail(
-        strict=False,  # a race: strict=True would turn the runs that win it into failures
-        reason="incompatible (racy): when stdout reaches EOF before the exit status is known, "
-        "the error says 'Process exited with code None' instead of 'code 1'",
-    )
     async def test_wait_for_output_process_exits_race(self) -> None:
         """Seed: tests/process/test_lifecycle_comprehensive_coverage_managedprocessedgecases_waitforprocessoutput_etc.py::TestWaitForProcessOutput::test_wait_for_output_process_exits (as written: wait at once)"""
         for _ in range(10):

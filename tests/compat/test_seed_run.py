@@ -449,11 +449,6 @@ class TestAsyncRunCommand:
         assert "/nonexistent/command" in str(exc_info.value)
 
     @pytest.mark.anyio
-    @pytest.mark.xfail(
-        strict=True,
-        reason="incompatible: a spawn failure's __cause__ is procfound's SpawnError, not the "
-        "OSError (FileNotFoundError) the seed chains; SPEC is silent on __cause__",
-    )
     async def test_process_error_is_wrapped(self) -> None:
         """Seed: tests/process/test_async_run.py::TestAsyncRunCommand::test_process_error_is_wrapped
 
