@@ -39,6 +39,9 @@ class SyncTwins(griffe.Extension):
                 if obj.docstring is not None:
                     obj.docstring.value = _ROLE.sub(r"`\1`", obj.docstring.value)
 
+    # Griffe 1 names this hook on_package_loaded; running it twice changes nothing.
+    on_package_loaded = on_package
+
 
 def _twin(
     module: griffe.Module, static: griffe.Attribute, coroutine: str, loader: griffe.GriffeLoader

@@ -68,7 +68,9 @@ def run_step(name: str, cmd: list[str], timeout: float) -> tuple[bool, list[str]
             print(f"    {line}")
     except ProcessTimeoutError as error:
         took = time.monotonic() - started
-        print(f"<== {name}: timed out after {took:.1f}s ({error.code}); its process tree was killed")
+        print(
+            f"<== {name}: timed out after {took:.1f}s ({error.code}); its process tree was killed"
+        )
         return False, lines
     except ProcessError as error:
         print(f"<== {name}: failed with exit code {error.return_code}")

@@ -10,6 +10,7 @@ Run it alone to see the handshake: ``python examples/greeter_plugin.py`` (Ctrl-C
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -48,7 +49,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C when run by hand
         main()
-    except KeyboardInterrupt:
-        pass

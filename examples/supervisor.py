@@ -1,10 +1,11 @@
 """A supervisor: keep a worker running, restarting it with backoff when it crashes.
 
 The worker is a long-running child started with :class:`procfound.ManagedProcess`. The
-supervisor relays its output, waits for it to report "ready", and when it crashes (exits
+supervisor relays its stdout, waits for it to report "ready", and when it crashes (exits
 before that), restarts it after an exponentially growing pause, up to ``max_restarts`` times.
 Once the worker is up, the supervisor runs it for a while and then stops it gracefully
-(SIGTERM to its process group; SIGKILL only if it ignores that).
+(SIGTERM to its process group; SIGKILL only if it ignores that). The worker's stderr is relayed
+to ours as it arrives (``stderr_relay=True``, the default), including what it says on SIGTERM.
 
 Two runs: a worker that crashes twice and then comes up, and one that always crashes, which
 the supervisor gives up on. Both use asyncio here; pass ``trio`` as the first argument to run
@@ -31,7 +32,7 @@ if attempt < crash_until:
     print("worker: cannot open the database, crashing", flush=True)
     sys.exit(3)
 def stop(signum, frame):
-    print("worker: got SIGTERM, finishing the current job", flush=True)
+    print("worker: got SIGTERM, finishing the current job", file=sys.stderr, flush=True)
     sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
 print("worker: ready", flush=True)

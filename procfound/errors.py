@@ -82,19 +82,44 @@ class ProcfoundError(Exception):
 
 
 class ValidationError(ProcfoundError, ValueError):
-    """An argument is not acceptable (wrong type, bad combination); nothing was started."""
+    """An argument is not acceptable (wrong type, bad combination); nothing was started.
+
+    Example:
+        >>> from procfound import run
+        >>> try:
+        ...     run("ls -la")  # a string command needs shell=True
+        ... except ValidationError as e:
+        ...     print(e.code)
+        INVALID_COMMAND_TYPE
+    """
 
     default_code = "VALIDATION_ERROR"
 
 
 class StateError(ProcfoundError, RuntimeError):
-    """An operation does not fit the object's state (for example, launching twice)."""
+    """An operation does not fit the object's state (for example, launching twice).
+
+    Example:
+        >>> from procfound import ManagedProcess
+        >>> with ManagedProcess(["sleep", "30"]) as proc:
+        ...     try:
+        ...         proc.launch()
+        ...     except StateError as e:
+        ...         print(e.code)
+        PROCESS_ALREADY_STARTED
+    """
 
     default_code = "STATE_ERROR"
 
 
 class PlatformError(ProcfoundError, RuntimeError):
-    """A feature is not available here: another OS, or an optional package is missing."""
+    """A feature is not available here: another OS, or an optional package is missing.
+
+    Example:
+        >>> e = PlatformError("python-prctl is not installed", code="DEPENDENCY_MISSING")
+        >>> isinstance(e, RuntimeError), e.code
+        (True, 'DEPENDENCY_MISSING')
+    """
 
     default_code = "PLATFORM_ERROR"
 
@@ -232,6 +257,14 @@ class ShellFeatureError(ProcessError):
     """A shell command used a metacharacter without ``allow_shell_features=True``.
 
     ``pattern`` is the metacharacter found; ``command`` is the first 100 characters of the command.
+
+    Example:
+        >>> from procfound import shell
+        >>> try:
+        ...     shell("ls | wc -l")
+        ... except ShellFeatureError as e:
+        ...     print(e.pattern, e.code)
+        | SHELL_FEATURE_NOT_ALLOWED
     """
 
     default_code = "SHELL_FEATURE_NOT_ALLOWED"

@@ -167,6 +167,7 @@ class ManagedProcess:
         **kwargs: ``encoding``, ``errors``, ``foreground`` (as for :func:`run`).
 
     Example:
+        >>> import anyio
         >>> with ManagedProcess(["sh", "-c", "echo ready; exec sleep 30"]) as proc:
         ...     anyio.run(proc.read_line_async)
         'ready'
@@ -564,6 +565,7 @@ async def wait_for_process_output(
         ProcessError: If the process ended its output (exited) before they appeared.
 
     Example:
+        >>> import anyio
         >>> with ManagedProcess(["sh", "-c", "echo '1|6|tcp|x|grpc'; exec sleep 30"]) as p:
         ...     anyio.run(wait_for_process_output, p, ["tcp", "grpc"])
         '1|6|tcp|x|grpc\\n'

@@ -131,9 +131,14 @@ async def async_run(
         session = ChildSession(request, stdout=out, stderr=err, input=data)
     except SpawnError as exc:
         raise ASYNC_RUN.spawn_failed(shown, exc) from exc.os_error
+    timed_out = False
     try:
-        with anyio.move_on_after(deadline) as scope:
+        if deadline is None:  # no cancel scope to build and tear down on the hot path
             await session.run_to_exit()
+        else:
+            with anyio.move_on_after(deadline) as scope:
+                await session.run_to_exit()
+            timed_out = scope.cancelled_caught
     finally:
         try:
             await session.finish()
@@ -148,7 +153,7 @@ async def async_run(
     stdout, stderr = output(out), output(err)
     dropped = (out.dropped, err.dropped)
     usage = None if session.rusage is None else ResourceUsage.from_rusage(session.rusage)
-    if scope.cancelled_caught:
+    if timed_out:
         assert deadline is not None
         error: ProcessError = ASYNC_RUN.timed_out(
             shown, deadline, stdout, stderr, session.returncode, dropped

@@ -1188,7 +1188,7 @@ pid = os.fork()
 if pid == 0:
     procfound.run(["true"])
     sys.exit(0)  # a normal exit: atexit hooks run in the forked child
-deadline = time.monotonic() + 10
+deadline = time.monotonic() + 4
 status = None
 while time.monotonic() < deadline:
     done, raw = os.waitpid(pid, os.WNOHANG)
@@ -1468,7 +1468,7 @@ CTRL_C_CONTEXTS = [
 def ctrl_c(
     tmp_path: Path, tree_dir: Path, code: str, context: str, backend: str, ready: str
 ) -> tuple[Interpreter, int | None, float]:
-    """Run ``code``; once ``ready`` is printed (or the tree is up), SIGINT it; wait up to 8 s."""
+    """Run ``code``; once ``ready`` is printed (and the tree is up), SIGINT it; wait up to 6 s."""
     with Interpreter(tmp_path, code, context, str(tree_dir), backend=backend) as script:
         assert script.proc is not None
         wait_recorded(tree_dir, ["child", "grandchild"], timeout=20)
@@ -1480,13 +1480,13 @@ def ctrl_c(
         # blocking call cannot notice; its second SIGINT raises KeyboardInterrupt.
         if context == "in-asyncio-loop" and not script.wait_for_text("CHILDREN", 1.0):
             script.proc.send_signal(signal.SIGINT)
-        exit_code = script.wait(8)
+        exit_code = script.wait(6)
         elapsed = elapsed_since(interrupted_at)
     return script, exit_code, elapsed
 
 
 def check_ctrl_c(script: Interpreter, exit_code: int | None, elapsed: float, tree: Path) -> None:
-    assert exit_code is not None, f"still running 8 s after SIGINT\n{script.report()}"
+    assert exit_code is not None, f"still running 6 s after SIGINT\n{script.report()}"
     assert "CHILDREN []" in script.out, f"children alive at KeyboardInterrupt\n{script.report()}"
     assert "KI" in script.out.splitlines(), script.report()
     assert "AFTER still works" in script.out, script.report()
@@ -1515,7 +1515,7 @@ CTRL_C_TERMINATE_BUG = (
 
 
 @pytest.mark.xfail(strict=True, reason=CTRL_C_TERMINATE_BUG)
-@pytest.mark.parametrize(("context", "backend"), CTRL_C_CONTEXTS[:3])
+@pytest.mark.parametrize(("context", "backend"), CTRL_C_CONTEXTS[:2])
 def test_ctrl_c_during_terminate_gracefully_kills_the_tree_before_keyboard_interrupt(
     tmp_path: Path, tree_dir: Path, context: str, backend: str
 ) -> None:
@@ -1539,11 +1539,11 @@ async def test_cancelling_aterminate_gracefully_kills_the_tree_promptly(tree_dir
         await wait_recorded_async(tree_dir, ["child", "grandchild"])
         started = time.monotonic()
         with anyio.move_on_after(0.5):
-            await proc.aterminate_gracefully(timeout=4)
+            await proc.aterminate_gracefully(timeout=3)
         elapsed = elapsed_since(started)
     finally:
         await proc.acleanup()
-    assert elapsed < 2.5, f"{elapsed:.2f}s: the cancellation waited for the whole grace"
+    assert elapsed < 2.0, f"{elapsed:.2f}s: the cancellation waited for the whole grace"
     assert_gone(recorded(tree_dir))
 
 
@@ -1568,9 +1568,14 @@ procs = [procfound.ManagedProcess(tree(n, ignore_term=(n == "m0")), stderr_relay
          for n in names]
 for proc in procs:
     proc.launch()
+def run_in_daemon_thread():
+    try:
+        procfound.run(tree("r", True))
+    except BaseException:  # the portal stops under it at exit: not this test's subject
+        pass
 if how == "daemon-thread-run":
     names.append("r")
-    threading.Thread(target=procfound.run, args=(tree("r", True),), daemon=True).start()
+    threading.Thread(target=run_in_daemon_thread, daemon=True).start()
 wanted = names + [n + "-gc" for n in names]
 while not all(os.path.exists(f"{d}/{n}") for n in wanted):
     time.sleep(0.01)

@@ -145,11 +145,13 @@ def set_process_title_from_argv() -> bool:
         installed, ``sys.argv`` is empty, or setting the title failed (a warning is logged).
 
     Example:
-        >>> # Invoked as ``whatever run --config foo.yml``, where ``whatever -> pyvider``:
-        >>> from procfound.linux.title import set_process_title_from_argv
+        >>> import sys
+        >>> from procfound.linux.title import get_process_title, set_process_title_from_argv
+        >>> sys.argv = ["/usr/local/bin/pyvider", "--name", "my app"]  # as the program was run
         >>> set_process_title_from_argv()
         True
-        >>> # ps now shows ``whatever run --config foo.yml``.
+        >>> get_process_title()  # what ps shows
+        'pyvider --name my app'
     """
     if _in_test_mode():
         logger.debug("Skipping set_process_title_from_argv in test mode")
