@@ -292,7 +292,7 @@ class ChildSession:
             if self._exited:
                 return
         _unreaped.add(self.pid)
-        raise UnkillableChildError(self.pid, schedule.bound)
+        raise UnkillableChildError(self.pid, schedule.kill_wait)
 
     def _signal_group(self, sig: int) -> None:
         # The group id stays reserved while the leader is an unreaped zombie, so signalling the
