@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ["procfound", "tests", "benchmarks", "examples", "docs/griffe_sync_twins.py", "noxfile.py"]
+SOURCES = [
+    "procfound",
+    "tests",
+    "benchmarks",
+    "examples",
+    "docs/griffe_sync_twins.py",
+    "noxfile.py",
+]
 
 
 def _check(*argv: str) -> None:
