@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks import capture, concurrency, handshake, latency, portal, streaming
+from benchmarks import capped, capture, concurrency, handshake, latency, portal, streaming
 from benchmarks.harness import (
     Workload,
     markdown,
@@ -26,6 +26,7 @@ WORKLOADS: Final[dict[str, Callable[[bool], Workload]]] = {
     "latency": latency.workload,
     "concurrency": concurrency.workload,
     "capture": capture.workload,
+    "capped": capped.workload,
     "streaming": streaming.workload,
     "handshake": handshake.workload,
     "portal": portal.workload,

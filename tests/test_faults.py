@@ -266,7 +266,7 @@ def run_interpreter(
 def closes_stdout_early(directory: Path, exit_code: int = 0) -> list[str]:
     return sh_tree(
         directory,
-        f"echo early; exec >&-; sleep 1; echo done >&2; exit {exit_code}",
+        f"echo early; exec >&-; sleep 0.6; echo done >&2; exit {exit_code}",
         grandchild=False,
     )
 
@@ -279,7 +279,7 @@ def test_child_closing_stdout_early_is_waited_for_and_its_stderr_kept(
     elapsed = elapsed_since(started)
     assert result.stdout == "early\n"
     assert result.stderr == "done\n"
-    assert 0.9 <= elapsed < 4.0, f"{elapsed:.2f}s: stdout's EOF must not end the run"
+    assert 0.55 <= elapsed < 3.0, f"{elapsed:.2f}s: stdout's EOF must not end the run"
     assert_gone(recorded(tree_dir))
 
 
@@ -291,7 +291,7 @@ async def test_async_child_closing_stdout_early_is_waited_for_and_its_stderr_kep
     result = await async_run(closes_stdout_early(tree_dir))
     elapsed = elapsed_since(started)
     assert (result.stdout, result.stderr) == ("early\n", "done\n")
-    assert 0.9 <= elapsed < 4.0
+    assert 0.55 <= elapsed < 3.0
     assert_gone(recorded(tree_dir))
 
 
@@ -299,7 +299,7 @@ def check_stream_of_early_closer(lines: list[str], error: ProcessError, elapsed:
     assert lines == ["early"]
     assert error.return_code == 3
     assert error.stderr == "done"
-    assert 0.9 <= elapsed < 4.0
+    assert 0.55 <= elapsed < 3.0
 
 
 def test_stream_of_child_closing_stdout_early_waits_for_exit_and_keeps_stderr(
@@ -645,9 +645,10 @@ def process_state(pid: int) -> str:
         return "gone"
 
 
-# The simulated unkillable child: the group signal drops SIGKILL, and the schedule's SIGKILL
-# wait is cut to half a second so the test is quick.
-SIMULATED_KILL_WAIT = 0.5
+# The simulated unkillable child: the group signal drops SIGKILL, and the schedule is cut short
+# (0.2 s of grace, 0.3 s of waiting after SIGKILL) so the test is quick.
+SIMULATED_GRACE = 0.2
+SIMULATED_KILL_WAIT = 0.3
 
 
 @pytest.fixture
@@ -666,7 +667,7 @@ def sigkill_ignored(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     monkeypatch.setattr(
         session_module,
         "KillSchedule",
-        functools.partial(KillSchedule, kill_wait=SIMULATED_KILL_WAIT),
+        functools.partial(KillSchedule, grace=SIMULATED_GRACE, kill_wait=SIMULATED_KILL_WAIT),
     )
     monkeypatch.setattr(
         managed_module,
@@ -693,8 +694,8 @@ def check_unkillable_error(
     assert not isinstance(error, ProcessTimeoutError)
     assert error.code == code
     assert "did not exit within" in str(error)
-    # timeout 0.3 + grace 0.5 + the cut SIGKILL wait, and slack.
-    assert elapsed < 0.3 + DEFAULT_GRACE + SIMULATED_KILL_WAIT + 1.5, f"{elapsed:.2f}s"
+    # The timeout, the grace, the SIGKILL wait, and slack.
+    assert elapsed < 0.2 + SIMULATED_GRACE + SIMULATED_KILL_WAIT + 1.5, f"{elapsed:.2f}s"
 
 
 UNKILLABLE_BODY = "exec sleep 30"
@@ -708,7 +709,7 @@ def test_a_child_surviving_sigkill_makes_run_raise_not_hang(
         sync_call(
             run,
             sh_tree(tree_dir, UNKILLABLE_BODY, ignore_term=True, grandchild=False),
-            timeout=0.3,
+            timeout=0.2,
         )
     check_unkillable_error(
         info.value,
@@ -726,7 +727,7 @@ async def test_async_a_child_surviving_sigkill_makes_run_raise_not_hang(
     started = time.monotonic()
     with pytest.raises(ProcessError) as info:
         await async_run(
-            sh_tree(tree_dir, UNKILLABLE_BODY, ignore_term=True, grandchild=False), timeout=0.3
+            sh_tree(tree_dir, UNKILLABLE_BODY, ignore_term=True, grandchild=False), timeout=0.2
         )
     check_unkillable_error(
         info.value,
@@ -746,7 +747,7 @@ def test_a_child_surviving_sigkill_makes_stream_raise_not_hang(
             collect,
             sh_tree(tree_dir, UNKILLABLE_BODY, ignore_term=True, grandchild=False),
             [],
-            timeout=0.3,
+            timeout=0.2,
         )
     check_unkillable_error(
         info.value, elapsed_since(started), "PROCESS_STREAM_ERROR", sigkill_ignored, tree_dir
@@ -762,7 +763,7 @@ async def test_async_a_child_surviving_sigkill_makes_stream_raise_not_hang(
         await collect_async(
             sh_tree(tree_dir, UNKILLABLE_BODY, ignore_term=True, grandchild=False),
             [],
-            timeout=0.3,
+            timeout=0.2,
         )
     check_unkillable_error(
         info.value,
@@ -787,11 +788,11 @@ def test_a_child_surviving_sigkill_makes_terminate_gracefully_return_false_in_bo
         sigkill_ignored.append(proc.pid)
         wait_recorded(tree_dir, ["child"])
         started = time.monotonic()
-        return proc.terminate_gracefully(timeout=0.3), elapsed_since(started)
+        return proc.terminate_gracefully(timeout=0.2), elapsed_since(started)
 
     stopped, elapsed = sync_call(lifecycle)
     assert stopped is False
-    assert elapsed < 0.3 + SIMULATED_KILL_WAIT + 1.5
+    assert elapsed < 0.2 + SIMULATED_KILL_WAIT + 1.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -1059,7 +1060,8 @@ def test_fd_exhaustion_raises_process_error_leaks_nothing_and_recovers(
     table = "\n".join(map(str, result["steps"]))
     outcomes = [outcome for _, outcome, _ in result["steps"]]
     assert set(outcomes) <= {"ok", "ProcessError"}, f"not a ProcessError:\n{table}"
-    assert "ProcessError" in outcomes, f"no step ran out of fds:\n{table}"
+    if form != "run-no-capture":  # with no pipe to make, it may always find a way
+        assert "ProcessError" in outcomes, f"no step ran out of fds:\n{table}"
     assert outcomes[-1] == "ok", f"even 9 free fds were not enough:\n{table}"
     assert all(not leaked for _, _, leaked in result["steps"]), f"fds leaked:\n{table}"
     assert result["children"] == []
@@ -1188,7 +1190,7 @@ pid = os.fork()
 if pid == 0:
     procfound.run(["true"])
     sys.exit(0)  # a normal exit: atexit hooks run in the forked child
-deadline = time.monotonic() + 4
+deadline = time.monotonic() + 2.5
 status = None
 while time.monotonic() < deadline:
     done, raw = os.waitpid(pid, os.WNOHANG)
@@ -1468,7 +1470,7 @@ CTRL_C_CONTEXTS = [
 def ctrl_c(
     tmp_path: Path, tree_dir: Path, code: str, context: str, backend: str, ready: str
 ) -> tuple[Interpreter, int | None, float]:
-    """Run ``code``; once ``ready`` is printed (and the tree is up), SIGINT it; wait up to 6 s."""
+    """Run ``code``; once ``ready`` is printed (and the tree is up), SIGINT it; wait up to 4.5 s."""
     with Interpreter(tmp_path, code, context, str(tree_dir), backend=backend) as script:
         assert script.proc is not None
         wait_recorded(tree_dir, ["child", "grandchild"], timeout=20)
@@ -1480,18 +1482,18 @@ def ctrl_c(
         # blocking call cannot notice; its second SIGINT raises KeyboardInterrupt.
         if context == "in-asyncio-loop" and not script.wait_for_text("CHILDREN", 1.0):
             script.proc.send_signal(signal.SIGINT)
-        exit_code = script.wait(6)
+        exit_code = script.wait(4.5)
         elapsed = elapsed_since(interrupted_at)
     return script, exit_code, elapsed
 
 
 def check_ctrl_c(script: Interpreter, exit_code: int | None, elapsed: float, tree: Path) -> None:
-    assert exit_code is not None, f"still running 6 s after SIGINT\n{script.report()}"
+    assert exit_code is not None, f"still running 4.5 s after SIGINT\n{script.report()}"
     assert "CHILDREN []" in script.out, f"children alive at KeyboardInterrupt\n{script.report()}"
     assert "KI" in script.out.splitlines(), script.report()
     assert "AFTER still works" in script.out, script.report()
     assert exit_code == 0, script.report()
-    assert elapsed < 5.0, f"{elapsed:.2f}s from SIGINT to exit"
+    assert elapsed < 4.0, f"{elapsed:.2f}s from SIGINT to exit"
     assert_gone(recorded(tree), within=1.0)
 
 
@@ -1539,11 +1541,11 @@ async def test_cancelling_aterminate_gracefully_kills_the_tree_promptly(tree_dir
         await wait_recorded_async(tree_dir, ["child", "grandchild"])
         started = time.monotonic()
         with anyio.move_on_after(0.5):
-            await proc.aterminate_gracefully(timeout=3)
+            await proc.aterminate_gracefully(timeout=2.5)
         elapsed = elapsed_since(started)
     finally:
         await proc.acleanup()
-    assert elapsed < 2.0, f"{elapsed:.2f}s: the cancellation waited for the whole grace"
+    assert elapsed < 1.8, f"{elapsed:.2f}s: the cancellation waited for the whole grace"
     assert_gone(recorded(tree_dir))
 
 
