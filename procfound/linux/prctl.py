@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Final
 
@@ -98,6 +99,17 @@ def has_prctl() -> bool:
         True
     """
     return is_linux() and _import_prctl() is not None
+
+
+def _apply(what: str, value: object, call: Callable[[], object]) -> bool:
+    """Run one prctl setter: True on success; a failure is logged as a warning, not raised."""
+    try:
+        call()
+    except Exception as error:
+        logger.warning("Failed to set %s to %r: %s", what, value, error)
+        return False
+    logger.debug("%s set to %r", what, value)
+    return True
 
 
 def set_name(name: str) -> bool:
@@ -194,13 +206,7 @@ def set_death_signal(sig: int) -> bool:
         True
     """
     prctl = _require_prctl()
-    try:
-        prctl.set_pdeathsig(int(sig))
-    except Exception as error:
-        logger.warning("Failed to set death signal %r: %s", sig, error)
-        return False
-    logger.debug("Death signal set to %r", sig)
-    return True
+    return _apply("death signal", sig, lambda: prctl.set_pdeathsig(int(sig)))
 
 
 def set_dumpable(flag: bool) -> bool:
@@ -225,13 +231,7 @@ def set_dumpable(flag: bool) -> bool:
         True
     """
     prctl = _require_prctl()
-    try:
-        prctl.set_dumpable(1 if flag else 0)
-    except Exception as error:
-        logger.warning("Failed to set dumpable flag to %r: %s", flag, error)
-        return False
-    logger.debug("Dumpable flag set to %r", flag)
-    return True
+    return _apply("dumpable flag", flag, lambda: prctl.set_dumpable(1 if flag else 0))
 
 
 def set_no_new_privs(enabled: bool = True) -> bool:
@@ -257,10 +257,4 @@ def set_no_new_privs(enabled: bool = True) -> bool:
         True
     """
     prctl = _require_prctl()
-    try:
-        prctl.set_no_new_privs(1 if enabled else 0)
-    except Exception as error:
-        logger.warning("Failed to set no_new_privs flag to %r: %s", enabled, error)
-        return False
-    logger.debug("no_new_privs flag set to %r", enabled)
-    return True
+    return _apply("no_new_privs flag", enabled, lambda: prctl.set_no_new_privs(1 if enabled else 0))
