@@ -42,7 +42,7 @@ from procfound.request import (
     logger,
     redacted_env,
 )
-from procfound.sync import call_in_portal
+from procfound.sync import acall_in_portal, call_in_portal
 from procfound.usage import ResourceUsage
 
 __all__ = ["ManagedProcess", "wait_for_process_output"]
@@ -60,6 +60,7 @@ _AFTER_EXIT_GRACE: Final = 0.25
 # A handshake can match before its line is complete (the writer split the line, or buffer_size
 # cut it): wait this long for the rest of that line, so it is returned whole, not left behind.
 _LINE_END_GRACE: Final = 0.1
+_SUPERVISOR_STOP_WAIT: Final = 5.0
 
 _live: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
@@ -131,8 +132,10 @@ class _Supervisor:
         self.stop_requested = True
         if self.scope is not None:
             self.scope.cancel()
-        while not self.finished.is_set():
-            await anyio.sleep(0.001)
+        # Bounded: a supervisor that never started (its portal died) must not hang the caller.
+        with anyio.move_on_after(_SUPERVISOR_STOP_WAIT):
+            while not self.finished.is_set():
+                await anyio.sleep(0.001)
 
 
 class ManagedProcess:
@@ -202,6 +205,8 @@ class ManagedProcess:
         self._stderr_tail: OutputBuffer | None = None
         self._buffer = bytearray()
         self._eof = False
+        self._finish_lock: anyio.Lock | None = None
+        self._stopped_gracefully = True  # the verdict of the first terminate, for later ones
 
     def __repr__(self) -> str:
         return (
@@ -326,24 +331,35 @@ class ManagedProcess:
             True if the process had ended or ended within ``timeout``; False if it had to be
             killed (or could not be killed at all).
         """
-        if self._session is None or self._session.returncode is not None:
+        if self._session is None:
             return True
+        if self._session.returncode is not None:
+            return self._stopped_gracefully
         return call_in_portal(self._finish, KillSchedule(grace=max(0.0, timeout)))
 
     async def _finish(self, schedule: KillSchedule) -> bool:
-        session = self._session
-        if session is None or session.returncode is not None:
-            return True
-        if self._supervisor is not None:
-            await self._supervisor.stop()
-        try:
-            await session.finish(schedule)
-        except UnkillableChildError as exc:
-            logger.error("managed process %s could not be stopped: %s", session.pid, exc)
-            return False
-        finally:
-            _live.discard(self)
-        return not session.killed
+        # Runs in the portal. Serialised: a second terminate waits for the first and reports
+        # its verdict, instead of driving the same session twice.
+        if self._finish_lock is None:
+            self._finish_lock = anyio.Lock()
+        async with self._finish_lock:
+            session = self._session
+            if session is None:
+                return True
+            if session.returncode is not None:
+                return self._stopped_gracefully
+            if self._supervisor is not None:
+                await self._supervisor.stop()
+            try:
+                await session.finish(schedule, interruptible=True)
+            except UnkillableChildError as exc:
+                logger.error("managed process %s could not be stopped: %s", session.pid, exc)
+                self._stopped_gracefully = False
+            else:
+                self._stopped_gracefully = not session.killed
+            finally:
+                _live.discard(self)
+            return self._stopped_gracefully
 
     def cleanup(self) -> None:
         """Close everything; a child still running is stopped first. Safe to call twice."""
@@ -358,8 +374,16 @@ class ManagedProcess:
     async def aterminate_gracefully(
         self, timeout: float = DEFAULT_PROCESS_TERMINATE_TIMEOUT
     ) -> bool:
-        """:meth:`terminate_gracefully` for async code (does not block the event loop)."""
-        return await anyio.to_thread.run_sync(self.terminate_gracefully, timeout)
+        """:meth:`terminate_gracefully` for async code (does not block the event loop).
+
+        Cancelling it cuts the grace short: the tree is SIGKILLed before the cancellation
+        propagates.
+        """
+        if self._session is None:
+            return True
+        if self._session.returncode is not None:
+            return self._stopped_gracefully
+        return await acall_in_portal(self._finish, KillSchedule(grace=max(0.0, timeout)))
 
     async def acleanup(self) -> None:
         """:meth:`cleanup` for async code (does not block the event loop)."""
@@ -638,4 +662,14 @@ def _stop_all_at_exit() -> None:
             process.cleanup()
 
 
+def _forget_after_fork() -> None:
+    # The children in the registry are the parent's: a forked child must neither wait on their
+    # supervisors (they live in the parent's portal thread) nor kill them when it exits.
+    for process in list(_live):
+        process._session = None
+        process._supervisor = None
+    _live.clear()
+
+
 register_shutdown_hook(_stop_all_at_exit)
+os.register_at_fork(after_in_child=_forget_after_fork)

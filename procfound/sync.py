@@ -22,7 +22,7 @@ from procfound.errors import ProcessError, StateError
 from procfound.failures import SYNC_RENAMES
 from procfound.portal import in_portal_thread, submit
 
-__all__ = ["call_in_portal", "make_sync", "make_sync_iterator", "sync_docstring"]
+__all__ = ["acall_in_portal", "call_in_portal", "make_sync", "make_sync_iterator", "sync_docstring"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -30,6 +30,9 @@ T = TypeVar("T")
 # After Ctrl-C, how long to wait for the coroutine's shielded cleanup (its kill schedule is
 # bounded well below this) before letting the KeyboardInterrupt through regardless.
 _CLEANUP_WAIT: Final = 15.0
+# How often an async caller looks whether its portal call has finished. Polling keeps the
+# caller's loop free without a thread per call; lifecycle calls are rare and long enough.
+_POLL_INTERVAL: Final = 0.005
 
 
 class _Interrupted(Exception):
@@ -123,6 +126,11 @@ def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwa
     try:
         submit(_run_linked, call, fn, args, kwargs, on_error=call.fail)
         call.done.acquire()
+    except OSError as exc:  # the portal's event loop could not start (no fds left...)
+        raise ProcessError(
+            f"procfound could not start its event loop thread: {exc}",
+            code="PORTAL_START_FAILED",
+        ) from exc
     except BaseException:
         _stop_and_wait(call)
         raise
@@ -132,6 +140,35 @@ def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwa
         return result
     if isinstance(error, ProcessError):
         _rename_for_sync(error)
+    if not isinstance(error, Exception):
+        raise RuntimeError("procfound's portal was shut down while the call ran") from error
+    raise error
+
+
+async def acall_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``await fn(...)`` in the portal, from another event loop, cancellably.
+
+    For work that must run in the portal (it owns the child's session) but is awaited from a
+    user's asyncio or trio loop: the caller's loop stays free while it runs, and cancelling the
+    caller cancels the portal call (its cleanup runs before the cancellation propagates).
+    """
+    call = _Call()
+    submit(_run_linked, call, fn, args, kwargs, on_error=call.fail)
+    try:
+        while not call.finished:
+            await anyio.sleep(_POLL_INTERVAL)
+    except BaseException:
+        call.cancel_requested = True
+        submit(_cancel_soon, call)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_WAIT):
+            while not call.finished:
+                await anyio.sleep(_POLL_INTERVAL)
+        raise
+    call.done.acquire()
+    error = call.error
+    if error is None:
+        result: T = call.result
+        return result
     if not isinstance(error, Exception):
         raise RuntimeError("procfound's portal was shut down while the call ran") from error
     raise error

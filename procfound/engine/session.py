@@ -17,9 +17,9 @@ from typing import Any, Final, Protocol
 import anyio
 
 from procfound.engine.buffers import InputFeeder, OutputBuffer
-from procfound.engine.kill import KillSchedule
+from procfound.engine.kill import KillSchedule, KillStep
 from procfound.engine.readiness import ReadinessSet, child_has_exited, open_readiness_set
-from procfound.engine.spawn import Child, SpawnRequest, spawn
+from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
 
 __all__ = ["EXTERNAL", "ChildSession", "Sink", "UnkillableChildError"]
 
@@ -71,6 +71,20 @@ def _exit_follows_eof(pid: int) -> bool:
         if time.perf_counter() > give_up:
             return False
     return True
+
+
+def _abandon(child: Child) -> None:
+    """Undo a spawn whose session could not be set up: kill, reap, close its fds."""
+    with contextlib.suppress(OSError):
+        if child.pgid is not None:
+            os.killpg(child.pgid, signal.SIGKILL)
+        else:
+            os.kill(child.pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(child.pid, 0)
+    for fd in (child.stdin, child.stdout, child.stderr, child.pidfd):
+        if fd is not None:
+            os.close(fd)
 
 
 def _reap_stragglers() -> None:
@@ -125,6 +139,14 @@ class ChildSession:
         child = spawn(request)
         # From here on the child must reach finish(): nothing below may raise before the caller
         # has the session, except building the readiness set, which is cleaned up here.
+        try:
+            readiness = open_readiness_set(child.pid, child.pidfd)
+        except BaseException as exc:
+            _abandon(child)
+            if isinstance(exc, OSError):  # EMFILE: the pidfd took the last free fd
+                raise spawn_error(exc, request.argv[0], request.cwd) from exc
+            raise
+        self._readiness: ReadinessSet = readiness
         self.child: Child = child
         self.returncode: int | None = None
         self.killed = False  # True once the kill schedule had to use SIGKILL
@@ -137,7 +159,6 @@ class ChildSession:
         self._feeder = InputFeeder(input or b"")
         self._stdin = child.stdin
         try:
-            self._readiness: ReadinessSet = open_readiness_set(child.pid, child.pidfd)
             for fd, sink in ((child.stdout, stdout), (child.stderr, stderr)):
                 if fd is None:
                     continue
@@ -151,8 +172,10 @@ class ChildSession:
                     self._close_stdin()
                 else:
                     self._readiness.add_writer(self._stdin)
-        except BaseException:
+        except BaseException as exc:
             self.close_now()
+            if isinstance(exc, OSError):
+                raise spawn_error(exc, request.argv[0], request.cwd) from exc
             raise
 
     @property
@@ -248,7 +271,9 @@ class ChildSession:
 
     # -- ending -------------------------------------------------------------------------------
 
-    async def finish(self, schedule: KillSchedule | None = None) -> None:
+    async def finish(
+        self, schedule: KillSchedule | None = None, *, interruptible: bool = False
+    ) -> None:
         """End the session: stop the tree if it still runs, sweep its group, reap, close all.
 
         Runs shielded, so an outer cancellation cannot interrupt it, and bounded by the kill
@@ -257,6 +282,9 @@ class ChildSession:
 
         Args:
             schedule: The TERM→KILL schedule; the default grace is half a second.
+            interruptible: A cancellation that arrives during the SIGTERM grace cuts it short:
+                SIGKILL follows at once (shielded), then the cancellation propagates. For long,
+                caller-chosen graces (``terminate_gracefully``), where Ctrl-C means "now".
         """
         if self._exited and not self._readers and self._stdin is None:
             # The common end of a run: nothing left to wait for, so nothing to shield.
@@ -267,10 +295,18 @@ class ChildSession:
                 self._close_all()
             return
         schedule = schedule or KillSchedule()
+        steps = schedule.steps()
+        interrupted: BaseException | None = None
+        if interruptible and len(steps) > 1 and not self._exited:
+            try:
+                await self._run_step(steps[0])  # the polite step, not shielded
+            except anyio.get_cancelled_exc_class() as exc:
+                interrupted = exc
+            steps = steps[1:]
         with anyio.CancelScope(shield=True):
             try:
                 if not self._exited and not child_has_exited(self.pid):
-                    await self._stop(schedule)
+                    await self._stop(steps, schedule.kill_wait)
                 else:
                     self._exited = True
                 if self._exited:
@@ -279,20 +315,26 @@ class ChildSession:
                     self._reap()
             finally:
                 self._close_all()
+        if interrupted is not None:
+            raise interrupted
 
-    async def _stop(self, schedule: KillSchedule) -> None:
-        for step in schedule.steps():
-            if signal.SIGKILL in step.signals:
-                self.killed = True
-            for sig in step.signals:
-                self._signal_group(sig)
-            with anyio.move_on_after(step.wait):
-                while not await self.step():
-                    pass
+    async def _stop(self, steps: tuple[KillStep, ...], kill_wait: float) -> None:
+        for step in steps:
+            await self._run_step(step)
             if self._exited:
                 return
         _unreaped.add(self.pid)
-        raise UnkillableChildError(self.pid, schedule.kill_wait)
+        raise UnkillableChildError(self.pid, kill_wait)
+
+    async def _run_step(self, step: KillStep) -> None:
+        """Signal the group, then move bytes until the child exits or the step's wait is over."""
+        if signal.SIGKILL in step.signals:
+            self.killed = True
+        for sig in step.signals:
+            self._signal_group(sig)
+        with anyio.move_on_after(step.wait):
+            while not await self.step():
+                pass
 
     def _signal_group(self, sig: int) -> None:
         # The group id stays reserved while the leader is an unreaped zombie, so signalling the

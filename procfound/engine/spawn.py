@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final
 
-__all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn"]
+__all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn", "spawn_error"]
 
 _HAS_PIDFD: Final = hasattr(os, "pidfd_open")
 _IS_LINUX: Final = sys.platform.startswith("linux")
@@ -163,7 +163,7 @@ def spawn(request: SpawnRequest) -> Child:
         for fd in ours:
             os.close(fd)
         if isinstance(exc, OSError):  # pipe creation: fd exhaustion, mostly
-            raise _spawn_error(exc, argv[0], request.cwd) from exc
+            raise spawn_error(exc, argv[0], request.cwd) from exc
         raise
     finally:
         for fd in to_close:
@@ -218,7 +218,7 @@ def _posix_spawn(argv: list[str], request: SpawnRequest, child_fds: dict[int, in
     try:
         return os.posix_spawnp(argv[0], argv, env, **kwargs)  # type: ignore[arg-type]
     except OSError as exc:
-        raise _spawn_error(exc, argv[0], None) from exc
+        raise spawn_error(exc, argv[0], None) from exc
 
 
 _DEFAULT_SIGNALS: Final = tuple(
@@ -246,14 +246,15 @@ def _popen_spawn(argv: list[str], request: SpawnRequest, child_fds: dict[int, in
             close_fds=True,
         )
     except OSError as exc:
-        raise _spawn_error(exc, argv[0], request.cwd) from exc
+        raise spawn_error(exc, argv[0], request.cwd) from exc
     # We reap the child ourselves. Mark the Popen finished so neither its __del__ (ResourceWarning)
     # nor subprocess's _cleanup() ever calls waitpid on a pid that may by then belong to another.
     popen.returncode = 0
     return popen.pid
 
 
-def _spawn_error(exc: OSError, program: str, cwd: str | None) -> SpawnError:
+def spawn_error(exc: OSError, program: str, cwd: str | None) -> SpawnError:
+    """Describe an OSError from starting ``program`` (in ``cwd``) as a :class:`SpawnError`."""
     if exc.errno == errno.ENOENT:
         if cwd is not None and not os.path.isdir(cwd):
             return SpawnError(f"working directory not found: {cwd}", errno_=exc.errno, filename=cwd)
