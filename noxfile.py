@@ -35,4 +35,12 @@ def bench(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """Long mixed runs with random timeouts and cancellations (marked `soak`)."""
     session.install("-e", ".[dev,linux]")
-    session.run("python", "-m", "pytest", "-m", "soak", "-p", "no:randomly", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-m",
+        "soak",
+        *session.posargs,
+        env={"PROCFOUND_SOAK": "1"},
+    )

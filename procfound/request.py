@@ -91,6 +91,18 @@ def command_list(cmd: object, *, shell: bool) -> list[str]:
 def _check_no_nul(value: str, what: str) -> None:
     if "\0" in value:
         raise ValidationError(f"{what} contains a NUL character", code="INVALID_ARGUMENT")
+    _check_encodable(value, what)
+
+
+def _check_encodable(value: str, what: str) -> None:
+    # A lone surrogate ("\ud800") cannot be passed to exec; say so before anything runs.
+    try:
+        os.fsencode(value)
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{what} cannot be encoded for the operating system (a lone surrogate?)",
+            code="INVALID_ARGUMENT",
+        ) from None
 
 
 def check_timeout(timeout: object) -> float | None:
@@ -140,6 +152,8 @@ def check_env(env: object) -> dict[str, str] | None:
                 f"environment variable {key} must have a str value without NUL characters",
                 code="INVALID_ENV",
             )
+        _check_encodable(key, "an environment variable name")
+        _check_encodable(value, f"the value of environment variable {key}")
         overrides[key] = value
     return overrides or None
 
