@@ -2,8 +2,9 @@
 
 A :class:`ChildSession` owns the child's pipes, its readiness set and its pid. Callers drive it
 with :meth:`ChildSession.step` (wait once, move what is ready) and always end it with
-:meth:`ChildSession.finish`, which runs shielded and is the only place a child is signalled,
-reaped or has its fds closed: timeouts, cancellation, Ctrl-C and errors all end there.
+:meth:`ChildSession.finish`, the only place a child is signalled, reaped or has its fds closed:
+timeouts, cancellation, Ctrl-C and errors all end there. Whatever it has to wait for, it waits
+for shielded and within the kill schedule's bound.
 """
 
 from __future__ import annotations
@@ -192,10 +193,6 @@ class ChildSession:
     def exited(self) -> bool:
         """True once the child has exited (it may not be reaped yet)."""
         return self._exited
-
-    def sink(self, fd: int | None) -> Sink | None:
-        """The sink reading ``fd``, while that pipe is open."""
-        return None if fd is None else self._readers.get(fd)
 
     # -- moving bytes -------------------------------------------------------------------------
 
