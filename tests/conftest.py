@@ -82,9 +82,8 @@ def wait_gone(pid: int, timeout: float = 5.0) -> bool:
     return not pid_alive(pid)
 
 
-def _children() -> dict[int, str]:
-    """Map the pid of every direct child of this process to its state letter."""
-    me = os.getpid()
+def children_of(parent: int) -> dict[int, str]:
+    """Map the pid of every direct child of ``parent`` (zombies included) to its state letter."""
     found: dict[int, str] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -94,9 +93,13 @@ def _children() -> dict[int, str]:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == me:
+        if int(fields[1]) == parent:
             found[int(entry)] = fields[0]
     return found
+
+
+def _children() -> dict[int, str]:
+    return children_of(os.getpid())
 
 
 def _tracked_fds() -> dict[int, str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import anyio
 import pytest
 import trio
-from conftest import PY, SyncCall, pid_alive, python, wait_gone
+from conftest import PY, SyncCall, children_of, pid_alive, python, wait_gone
 
 import procfound
 from procfound import (
@@ -119,19 +119,7 @@ def _open_fds() -> dict[int, str]:
 
 
 def _zombie_children() -> list[int]:
-    me = os.getpid()
-    zombies: list[int] = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me and fields[0] == "Z":
-            zombies.append(int(entry))
-    return zombies
+    return [pid for pid, state in children_of(os.getpid()).items() if state == "Z"]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import PY, SyncCall, pid_alive, python, wait_gone
+from conftest import PY, SyncCall, children_of, pid_alive, python, wait_gone
 
 import procfound
 from procfound import (
@@ -205,22 +205,6 @@ def fd_kinds() -> Counter[str]:
             continue
         kinds[re.sub(r"\[\d+\]$", "", target)] += 1
     return kinds
-
-
-def children_of(parent: int) -> dict[int, str]:
-    """The direct children of ``parent`` (zombies included) and their states."""
-    found: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            found[int(entry)] = fields[0]
-    return found
 
 
 def child_states() -> dict[int, str]:

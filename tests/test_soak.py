@@ -21,6 +21,7 @@ from typing import Final
 import anyio
 import anyio.to_thread
 import pytest
+from conftest import children_of
 
 from procfound import (
     ManagedProcess,
@@ -64,17 +65,7 @@ def rss_bytes() -> int:
 
 
 def children() -> dict[int, str]:
-    me, found = os.getpid(), {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me:
-                found[int(entry)] = fields[0]
-    return found
+    return children_of(os.getpid())
 
 
 async def one_operation(rng: random.Random, outcomes: Counter[str]) -> None:
