@@ -11,7 +11,16 @@ from typing import Any
 
 import anyio
 
-from benchmarks.harness import Contender, Workload, in_loop, procfound_attr, timed
+from benchmarks.harness import (
+    Contender,
+    LoopKind,
+    Workload,
+    in_loop,
+    procfound_attr,
+    require_pidfd,
+    spawn_and_await_pidfd,
+    timed,
+)
 
 POOL_THREADS = 32
 
@@ -54,6 +63,17 @@ def workload(quick: bool) -> Workload:
             for _ in range(n):
                 nursery.start_soon(one)
 
+    def raw_in_loop(how: LoopKind) -> float:
+        """Physical reference: n bare posix_spawn children, each pidfd awaited in a task."""
+        require_pidfd()
+
+        async def work() -> None:
+            async with anyio.create_task_group() as tg:
+                for _ in range(n):
+                    tg.start_soon(spawn_and_await_pidfd, cmd)
+
+        return in_loop(how, work)
+
     def procfound_sync() -> float:
         run = procfound_attr("run")
         return pool(lambda: run(cmd))
@@ -79,6 +99,18 @@ def workload(quick: bool) -> Workload:
                 "stdlib",
                 lambda: pool(lambda: subprocess.run(cmd, capture_output=True, check=True)),
                 "baseline",
+            ),
+            Contender(
+                "task group of posix_spawn + pidfd awaited, no library [asyncio] (physical)",
+                "reference",
+                lambda: raw_in_loop("anyio[asyncio]"),
+                "reference",
+            ),
+            Contender(
+                "task group of posix_spawn + pidfd awaited, no library [trio] (physical)",
+                "reference",
+                lambda: raw_in_loop("anyio[trio]"),
+                "reference",
             ),
             Contender(
                 "asyncio.gather(create_subprocess_exec + communicate)",

@@ -297,3 +297,99 @@ def kill_and_reap(pid: int) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+
+
+class RawChild:
+    """A child started by bare ``os.posix_spawn``, for the physical reference rows.
+
+    It runs in its own process group with stdin on ``/dev/null`` and stdout and stderr on fresh
+    pipes (``stdout``, ``stderr``: the read ends). ``with`` closes both read ends on the way out
+    and, unless `wait` has reaped the child, kills and reaps it first: no process or fd is left
+    behind, also on error or cancellation. Raises `Unavailable` without ``os.posix_spawn``.
+    """
+
+    def __init__(self, argv: list[str]) -> None:
+        if not hasattr(os, "posix_spawn"):
+            raise Unavailable("os.posix_spawn is not available here")
+        opened: list[int] = []
+        try:
+            out_r, out_w = os.pipe()
+            opened += (out_r, out_w)
+            err_r, err_w = os.pipe()
+            opened += (err_r, err_w)
+            self.pid = os.posix_spawn(
+                argv[0],
+                argv,
+                os.environ,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                ],
+                setpgroup=0,
+            )
+        except BaseException:
+            for fd in opened:
+                os.close(fd)
+            raise
+        os.close(out_w)
+        os.close(err_w)
+        self.stdout, self.stderr = out_r, err_r
+        self.reaped = False
+
+    def drain(self) -> int:
+        """Read stdout and then stderr to end of file; return the number of bytes read."""
+        total = 0
+        for fd in (self.stdout, self.stderr):
+            while chunk := os.read(fd, 65536):
+                total += len(chunk)
+        return total
+
+    def wait(self) -> None:
+        """Reap the child with ``os.wait4`` (blocking); raise if it did not exit with 0."""
+        _, status, _ = os.wait4(self.pid, 0)
+        self.reaped = True
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise AssertionError(f"raw child {self.pid} exited with {code}")
+
+    def __enter__(self) -> RawChild:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if not self.reaped:
+                self.reaped = True
+                kill_and_reap(self.pid)
+        finally:
+            os.close(self.stdout)
+            os.close(self.stderr)
+
+
+def spawn_and_wait_blocking(argv: list[str]) -> None:
+    """Physical floor of one run, no event loop: spawn, ``os.wait4``, read both pipes to EOF."""
+    with RawChild(argv) as child:
+        child.wait()
+        child.drain()
+
+
+def require_pidfd() -> None:
+    """Raise `Unavailable` unless this is Linux with ``os.pidfd_open``."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "pidfd_open"):
+        raise Unavailable("needs Linux with os.pidfd_open")
+
+
+async def spawn_and_await_pidfd(argv: list[str]) -> None:
+    """Physical floor of one run in an event loop, no library: spawn, await the pidfd readable.
+
+    Then read both pipes to EOF (the child has exited, so this does not block) and reap it
+    with ``os.wait4``, which returns at once. Call `require_pidfd` first.
+    """
+    with RawChild(argv) as child:
+        pidfd = os.pidfd_open(child.pid)
+        try:
+            await anyio.wait_readable(pidfd)
+        finally:
+            os.close(pidfd)
+        child.drain()
+        child.wait()

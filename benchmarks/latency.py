@@ -9,7 +9,17 @@ from typing import Any
 
 import anyio
 
-from benchmarks.harness import Contender, Workload, in_loop, procfound_attr, timed
+from benchmarks.harness import (
+    Contender,
+    LoopKind,
+    Workload,
+    in_loop,
+    procfound_attr,
+    require_pidfd,
+    spawn_and_await_pidfd,
+    spawn_and_wait_blocking,
+    timed,
+)
 
 
 def workload(quick: bool) -> Workload:
@@ -42,6 +52,25 @@ def workload(quick: bool) -> Workload:
         for _ in range(n):
             await trio.run_process(cmd, capture_stdout=True, capture_stderr=True)
 
+    def raw_blocking() -> float:
+        """Physical reference: bare posix_spawn + os.wait4 per run, no event loop."""
+
+        def work() -> None:
+            for _ in range(n):
+                spawn_and_wait_blocking(cmd)
+
+        return timed(work)
+
+    def raw_in_loop(how: LoopKind) -> float:
+        """Physical reference: bare posix_spawn, the pidfd awaited in the loop, no library."""
+        require_pidfd()
+
+        async def work() -> None:
+            for _ in range(n):
+                await spawn_and_await_pidfd(cmd)
+
+        return in_loop(how, work)
+
     def procfound_sync() -> float:
         run = procfound_attr("run")
 
@@ -70,6 +99,24 @@ def workload(quick: bool) -> Workload:
                 "subprocess.run(capture_output=True)", "stdlib", lambda: stdlib(True), "baseline"
             ),
             Contender("subprocess.run (no capture)", "stdlib", lambda: stdlib(False), "reference"),
+            Contender(
+                "os.posix_spawn + os.wait4, blocking, no event loop (physical)",
+                "reference",
+                raw_blocking,
+                "reference",
+            ),
+            Contender(
+                "posix_spawn + pidfd awaited in the loop, no library [asyncio] (physical)",
+                "reference",
+                lambda: raw_in_loop("anyio[asyncio]"),
+                "reference",
+            ),
+            Contender(
+                "posix_spawn + pidfd awaited in the loop, no library [trio] (physical)",
+                "reference",
+                lambda: raw_in_loop("anyio[trio]"),
+                "reference",
+            ),
             Contender(
                 "asyncio.create_subprocess_exec + communicate",
                 "asyncio",

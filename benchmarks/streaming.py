@@ -7,11 +7,14 @@ import contextlib
 import shutil
 import subprocess
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import anyio
 
-from benchmarks.harness import Contender, Workload, in_loop, procfound_attr, timed
+from benchmarks.harness import Contender, LoopKind, Workload, in_loop, procfound_attr, timed
+
+#: The chunk size a line reader of a pipe typically receives.
+CHUNK: Final = 64 * 1024
 
 
 async def split_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
@@ -23,6 +26,12 @@ async def split_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
             yield line
     if pending:
         yield pending
+
+
+async def from_memory(lines: list[str]) -> AsyncIterator[str]:
+    """The least any async line iterator does: one ``yield`` per line, no I/O, no splitting."""
+    for line in lines:
+        yield line
 
 
 def workload(quick: bool) -> Workload:
@@ -100,6 +109,48 @@ def workload(quick: bool) -> Workload:
             await proc.wait()
         check(count, last)
 
+    def output() -> bytes:
+        """The command's whole output, fetched once per sample outside the clock."""
+        return subprocess.run(cmd, capture_output=True, check=True).stdout
+
+    def split_in_memory() -> float:
+        """Reference: the decode + split work of a str line reader on the same bytes, no pipe.
+
+        The bytes are cut in 64 KiB chunks; each chunk's complete lines are decoded and split,
+        the partial line carried to the next chunk; every line is then counted one by one.
+        """
+        data = output()
+
+        def work() -> None:
+            count, last, pending = 0, "", b""
+            for start in range(0, len(data), CHUNK):
+                buf = pending + data[start : start + CHUNK]
+                cut = buf.rfind(b"\n") + 1
+                pending = buf[cut:]
+                if cut:
+                    lines = buf[:cut].decode("utf-8", "replace").split("\n")
+                    lines.pop()  # the empty string after the final newline
+                    for last in lines:  # noqa: B007 - the last line is checked
+                        count += 1
+            if pending:
+                count, last = count + 1, pending.decode("utf-8", "replace")
+            check(count, last)
+
+        return timed(work)
+
+    def async_for_ceiling(how: LoopKind) -> float:
+        """Reference: ``async for`` over a bare async generator of the lines, pre-split."""
+        lines = output().decode().split("\n")
+        lines.pop()
+
+        async def work() -> None:
+            count, last = 0, ""
+            async for last in from_memory(lines):  # noqa: B007
+                count += 1
+            check(count, last)
+
+        return in_loop(how, work)
+
     def procfound_sync() -> float:
         stream = procfound_attr("stream")
 
@@ -129,6 +180,26 @@ def workload(quick: bool) -> Workload:
         work=n,
         contenders=[
             Contender("iterate subprocess.Popen(stdout=PIPE).stdout", "stdlib", stdlib, "baseline"),
+            Contender(
+                "decode + split the same bytes in memory, then iterate (no pipe)",
+                "reference",
+                split_in_memory,
+                "reference",
+            ),
+            Contender(
+                "bare async generator yielding the lines from memory "
+                "(per-line async for ceiling) [asyncio]",
+                "reference",
+                lambda: async_for_ceiling("anyio[asyncio]"),
+                "reference",
+            ),
+            Contender(
+                "bare async generator yielding the lines from memory "
+                "(per-line async for ceiling) [trio]",
+                "reference",
+                lambda: async_for_ceiling("anyio[trio]"),
+                "reference",
+            ),
             Contender(
                 "StreamReader.readline loop", "asyncio", lambda: in_loop("asyncio", asyncio_peer)
             ),
