@@ -173,6 +173,30 @@ def workload(quick: bool) -> Workload:
 
         return in_loop(how, work)
 
+    def procfound_sync_batches() -> float:
+        stream_batches = procfound_attr("stream_batches")
+
+        def work() -> None:
+            count, last = 0, ""
+            for batch in stream_batches(cmd):
+                for last in batch:  # noqa: B007 - the last line is checked
+                    count += 1
+            check(count, last)
+
+        return timed(work)
+
+    def procfound_async_batches(how: Any) -> float:
+        async_stream_batches = procfound_attr("async_stream_batches")
+
+        async def work() -> None:
+            count, last = 0, ""
+            async for batch in async_stream_batches(cmd):
+                for last in batch:  # noqa: B007 - the last line is checked
+                    count += 1
+            check(count, last)
+
+        return in_loop(how, work)
+
     return Workload(
         name="streaming",
         title=f"streaming: `seq {n}` line by line, throughput",
@@ -227,7 +251,23 @@ def workload(quick: bool) -> Workload:
             Contender(
                 "procfound.async_stream", "procfound[trio]", lambda: procfound_async("anyio[trio]")
             ),
+            Contender(
+                "procfound.stream_batches (a for loop per batch)",
+                "procfound sync",
+                procfound_sync_batches,
+            ),
+            Contender(
+                "procfound.async_stream_batches (an await per batch)",
+                "procfound[asyncio]",
+                lambda: procfound_async_batches("anyio[asyncio]"),
+            ),
+            Contender(
+                "procfound.async_stream_batches (an await per batch)",
+                "procfound[trio]",
+                lambda: procfound_async_batches("anyio[trio]"),
+            ),
         ],
         note="anyio and trio have no line reader; their rows split received chunks in an "
-        "async generator, one `yield` per line, as a user would.",
+        "async generator, one `yield` per line, as a user would. The `*_batches` rows still "
+        "touch every line, in a plain `for` over each batch.",
     )

@@ -31,7 +31,7 @@ from procfound.managed import ManagedProcess, wait_for_process_output
 from procfound.result import CompletedProcess
 from procfound.run import async_run, run, run_simple
 from procfound.shell import async_shell, shell
-from procfound.streaming import async_stream, stream
+from procfound.streaming import async_stream, async_stream_batches, stream, stream_batches
 
 __version__ = "0.1.0"
 
@@ -47,6 +47,7 @@ __all__ = [
     "async_run",
     "async_shell",
     "async_stream",
+    "async_stream_batches",
     "exit_error",
     "exit_interrupted",
     "exit_success",
@@ -65,5 +66,6 @@ __all__ = [
     "set_process_title_from_argv",
     "shell",
     "stream",
+    "stream_batches",
     "wait_for_process_output",
 ]

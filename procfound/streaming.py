@@ -1,21 +1,31 @@
-"""``async_stream``: a command's output line by line as it is written (``stream`` is its
-generated sync twin, moving a batch of lines per portal call)."""
+"""``async_stream``: a command's output line by line as it is written; ``async_stream_batches``:
+the same lines a batch at a time; ``stream`` and ``stream_batches``: the same from sync code.
+
+One coroutine does the process work for all four: :func:`output_chunks` spawns, reads the pipe,
+applies the deadline and ends in the kill path, yielding the bytes each read returned. Its sync
+twin is generated (one portal call per read). Splitting bytes into lines is pure computation and
+happens where the lines are consumed, 64 KiB at a time: for sync callers that is their own
+thread, so the strings are made in the cache that reads them, and a read can move a whole
+grown pipe (1 MiB) per portal call (measured: 1.45x -> about 1.1x of iterating a Popen pipe;
+docs/performance.md).
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, cast
 
 import anyio
 
-from procfound.engine.buffers import OutputBuffer
+from procfound.engine.buffers import BIG_PIPE, PIPE_FULL, OutputBuffer, grow_pipe
 from procfound.engine.lines import LineSplitter
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.errors import ValidationError, command_text
+from procfound.errors import ProcessError, ValidationError, command_text
 from procfound.failures import ASYNC_STREAM
 from procfound.request import (
     RunOptions,
@@ -30,14 +40,50 @@ from procfound.request import (
 )
 from procfound.sync import make_sync_iterator
 
-__all__ = ["LineStream", "async_stream", "line_batches", "stream"]
+__all__ = [
+    "LineStream",
+    "async_stream",
+    "async_stream_batches",
+    "output_chunks",
+    "stream",
+    "stream_batches",
+]
 
 # stderr is drained beside stdout so it can never fill its pipe and block the child; its tail is
 # kept for the error raised on a non-zero exit.
 STDERR_TAIL: Final = 64 * 1024
 
 
-async def line_batches(
+class _Chunks:
+    """The stream pipe's sink: the bytes of each read, kept as they came for the consumer."""
+
+    __slots__ = ("_grown", "chunks", "size")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0  # bytes read so far (the session's drain watches it grow)
+        self._grown = False
+
+    def fill_from(self, fd: int) -> bool:
+        try:
+            data = os.read(fd, BIG_PIPE if self._grown else PIPE_FULL)
+        except BlockingIOError:
+            return False
+        if not data:
+            return True
+        self.chunks.append(data)
+        self.size += len(data)
+        if len(data) >= PIPE_FULL and not self._grown:
+            self._grown = True
+            grow_pipe(fd)
+        return False
+
+    def take(self) -> list[bytes]:
+        chunks, self.chunks = self.chunks, []
+        return chunks
+
+
+async def output_chunks(
     cmd: list[str],
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -47,11 +93,15 @@ async def line_batches(
     kill_on_parent_death: bool = False,
     max_line: int | None = None,
     **kwargs: Any,
-) -> AsyncGenerator[list[str], None]:
-    """The engine of :func:`async_stream`: each batch is every line one wake-up produced.
+) -> AsyncGenerator[list[bytes], None]:
+    """The process side of every stream: yield the bytes each wake-up read, then the outcome.
 
-    No cancel scope or task group spans a ``yield``: the deadline is applied to each wait on
-    its own, so the generator can be suspended in the consumer's code safely.
+    Validates everything (``max_line`` too, though the consumer applies it), spawns, and
+    after the last chunk raises the exit or timeout error. No cancel scope or task group spans
+    a ``yield``: the deadline is applied to each wait on its own, so the generator can be
+    suspended in the consumer's code safely. What one step reads is bounded (a grown pipe's
+    1 MiB per read), and nothing is read while the consumer holds the generator: the pipe is
+    the back-pressure.
     """
     if isinstance(cast(object, cmd), str):
         raise ValidationError(
@@ -75,10 +125,11 @@ async def line_batches(
     )
     shown = command_text(argv)
     logger.debug("stream %s (cwd=%s, env=%s)", argv, workdir, redacted_env(overrides))
-    lines = LineSplitter(options.encoding, options.errors, check_max_bytes(max_line, "max_line"))
+    check_max_bytes(max_line, "max_line")
+    output = _Chunks()
     errors = OutputBuffer(limit=STDERR_TAIL)
     try:
-        session = ChildSession(request, stdout=lines, stderr=errors)
+        session = ChildSession(request, stdout=output, stderr=errors)
     except SpawnError as exc:
         raise ASYNC_STREAM.spawn_failed(shown, exc) from exc.os_error
     deadline = math.inf if seconds is None else anyio.current_time() + seconds
@@ -91,8 +142,8 @@ async def line_batches(
             if scope.cancelled_caught:
                 timed_out = True
                 break
-            if lines.ready:
-                yield lines.take()
+            if output.chunks:
+                yield output.take()
         if not timed_out:
             await session.drain()
     finally:
@@ -100,9 +151,9 @@ async def line_batches(
             await session.finish()
         except UnkillableChildError as exc:
             raise ASYNC_STREAM.unkillable(shown, exc) from exc
-    # Lines read before the end (and, on a timeout, during the kill) are still delivered.
-    if lines.ready:
-        yield lines.take()
+    # Output read before the end (and, on a timeout, during the kill) is still delivered.
+    if output.chunks:
+        yield output.take()
     tail = errors.decode(options.encoding, options.errors)
     if timed_out:
         assert seconds is not None
@@ -110,6 +161,94 @@ async def line_batches(
     assert session.returncode is not None
     if session.returncode != 0:
         raise ASYNC_STREAM.exit_failed(shown, session.returncode, None, tail)
+
+
+async def async_stream_batches(
+    cmd: list[str],
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    stream_stderr: bool = False,
+    *,
+    kill_on_parent_death: bool = False,
+    max_line: int | None = None,
+    **kwargs: Any,
+) -> AsyncGenerator[list[str], None]:
+    """Yield a command's output as lists of lines: the lines each 64 KiB of output completes.
+
+    The same lines as :func:`async_stream`, in the same order, with the same errors, timeout
+    and cleanup, but one ``await`` per batch instead of per line. A batch is never empty; it
+    holds the lines completed by up to 64 KiB of newly read output (its first line may have
+    started earlier), so a slow writer still gets each line through as soon as it is written.
+    Use it where the per-line ``async for`` is the bottleneck: it moves millions of lines a
+    second more than any line-by-line async iterator can (docs/performance.md).
+
+    Args:
+        cmd: Command and arguments as a list.
+        cwd: Working directory for the command.
+        env: Environment variables to set on top of the current environment.
+        timeout: Seconds the whole stream may take; None waits for ever.
+        stream_stderr: Merge stderr into the streamed lines.
+        kill_on_parent_death: Linux: SIGKILL the child if this process dies.
+        max_line: Cut lines longer than this many bytes (see :func:`async_stream`).
+        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``.
+
+    Yields:
+        Non-empty lists of lines, without their line endings.
+
+    Raises:
+        ValidationError: If the arguments are wrong (for example a string command).
+        ProcessError: If the command cannot start, or exits non-zero (after the last batch).
+        ProcessTimeoutError: If ``timeout`` passes.
+
+    Example:
+        >>> import anyio
+        >>> async def count_lines():
+        ...     total = 0
+        ...     async for batch in async_stream_batches(["seq", "1000"]):
+        ...         total += len(batch)
+        ...     return total
+        >>> anyio.run(count_lines)
+        1000
+    """
+    splitter = _splitter(kwargs, max_line)
+    chunks = output_chunks(
+        cmd,
+        cwd,
+        env,
+        timeout,
+        stream_stderr,
+        kill_on_parent_death=kill_on_parent_death,
+        max_line=max_line,
+        **kwargs,
+    )
+    try:
+        while True:
+            try:
+                batch = await chunks.__anext__()
+            except StopAsyncIteration:
+                break
+            except ProcessError:
+                if last := splitter.close():
+                    yield last  # a last line without a newline comes before the error
+                raise
+            for lines in splitter.split_chunks(batch):
+                yield lines
+    finally:
+        await chunks.aclose()
+    if last := splitter.close():
+        yield last
+
+
+def _splitter(kwargs: Mapping[str, Any], max_line: int | None) -> LineSplitter:
+    options = RunOptions.from_kwargs(kwargs)
+    limit = check_max_bytes(max_line, "max_line")
+    try:
+        return LineSplitter(options.encoding, options.errors, limit)
+    except (LookupError, ValueError) as exc:  # unknown, or not ASCII-compatible (UTF-16...)
+        raise ValidationError(
+            f"cannot split {options.encoding!r} output into lines: {exc}", code="INVALID_ARGUMENT"
+        ) from exc
 
 
 async def async_stream(
@@ -167,7 +306,7 @@ async def async_stream(
         >>> anyio.run(lines)
         ['a', 'b']
     """
-    batches = line_batches(
+    batches = async_stream_batches(
         cmd,
         cwd,
         env,
@@ -185,7 +324,82 @@ async def async_stream(
         await batches.aclose()
 
 
-_stream_batches = make_sync_iterator(line_batches, "stream")
+_output_chunks = make_sync_iterator(output_chunks, "output_chunks")
+
+
+def _split_batches(
+    chunks: Generator[list[bytes], None, None], kwargs: Mapping[str, Any], max_line: int | None
+) -> Generator[list[str], None, None]:
+    """The sync consumer: what :func:`async_stream_batches` does, in the caller's thread."""
+    try:
+        splitter = _splitter(kwargs, max_line)
+        while True:
+            try:
+                batch = next(chunks)
+            except StopIteration:
+                break
+            except ProcessError:
+                if last := splitter.close():
+                    yield last  # a last line without a newline comes before the error
+                raise
+            yield from splitter.split_chunks(batch)
+        if last := splitter.close():
+            yield last
+    finally:
+        chunks.close()
+
+
+def stream_batches(
+    cmd: list[str],
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    stream_stderr: bool = False,
+    *,
+    kill_on_parent_death: bool = False,
+    max_line: int | None = None,
+    **kwargs: Any,
+) -> Generator[list[str], None, None]:
+    """Yield a command's output as lists of lines, from sync code.
+
+    The sync twin of :func:`async_stream_batches`: one portal call per read (up to 1 MiB),
+    split into batches in the calling thread. Leaving the
+    loop early (``break``, an exception, ``close()`` or dropping the generator) or Ctrl-C kills
+    the child's tree.
+
+    Args:
+        cmd: Command and arguments as a list.
+        cwd: Working directory for the command.
+        env: Environment variables to set on top of the current environment.
+        timeout: Seconds the whole stream may take; None waits for ever.
+        stream_stderr: Merge stderr into the streamed lines.
+        kill_on_parent_death: Linux: SIGKILL the child if this process dies.
+        max_line: Cut lines longer than this many bytes (see :func:`async_stream`).
+        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``.
+
+    Yields:
+        Non-empty lists of lines, without their line endings.
+
+    Raises:
+        ValidationError: If the arguments are wrong.
+        ProcessError: If the command cannot start, or exits non-zero (after the last batch).
+        ProcessTimeoutError: If ``timeout`` passes.
+
+    Example:
+        >>> sum(len(batch) for batch in stream_batches(["seq", "1000"]))
+        1000
+    """
+    chunks = _output_chunks(
+        cmd,
+        cwd,
+        env,
+        timeout,
+        stream_stderr,
+        kill_on_parent_death=kill_on_parent_death,
+        max_line=max_line,
+        **kwargs,
+    )
+    return _split_batches(chunks, kwargs, max_line)
 
 
 def stream(
@@ -201,8 +415,9 @@ def stream(
 ) -> LineStream:
     """Yield a command's output line by line, from sync code.
 
-    The sync twin of :func:`async_stream` (same arguments, same behaviour); it runs in the
-    shared portal and fetches all the lines one read produced in a single call. Leaving the loop
+    The sync twin of :func:`async_stream` (same arguments, same behaviour); the process runs in
+    the shared portal, which hands over all the bytes one read produced per call, and the lines
+    are split in the calling thread. Leaving the loop
     early (``break``, an exception, closing or dropping the generator) or Ctrl-C kills the
     child's tree.
 
@@ -230,7 +445,7 @@ def stream(
         >>> list(stream(["printf", "a\\nb\\n"]))
         ['a', 'b']
     """
-    batches = _stream_batches(
+    batches = stream_batches(
         cmd,
         cwd,
         env,

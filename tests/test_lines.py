@@ -176,3 +176,28 @@ def test_property_lines_joined_by_newline_come_back_exactly_for_any_chunking(
     encoded = "\n".join(lines).encode()
     cuts = data.draw(st.lists(st.integers(0, len(encoded)), max_size=20))
     assert split(chunked(encoded, cuts)) == lines
+
+
+def test_split_chunks_cuts_a_big_read_into_64_kib_pieces_and_skips_empty_ones() -> None:
+    line = b"x" * 99 + b"\n"  # 100 bytes
+    big = line * 2000  # 200,000 bytes: four 64 KiB pieces
+    splitter = LineSplitter()
+    batches = list(splitter.split_chunks([b"no newline yet ", big]))
+    assert len(batches) == 4  # the first chunk completes no line: no empty batch for it
+    assert all(batches)
+    lines = [item for batch in batches for item in batch]
+    assert lines == ["no newline yet " + "x" * 99] + ["x" * 99] * 1999
+    assert splitter.close() == []
+
+
+@given(
+    lines=st.lists(line_text, max_size=30), ending=st.sampled_from(["\n", "\r\n"]), data=st.data()
+)
+def test_property_split_chunks_gives_what_feed_gives(
+    lines: list[str], ending: str, data: st.DataObject
+) -> None:
+    encoded = "".join(line + ending for line in lines).encode()
+    cuts = data.draw(st.lists(st.integers(0, len(encoded)), max_size=20))
+    splitter = LineSplitter()
+    got = [item for batch in splitter.split_chunks(chunked(encoded, cuts)) for item in batch]
+    assert got + splitter.close() == lines

@@ -13,17 +13,24 @@ import os
 import re
 import selectors
 import shlex
-import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
-from contextlib import aclosing, suppress
+from collections.abc import Callable
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from conftest import PY, SyncCall, pid_alive, python, wait_gone
+from conftest import PY, SyncCall, python
+from stream_helpers import (
+    assert_same_lines,
+    kill_leftovers,
+    seconds_until_gone,
+    seconds_until_gone_async,
+    ticking_tree,
+    tree_pids,
+)
 
 import procfound
 from procfound import ProcessError, ProcessTimeoutError, ValidationError, async_stream, stream
@@ -129,68 +136,8 @@ ENV_CWD_PROBE = python(
 BACKGROUND_GRANDCHILD = ["sh", "-c", 'sleep 30 & echo "gc=$!"; echo done']
 
 
-def ticking_tree(interval: float) -> list[str]:
-    """A child that starts a grandchild (holding the pipes), prints both pids, then ticks."""
-    return python(
-        f"""
-        import os, subprocess, time
-        grandchild = subprocess.Popen(["sleep", "30"])
-        print(f"child={{os.getpid()}} grandchild={{grandchild.pid}}", flush=True)
-        i = 0
-        while True:
-            print(f"tick {{i}}", flush=True)
-            i += 1
-            time.sleep({interval})
-        """
-    )
-
-
 TIMEOUT_TREE = ticking_tree(0.2)
 CHATTY_TREE = ticking_tree(0.005)
-
-
-def tree_pids(line: str) -> list[int]:
-    """The child and grandchild pids from a ``ticking_tree``'s first line."""
-    found = re.fullmatch(r"child=(\d+) grandchild=(\d+)", line)
-    assert found, f"unexpected first line {line!r}"
-    return [int(found[1]), int(found[2])]
-
-
-def kill_leftovers(pids: Iterable[int]) -> None:
-    """SIGKILL whatever survived (a failing test must not leave orphans behind)."""
-    for pid in pids:
-        if pid_alive(pid):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def seconds_until_gone(pids: Iterable[int], since: float, limit: float = 5.0) -> float:
-    """Seconds from ``since`` until every pid is gone (about ``limit`` if one never goes)."""
-    for pid in pids:
-        wait_gone(pid, max(0.0, since + limit - time.monotonic()))
-    return time.monotonic() - since
-
-
-async def seconds_until_gone_async(pids: Iterable[int], since: float, limit: float = 5.0) -> float:
-    """Like :func:`seconds_until_gone`, but lets the event loop run while it polls."""
-    for pid in pids:
-        while pid_alive(pid) and time.monotonic() < since + limit:
-            await anyio.sleep(0.01)
-    return time.monotonic() - since
-
-
-def assert_same_lines(got: list[str], expected: list[str]) -> None:
-    """Compare long line lists with a short message (pytest's diff of 1M items is slow)."""
-    if got == expected:
-        return
-    first = next(
-        (i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
-        min(len(got), len(expected)),
-    )
-    pytest.fail(
-        f"{len(got)} lines, expected {len(expected)}; first difference at index {first}: "
-        f"got {got[first : first + 3]!r}, expected {expected[first : first + 3]!r}"
-    )
 
 
 def collect(cmd: list[str], **kwargs: Any) -> list[str]:

@@ -9,7 +9,7 @@ import os
 import threading
 from typing import Final
 
-__all__ = ["InputFeeder", "OutputBuffer"]
+__all__ = ["BIG_PIPE", "PIPE_FULL", "InputFeeder", "OutputBuffer", "grow_pipe", "read_chunk"]
 
 _READ_SIZE: Final = 1024 * 1024
 # A fast producer can keep a pipe full forever: give the event loop a turn after this many bytes.
@@ -18,8 +18,8 @@ _WRITE_CHUNK: Final = 1024 * 1024
 # A pipe that arrives full holds a big output: grow it so each wake-up moves 1 MiB, not 64 KiB.
 # Only then, since grown pipes count against the per-user pipe-buffer quota
 # (/proc/sys/fs/pipe-user-pages-soft) and a run of small outputs needs none.
-_PIPE_FULL: Final = 64 * 1024
-_BIG_PIPE: Final = 1024 * 1024
+PIPE_FULL: Final = 64 * 1024
+BIG_PIPE: Final = 1024 * 1024
 _F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", None)
 
 
@@ -32,6 +32,27 @@ class _Scratch(threading.local):
 
 
 _scratch: Final = _Scratch()
+
+
+def read_chunk(fd: int) -> int | None:
+    """Read what ``fd`` (non-blocking) has, up to 1 MiB, into this thread's warm scratch buffer.
+
+    Returns:
+        How many bytes were read (0 at end of file), or None when nothing is ready.
+    """
+    try:
+        return os.readv(fd, [_scratch.data])
+    except BlockingIOError:
+        return None
+
+
+def grow_pipe(fd: int) -> None:
+    """Grow a pipe that arrived full to 1 MiB, so each wake-up moves more than 64 KiB."""
+    if _F_SETPIPE_SZ is None:
+        return
+    # Over the per-user quota (/proc/sys/fs/pipe-user-pages-soft), or not a pipe: keep it.
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, BIG_PIPE)
 
 
 class OutputBuffer:
@@ -60,23 +81,20 @@ class OutputBuffer:
 
     def fill_from(self, fd: int) -> bool:
         """Read what ``fd`` (non-blocking) has now; return True at end of file."""
-        scratch = _scratch
+        view = _scratch.view
         taken = 0
         while taken < _MAX_PER_FILL:
-            try:
-                n = os.readv(fd, [scratch.data])
-            except BlockingIOError:
+            n = read_chunk(fd)
+            if n is None:
                 return False
             if n == 0:
                 return True
-            self._data.write(scratch.view[:n])
+            self._data.write(view[:n])
             self.size += n
             taken += n
-            if n >= _PIPE_FULL and not self._grown:
+            if n >= PIPE_FULL and not self._grown:
                 self._grown = True
-                # Over the quota, or not a pipe: keep the default size.
-                with contextlib.suppress(OSError):
-                    fcntl.fcntl(fd, _F_SETPIPE_SZ, _BIG_PIPE)  # type: ignore[arg-type]
+                grow_pipe(fd)
             if self.limit is not None and self.size > 2 * self.limit + _READ_SIZE:
                 self._keep_tail()
             if n < _READ_SIZE:

@@ -9,12 +9,15 @@ ASCII-compatible encoding) the byte ``\\n`` never occurs inside a character.
 from __future__ import annotations
 
 import codecs
-import os
+from collections.abc import Iterable, Iterator
 from typing import Final
 
-__all__ = ["CutLine", "LineSplitter"]
+# Bytes are split 64 KiB at a time, and each piece's lines are handed over before the next is
+# split, so the bytes and the new strings are still in the CPU cache when they are read.
+# Measured: splitting a 1 MiB read at once made streaming almost twice as slow.
+_PIECE: Final = 64 * 1024
 
-_READ_SIZE: Final = 256 * 1024
+__all__ = ["CutLine", "LineSplitter"]
 
 
 class CutLine(str):
@@ -49,7 +52,14 @@ class LineSplitter:
         ['three']
     """
 
-    __slots__ = ("_encoding", "_errors", "_max", "_pending", "_pending_dropped", "ready", "size")
+    __slots__ = (
+        "_encoding",
+        "_errors",
+        "_max",
+        "_pending",
+        "_pending_dropped",
+        "size",
+    )
 
     def __init__(
         self, encoding: str = "utf-8", errors: str = "replace", max_line: int | None = None
@@ -59,29 +69,41 @@ class LineSplitter:
         self._encoding = encoding
         self._errors = errors
         self._pending = bytearray()  # the start of a line whose end has not arrived yet
-        self.ready: list[str] = []  # lines split by fill_from, not yet taken
         self.size = 0  # bytes seen so far
         self._max = max_line
         self._pending_dropped = 0  # bytes of the pending line let go past max_line
 
     def feed(self, data: bytes) -> list[str]:
         """Add bytes; return the lines they complete."""
-        self.size += len(data)
+        return self._split(data, memoryview(data), 0, len(data))
+
+    def split_chunks(self, chunks: Iterable[bytes]) -> Iterator[list[str]]:
+        """Feed each chunk, 64 KiB at a time; yield each piece's lines (never an empty list)."""
+        for chunk in chunks:
+            view = memoryview(chunk)
+            for start in range(0, len(chunk), _PIECE):
+                lines = self._split(chunk, view, start, min(start + _PIECE, len(chunk)))
+                if lines:
+                    yield lines
+
+    def _split(self, data: bytes, view: memoryview, start: int, stop: int) -> list[str]:
+        # data[start:stop] is new (view is a view of data). Decoding straight from the view
+        # copies the bytes once, into the str.
+        self.size += stop - start
         if self._max is not None:
-            return self._feed_capped(data)
-        end = data.rfind(b"\n")
+            return self._feed_capped(bytes(view[start:stop]))
+        end = data.rfind(b"\n", start, stop)
         if end < 0:
-            self._pending += data
+            self._pending += view[start:stop]
             return []
         if self._pending:
-            self._pending += data[: end + 1]
-            block: bytes | bytearray = self._pending
-            self._pending = bytearray(data[end + 1 :])
+            self._pending += view[start : end + 1]
+            text = self._pending.decode(self._encoding, self._errors)
+            self._pending = bytearray(view[end + 1 : stop])
         else:
-            block = data[: end + 1] if end + 1 < len(data) else data
-            if end + 1 < len(data):
-                self._pending += data[end + 1 :]
-        text = block.decode(self._encoding, self._errors)
+            text = str(view[start : end + 1], self._encoding, self._errors)
+            if end + 1 < stop:
+                self._pending += view[end + 1 : stop]
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         lines = text.split("\n")
@@ -130,20 +152,3 @@ class LineSplitter:
         if text.endswith("\r"):
             text = text[:-1]
         return [text]
-
-    def fill_from(self, fd: int) -> bool:
-        """Read what ``fd`` (non-blocking) has now into :attr:`ready`; True at end of file."""
-        try:
-            data = os.read(fd, _READ_SIZE)
-        except BlockingIOError:
-            return False
-        if not data:
-            self.ready += self.close()
-            return True
-        self.ready += self.feed(data)
-        return False
-
-    def take(self) -> list[str]:
-        """The lines split so far, handed over once."""
-        lines, self.ready = self.ready, []
-        return lines
