@@ -74,7 +74,7 @@ def workload(quick: bool) -> Workload:
                 await proc.aclose()
         return total
 
-    def procfound_async(how: Any) -> float:
+    def procfound_async(how: Any, *, alaunch: bool = False) -> float:
         managed_process = procfound_attr("ManagedProcess")
         wait_for_output = procfound_attr("wait_for_process_output")
 
@@ -84,16 +84,22 @@ def workload(quick: bool) -> Workload:
                 start = time.perf_counter()
                 proc = managed_process(cmd)
                 try:
-                    proc.launch()
+                    if alaunch:
+                        await proc.alaunch()
+                    else:
+                        proc.launch()
                     seen = await wait_for_output(proc, [HANDSHAKE], timeout=READ_TIMEOUT)
                     total += time.perf_counter() - start
                     if HANDSHAKE not in seen:
                         raise AssertionError(f"handshake not in {seen!r}")
                 finally:
-                    try:
-                        proc.terminate_gracefully(timeout=2.0)
-                    finally:
-                        proc.cleanup()
+                    if alaunch:
+                        await proc.acleanup()
+                    else:
+                        try:
+                            proc.terminate_gracefully(timeout=2.0)
+                        finally:
+                            proc.cleanup()
             return total
 
         return in_loop_self_timed(how, work)
@@ -124,6 +130,16 @@ def workload(quick: bool) -> Workload:
                 "ManagedProcess.launch + wait_for_process_output",
                 "procfound[trio]",
                 lambda: procfound_async("anyio[trio]"),
+            ),
+            Contender(
+                "ManagedProcess.alaunch + wait_for_process_output",
+                "procfound[asyncio]",
+                lambda: procfound_async("anyio[asyncio]", alaunch=True),
+            ),
+            Contender(
+                "ManagedProcess.alaunch + wait_for_process_output",
+                "procfound[trio]",
+                lambda: procfound_async("anyio[trio]", alaunch=True),
             ),
         ],
         note="Shutdown (kill and reap) happens after the clock stops. The child is "

@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import Any, Final
 
 import anyio
-import anyio.to_thread
 
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.kill import DEFAULT_GRACE, KillSchedule
@@ -275,6 +274,10 @@ class ManagedProcess:
             StateError: If the process was already started.
             ProcessError: If the process cannot start (the message names the missing path).
         """
+        self._claim_start()
+        call_in_portal(self._spawn)
+
+    def _claim_start(self) -> None:
         if self._started:
             raise StateError(
                 "Process has already been started",
@@ -282,12 +285,11 @@ class ManagedProcess:
                 process_state="started",
             )
         self._started = True
-        supervisor = _Supervisor()
-        self._session = call_in_portal(self._spawn, supervisor)
-        self._supervisor = supervisor
-        _live.add(self)
 
-    async def _spawn(self, supervisor: _Supervisor) -> ChildSession:
+    async def _spawn(self) -> None:
+        # Runs in the portal, and records the session itself: a caller interrupted (Ctrl-C,
+        # cancellation) after the spawn still leaves a launched process that cleanup can stop.
+        supervisor = _Supervisor()
         stderr: Sink
         if self.stderr_relay:
             stderr = _StderrRelay()
@@ -319,7 +321,8 @@ class ManagedProcess:
         except BaseException:
             session.close_now()
             raise
-        return session
+        self._session, self._supervisor = session, supervisor
+        _live.add(self)
 
     def terminate_gracefully(self, timeout: float = DEFAULT_PROCESS_TERMINATE_TIMEOUT) -> bool:
         """Stop the process tree: SIGTERM to its group, wait up to ``timeout``, then SIGKILL.
@@ -369,7 +372,8 @@ class ManagedProcess:
 
     async def alaunch(self) -> None:
         """:meth:`launch` for async code (does not block the event loop)."""
-        await anyio.to_thread.run_sync(self.launch)
+        self._claim_start()
+        await acall_in_portal(self._spawn)
 
     async def aterminate_gracefully(
         self, timeout: float = DEFAULT_PROCESS_TERMINATE_TIMEOUT
@@ -387,7 +391,9 @@ class ManagedProcess:
 
     async def acleanup(self) -> None:
         """:meth:`cleanup` for async code (does not block the event loop)."""
-        await anyio.to_thread.run_sync(self.cleanup)
+        if self._session is not None and self._session.returncode is None:
+            await self.aterminate_gracefully(DEFAULT_GRACE)
+        _live.discard(self)
 
     def __enter__(self) -> ManagedProcess:
         self.launch()

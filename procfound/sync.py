@@ -9,6 +9,8 @@ waits for its kill path to finish before it reaches the caller, so the child is 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import inspect
 import re
@@ -30,9 +32,6 @@ T = TypeVar("T")
 # After Ctrl-C, how long to wait for the coroutine's shielded cleanup (its kill schedule is
 # bounded well below this) before letting the KeyboardInterrupt through regardless.
 _CLEANUP_WAIT: Final = 15.0
-# How often an async caller looks whether its portal call has finished. Polling keeps the
-# caller's loop free without a thread per call; lifecycle calls are rare and long enough.
-_POLL_INTERVAL: Final = 0.005
 
 
 class _Interrupted(Exception):
@@ -48,7 +47,16 @@ class _Call:
     half-restored and surface as ``RuntimeError: cannot release un-acquired lock``.
     """
 
-    __slots__ = ("cancel_requested", "done", "error", "finished", "result", "scope", "started")
+    __slots__ = (
+        "cancel_requested",
+        "done",
+        "error",
+        "finished",
+        "notify",
+        "result",
+        "scope",
+        "started",
+    )
 
     def __init__(self) -> None:
         self.done = threading.Lock()
@@ -59,12 +67,19 @@ class _Call:
         self.cancel_requested = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self.notify: Callable[[], object] | None = None  # wakes an async caller's loop
 
     def fail(self, error: BaseException) -> None:
         """The task could not be started: hand the error to the waiting caller."""
         self.error = error
+        self.end()
+
+    def end(self) -> None:
+        """Called in the portal once the outcome is set: wake whoever waits for it."""
         self.finished = True
         self.done.release()
+        if self.notify is not None:
+            self.notify()
 
 
 async def _run_linked(
@@ -85,8 +100,7 @@ async def _run_linked(
         call.error = exc
         raise
     finally:
-        call.finished = True
-        call.done.release()
+        call.end()
 
 
 def _cancel(call: _Call) -> None:
@@ -149,20 +163,22 @@ async def acall_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs
     """``await fn(...)`` in the portal, from another event loop, cancellably.
 
     For work that must run in the portal (it owns the child's session) but is awaited from a
-    user's asyncio or trio loop: the caller's loop stays free while it runs, and cancelling the
-    caller cancels the portal call (its cleanup runs before the cancellation propagates).
+    user's asyncio or trio loop: the caller's loop stays free while it runs and is woken the
+    moment it ends (the portal schedules the wake-up with the caller loop's own thread-safe
+    call). Cancelling the caller cancels the portal call, whose cleanup runs before the
+    cancellation propagates.
     """
     call = _Call()
+    finished = anyio.Event()
+    call.notify = _waker(finished)
     submit(_run_linked, call, fn, args, kwargs, on_error=call.fail)
     try:
-        while not call.finished:
-            await anyio.sleep(_POLL_INTERVAL)
+        await finished.wait()
     except BaseException:
         call.cancel_requested = True
         submit(_cancel_soon, call)
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLEANUP_WAIT):
-            while not call.finished:
-                await anyio.sleep(_POLL_INTERVAL)
+            await finished.wait()
         raise
     call.done.acquire()
     error = call.error
@@ -172,6 +188,24 @@ async def acall_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs
     if not isinstance(error, Exception):
         raise RuntimeError("procfound's portal was shut down while the call ran") from error
     raise error
+
+
+def _waker(event: anyio.Event) -> Callable[[], object]:
+    """A callable, safe from any thread, that sets ``event`` in the current (caller's) loop."""
+    call_soon: Callable[..., object]
+    try:
+        call_soon = asyncio.get_running_loop().call_soon_threadsafe
+    except RuntimeError:  # not asyncio, so trio: AnyIO's only other backend
+        import trio
+
+        call_soon = trio.lowlevel.current_trio_token().run_sync_soon
+
+    def wake() -> None:
+        # The caller's loop may be gone (its run ended after a cancellation): nobody to wake.
+        with contextlib.suppress(Exception):
+            call_soon(event.set)
+
+    return wake
 
 
 def _stop_and_wait(call: _Call) -> None:

@@ -132,6 +132,28 @@ def stopped() -> Iterator[list[ManagedProcess]]:
 
 
 # --------------------------------------------------------------------------------------------
+# The async lifecycle: consistent when cancelled
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("delay", [0.0, 0.0005, 0.002])
+async def test_cancelled_alaunch_leaves_a_consistent_process_that_acleanup_stops(
+    delay: float,
+) -> None:
+    proc = ManagedProcess(["sleep", "30"])
+    with anyio.move_on_after(delay):
+        await proc.alaunch()
+    pid = proc.pid
+    await proc.acleanup()
+    assert proc.is_running() is False
+    if pid is not None:  # the spawn happened before the cancellation reached it
+        assert not pid_alive(pid)
+    with pytest.raises(StateError):
+        await proc.alaunch()  # started (or claimed) once: never a second child
+
+
+# --------------------------------------------------------------------------------------------
 # wait_for_process_output: the handshake
 # --------------------------------------------------------------------------------------------
 
