@@ -363,9 +363,8 @@ def stream_batches(
     """Yield a command's output as lists of lines, from sync code.
 
     The sync twin of :func:`async_stream_batches`: one portal call per read (up to 1 MiB),
-    split into batches in the calling thread. Leaving the
-    loop early (``break``, an exception, ``close()`` or dropping the generator) or Ctrl-C kills
-    the child's tree.
+    split into batches in the calling thread. Leaving the loop early (``break``, an exception,
+    ``close()`` or dropping the generator) or Ctrl-C kills the child's tree.
 
     Args:
         cmd: Command and arguments as a list.

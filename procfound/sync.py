@@ -262,7 +262,8 @@ def make_sync_iterator(
 ) -> Callable[P, Generator[T, None, None]]:
     """The sync twin of async generator function ``fn``: one portal call per item.
 
-    Each item should be worth a portal call (``stream`` yields batches of lines, not lines).
+    Each item should be worth a portal call (the streams' twin yields the bytes of a read, not
+    lines).
     Closing or dropping the sync generator closes the async one in the portal, which runs its
     cleanup (the kill path) before ``close()`` returns.
     """
