@@ -6,6 +6,7 @@ Every public call validates here, before anything runs, so bad input is a
 
 from __future__ import annotations
 
+import codecs
 import logging
 import math
 import os
@@ -51,6 +52,16 @@ class RunOptions:
         for name in ("encoding", "errors"):
             if not isinstance(getattr(options, name), str):
                 raise ValidationError(f"{name} must be a str", code="INVALID_ARGUMENT")
+        # Checked before anything runs: a misspelt codec would otherwise surface only after
+        # the command had finished, when its output is decoded.
+        for name, lookup in (("encoding", codecs.lookup), ("errors", codecs.lookup_error)):
+            value = getattr(options, name)
+            try:
+                lookup(value)
+            except LookupError as exc:
+                raise ValidationError(
+                    f"unknown {name} {value!r}: {exc}", code="INVALID_ARGUMENT"
+                ) from exc
         return options
 
 

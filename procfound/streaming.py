@@ -245,7 +245,7 @@ def _splitter(kwargs: Mapping[str, Any], max_line: int | None) -> LineSplitter:
     limit = check_max_bytes(max_line, "max_line")
     try:
         return LineSplitter(options.encoding, options.errors, limit)
-    except (LookupError, ValueError) as exc:  # unknown, or not ASCII-compatible (UTF-16...)
+    except ValueError as exc:  # a known codec that is not ASCII-compatible (UTF-16...)
         raise ValidationError(
             f"cannot split {options.encoding!r} output into lines: {exc}", code="INVALID_ARGUMENT"
         ) from exc

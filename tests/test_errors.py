@@ -10,6 +10,7 @@ import pytest
 from conftest import SyncCall, python
 
 from procfound import (
+    ManagedProcess,
     PlatformError,
     ProcessError,
     ProcessTimeoutError,
@@ -295,3 +296,35 @@ async def test_async_shell_refusal_has_code_and_pattern() -> None:
     assert info.value.code == "SHELL_FEATURE_NOT_ALLOWED"
     assert info.value.pattern == "&&"
     assert info.value.context["pattern"] == "&&"
+
+
+BAD_CODECS = {
+    "unknown-encoding": {"encoding": "no-such-codec"},
+    "unknown-errors-handler": {"errors": "no-such-handler"},
+}
+
+
+@pytest.mark.parametrize("options", list(BAD_CODECS.values()), ids=list(BAD_CODECS))
+def test_unknown_codec_is_refused_before_the_command_runs(
+    sync_call: SyncCall, tmp_path: Path, options: dict[str, str]
+) -> None:
+    marker = tmp_path / "ran"
+    with pytest.raises(ValidationError) as info:
+        sync_call(run, ["touch", str(marker)], **options)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert not marker.exists()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("options", list(BAD_CODECS.values()), ids=list(BAD_CODECS))
+async def test_async_unknown_codec_is_refused_before_the_command_runs(
+    tmp_path: Path, options: dict[str, str]
+) -> None:
+    marker = tmp_path / "ran"
+    with pytest.raises(ValidationError) as info:
+        await async_run(["touch", str(marker)], **options)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert not marker.exists()
+    with pytest.raises(ValidationError):
+        ManagedProcess(["touch", str(marker)], **options)
+    assert not marker.exists()
