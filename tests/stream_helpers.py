@@ -1,5 +1,5 @@
-"""Helpers shared by the streaming tests: a child with a grandchild that ticks, and checks that
-a tree is gone."""
+"""What the streaming tests share: the children they stream (a tree that ticks, a stderr flood,
+interleaved output) and the checks that a tree is gone."""
 
 from __future__ import annotations
 
@@ -73,3 +73,40 @@ def assert_same_lines(got: list[str], expected: list[str]) -> None:
         f"{len(got)} lines, expected {len(expected)}; first difference at index {first}: "
         f"got {got[first : first + 3]!r}, expected {expected[first : first + 3]!r}"
     )
+
+
+SLOW_SECOND_LINE = python("print('a', flush=True); import time; time.sleep(3); print('b')")
+
+# A reader that never drains stderr would leave this child blocked in its write; the alarm ends
+# it after 20 s so such a bug fails the test instead of hanging the suite.
+STDERR_FLOOD_FIRST = python(
+    """
+    import signal, sys
+    signal.alarm(20)
+    sys.stderr.buffer.write(b"e" * (4 << 20))
+    sys.stderr.flush()
+    print("out after 4 MiB of stderr", flush=True)
+    print("second out")
+    """
+)
+
+STDERR_FLOOD_LINES = ["out after 4 MiB of stderr", "second out"]
+
+INTERLEAVED = python(
+    """
+    import os
+    for i in range(200):
+        os.write(1, f"out {i}\\n".encode())
+        os.write(2, f"err {i}\\n".encode())
+    """
+)
+
+INTERLEAVED_MERGED = [f"{kind} {i}" for i in range(200) for kind in ("out", "err")]
+
+TIMEOUT = 1.0
+
+TIMEOUT_TREE = ticking_tree(0.2)
+
+CHATTY_TREE = ticking_tree(0.005)
+
+LEAVE_LIMIT = 1.5  # the contract says 1 s; a little slack for a loaded machine

@@ -24,11 +24,19 @@ import anyio
 import pytest
 from conftest import PY, SyncCall, python
 from stream_helpers import (
+    CHATTY_TREE,
+    INTERLEAVED,
+    INTERLEAVED_MERGED,
+    LEAVE_LIMIT,
+    SLOW_SECOND_LINE,
+    STDERR_FLOOD_FIRST,
+    STDERR_FLOOD_LINES,
+    TIMEOUT,
+    TIMEOUT_TREE,
     assert_same_lines,
     kill_leftovers,
     seconds_until_gone,
     seconds_until_gone_async,
-    ticking_tree,
     tree_pids,
 )
 
@@ -52,7 +60,6 @@ ASYNC_CODES = {
 SYNC_ERROR_WORDS = "Failed to stream command: "
 ASYNC_ERROR_WORDS = "Failed to stream async command: "
 
-SLOW_SECOND_LINE = python("print('a', flush=True); import time; time.sleep(3); print('b')")
 
 BIG_LINE_SIZE = 10 << 20
 BIG_LINE = "0123456789abcdef" * (BIG_LINE_SIZE // 16)
@@ -65,19 +72,6 @@ BIG_LINE_THEN_UNTERMINATED = python(
     """
 )
 
-# A reader that never drains stderr would leave this child blocked in its write; the alarm ends
-# it after 20 s so such a bug fails the test instead of hanging the suite.
-STDERR_FLOOD_FIRST = python(
-    """
-    import signal, sys
-    signal.alarm(20)
-    sys.stderr.buffer.write(b"e" * (4 << 20))
-    sys.stderr.flush()
-    print("out after 4 MiB of stderr", flush=True)
-    print("second out")
-    """
-)
-STDERR_FLOOD_LINES = ["out after 4 MiB of stderr", "second out"]
 
 STDERR_FLOOD_THEN_FAIL = python(
     """
@@ -105,15 +99,6 @@ MANY_LINES_THEN_FAIL = ["sh", "-c", "seq 50000; echo 'bad end' >&2; exit 4"]
 SEQ_COUNT = 1_000_000
 SEQ = ["seq", str(SEQ_COUNT)]
 
-INTERLEAVED = python(
-    """
-    import os
-    for i in range(200):
-        os.write(1, f"out {i}\\n".encode())
-        os.write(2, f"err {i}\\n".encode())
-    """
-)
-INTERLEAVED_MERGED = [f"{kind} {i}" for i in range(200) for kind in ("out", "err")]
 INTERLEAVED_STDOUT = [f"out {i}" for i in range(200)]
 
 MIXED_BYTES = python(
@@ -134,10 +119,6 @@ ENV_CWD_PROBE = python(
 )
 
 BACKGROUND_GRANDCHILD = ["sh", "-c", 'sleep 30 & echo "gc=$!"; echo done']
-
-
-TIMEOUT_TREE = ticking_tree(0.2)
-CHATTY_TREE = ticking_tree(0.005)
 
 
 def collect(cmd: list[str], **kwargs: Any) -> list[str]:
@@ -469,8 +450,6 @@ async def test_async_str_cmd_raises_validation_error_and_runs_nothing(tmp_path: 
 # Timeout: lines until the deadline, then the whole tree is killed
 # --------------------------------------------------------------------------------------------
 
-TIMEOUT = 1.0
-
 
 def pids_in(arrivals: list[tuple[float, str]]) -> list[int]:
     """The tree's pids if the first line names them (for cleanup after a failed check)."""
@@ -544,8 +523,6 @@ async def test_async_timeout_yields_lines_until_the_deadline_then_kills_the_tree
 # --------------------------------------------------------------------------------------------
 # Leaving early kills the tree within a second
 # --------------------------------------------------------------------------------------------
-
-LEAVE_LIMIT = 1.5  # the contract says 1 s; a little slack for a loaded machine
 
 
 class LeftTheLoop(Exception):

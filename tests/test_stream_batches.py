@@ -31,11 +31,19 @@ import anyio
 import pytest
 from conftest import SyncCall, python
 from stream_helpers import (
+    CHATTY_TREE,
+    INTERLEAVED,
+    INTERLEAVED_MERGED,
+    LEAVE_LIMIT,
+    SLOW_SECOND_LINE,
+    STDERR_FLOOD_FIRST,
+    STDERR_FLOOD_LINES,
+    TIMEOUT,
+    TIMEOUT_TREE,
     assert_same_lines,
     kill_leftovers,
     seconds_until_gone,
     seconds_until_gone_async,
-    ticking_tree,
     tree_pids,
 )
 
@@ -63,7 +71,6 @@ SEQ_COUNT = 200_000
 SEQ = ["seq", str(SEQ_COUNT)]
 SEQ_LINES = [str(i) for i in range(1, SEQ_COUNT + 1)]
 
-SLOW_SECOND_LINE = python("print('a', flush=True); import time; time.sleep(3); print('b')")
 
 UNTERMINATED_THEN_EXIT_3 = python(
     """
@@ -93,34 +100,6 @@ HUGE_LINE_THEN_SHORT_LINES = python(
         sys.stdout.write(f"short {{i}}\\n")
     """
 )
-
-# A reader that never drains stderr would leave this child blocked in its write; the alarm ends
-# it after 20 s so such a bug fails the test instead of hanging the suite.
-STDERR_FLOOD_FIRST = python(
-    """
-    import signal, sys
-    signal.alarm(20)
-    sys.stderr.buffer.write(b"e" * (4 << 20))
-    sys.stderr.flush()
-    print("out after 4 MiB of stderr", flush=True)
-    print("second out")
-    """
-)
-STDERR_FLOOD_LINES = ["out after 4 MiB of stderr", "second out"]
-
-INTERLEAVED = python(
-    """
-    import os
-    for i in range(200):
-        os.write(1, f"out {i}\\n".encode())
-        os.write(2, f"err {i}\\n".encode())
-    """
-)
-INTERLEAVED_MERGED = [f"{kind} {i}" for i in range(200) for kind in ("out", "err")]
-
-
-TIMEOUT_TREE = ticking_tree(0.2)
-CHATTY_TREE = ticking_tree(0.005)
 
 
 def check_batches(batches: list[list[str]], *, limit: int | None = BATCH_LIMIT) -> list[str]:
@@ -338,7 +317,6 @@ async def test_async_stream_unterminated_last_line_arrives_before_the_exit_error
 # Timeout: batches until the deadline, then the whole tree is killed
 # --------------------------------------------------------------------------------------------
 
-TIMEOUT = 1.0
 GONE_LIMIT = 2.0
 
 Arrivals = list[tuple[float, str]]
@@ -415,8 +393,6 @@ async def test_async_timeout_yields_batches_until_the_deadline_then_kills_the_tr
 # --------------------------------------------------------------------------------------------
 # Leaving early kills the tree
 # --------------------------------------------------------------------------------------------
-
-LEAVE_LIMIT = 1.5  # the contract says 1 s; a little slack for a loaded machine
 
 
 def leave_by_break() -> tuple[list[int], float]:
