@@ -12,6 +12,7 @@ import anyio
 from benchmarks.harness import (
     Contender,
     LoopKind,
+    Unavailable,
     Workload,
     in_loop,
     procfound_attr,
@@ -80,6 +81,23 @@ def workload(quick: bool) -> Workload:
 
         return timed(work)
 
+    def procfound_engine_in_portal() -> float:
+        """Reference: the same async_run loop run inside procfound's portal thread, one call.
+
+        ``procfound.run`` minus this row is what the sync shim costs per call.
+        """
+        async_run = procfound_attr("async_run")
+        try:
+            from procfound.sync import call_in_portal
+        except ImportError as exc:
+            raise Unavailable(f"procfound.sync.call_in_portal: {exc}") from exc
+
+        async def work() -> None:
+            for _ in range(n):
+                await async_run(cmd)
+
+        return timed(lambda: call_in_portal(work))
+
     def procfound_async(how: Any) -> float:
         async_run = procfound_attr("async_run")
 
@@ -130,6 +148,12 @@ def workload(quick: bool) -> Workload:
             ),
             Contender("trio.run_process(capture_*)", "trio", lambda: in_loop("trio", trio_peer)),
             Contender("procfound.run", "procfound sync", procfound_sync),
+            Contender(
+                "procfound.async_run looped inside the portal thread (run minus this = the shim)",
+                "reference",
+                procfound_engine_in_portal,
+                "reference",
+            ),
             Contender(
                 "procfound.async_run",
                 "procfound[asyncio]",
