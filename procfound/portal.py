@@ -43,7 +43,7 @@ _thread: threading.Thread | None = None
 _thread_id: int | None = None
 _hooks: list[Callable[[], None]] = []
 _submit: Callable[..., object] | None = None  # schedules a callback in the portal loop
-_tasks: TaskGroup | None = None  # where submitted coroutines run
+_workers: _Workers | None = None  # where submitted coroutines run
 
 
 def _backend() -> str:
@@ -79,9 +79,9 @@ def _start(backend: str) -> None:
     failure: list[BaseException] = []
 
     async def serve() -> None:
-        global _portal, _thread_id, _submit, _tasks
+        global _portal, _thread_id, _submit, _workers
         async with BlockingPortal() as portal, anyio.create_task_group() as tasks:
-            _submit, _tasks = _native_scheduler(backend), tasks
+            _submit, _workers = _native_scheduler(backend), _Workers(tasks)
             _portal, _thread_id = portal, threading.get_ident()
             ready.set()
             await portal.sleep_until_stopped()
@@ -136,23 +136,81 @@ def _native_scheduler(backend: str) -> Callable[..., object]:
     return schedule
 
 
+class _Workers:
+    """Where submitted coroutines run: idle tasks of one portal's task group, reused.
+
+    Handing a job to an idle task costs less than starting a task (measured: 12-20 µs of a
+    50-75 µs sync call). Every job still runs inside the portal's task group, so stopping the
+    portal cancels it like any task. Each portal has its own pool: a worker belongs to the loop
+    it waits in.
+    """
+
+    __slots__ = ("idle", "tasks")
+
+    # Workers kept waiting for work; more than this many idle at once end.
+    MAX_IDLE: Final = 8
+
+    def __init__(self, tasks: TaskGroup) -> None:
+        self.tasks = tasks
+        self.idle: list[_Worker] = []
+
+    def start(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """Run ``await fn(*args)`` soon (called in the portal thread)."""
+        # Once the portal is stopping its idle workers are being cancelled: start a task
+        # instead, which the cancelled group fails at once, so the job's caller hears back.
+        if self.idle and not self.tasks.cancel_scope.cancel_called:
+            worker = self.idle.pop()
+            worker.job = (fn, args)
+            worker.wake.set()
+        else:
+            self.tasks.start_soon(_Worker(self).serve, fn, args)
+
+
+class _Worker:
+    """One task of a :class:`_Workers` pool: runs jobs one after another, idle in between."""
+
+    __slots__ = ("job", "pool", "wake")
+
+    def __init__(self, pool: _Workers) -> None:
+        self.pool = pool
+        self.job: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+        self.wake = anyio.Event()
+
+    async def serve(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        while True:
+            await fn(*args)
+            del fn, args  # a finished job's arguments (and its result) are not kept alive
+            if len(self.pool.idle) >= _Workers.MAX_IDLE:
+                return
+            self.wake = anyio.Event()
+            self.pool.idle.append(self)
+            await self.wake.wait()
+            fn, args = self._take_job()
+
+    def _take_job(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        job, self.job = self.job, None
+        if job is None:  # pragma: no cover - wake is only set with a job
+            raise RuntimeError("procfound portal worker woken without a job")
+        return job
+
+
 def submit(
     fn: Callable[..., Any], *args: Any, on_error: Callable[[BaseException], object] | None = None
 ) -> None:
-    """Start ``await fn(*args)`` as a task in the portal loop without waiting for it to start.
+    """Run ``await fn(*args)`` in the portal loop without waiting for it to start.
 
     The caller learns the outcome through its own channel (see :mod:`procfound.sync`); if the
-    task cannot even be started, ``on_error`` gets the exception (in the portal thread), so no
-    caller is left waiting for a task that never ran.
+    job cannot even be started, ``on_error`` gets the exception (in the portal thread), so no
+    caller is left waiting for a job that never ran.
     """
     get_portal()
-    schedule, tasks = _submit, _tasks
-    if schedule is None or tasks is None:
+    schedule, workers = _submit, _workers
+    if schedule is None or workers is None:
         raise RuntimeError("procfound's portal is not running")
 
     def start() -> None:
         try:
-            tasks.start_soon(fn, *args)
+            workers.start(fn, args)
         except BaseException as exc:
             if on_error is None:
                 raise
@@ -168,13 +226,13 @@ def register_shutdown_hook(hook: Callable[[], None]) -> None:
 
 def shutdown() -> None:
     """Stop the portal: run the shutdown hooks, cancel what still runs, join the thread."""
-    global _portal, _thread, _thread_id, _submit, _tasks
+    global _portal, _thread, _thread_id, _submit, _workers
     for hook in reversed(_hooks):
         with contextlib.suppress(Exception):
             hook()
     with _lock:
         portal, thread = _portal, _thread
-        _portal = _thread = _thread_id = _submit = _tasks = None
+        _portal = _thread = _thread_id = _submit = _workers = None
     if portal is None or thread is None:
         return
     with contextlib.suppress(RuntimeError):  # the loop is already gone
@@ -185,9 +243,9 @@ def shutdown() -> None:
 def _forget_after_fork() -> None:
     # The portal thread does not exist in a forked child; its lock may be held by a thread that
     # does not exist either. Start from nothing: the child makes its own portal on first use.
-    global _lock, _portal, _thread, _thread_id, _submit, _tasks
+    global _lock, _portal, _thread, _thread_id, _submit, _workers
     _lock = threading.Lock()
-    _portal = _thread = _thread_id = _submit = _tasks = None
+    _portal = _thread = _thread_id = _submit = _workers = None
 
 
 atexit.register(shutdown)

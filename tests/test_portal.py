@@ -103,6 +103,93 @@ def test_interpreter_exit_with_the_portal_running_does_not_hang() -> None:
     assert done.stdout == "bye\n"
 
 
+STOP_WHILE_CALLING = """
+import threading, time, procfound
+from procfound import portal
+
+async def noop():
+    return None
+
+outcomes = {"ok": 0, "refused": 0}
+lock = threading.Lock()
+
+def caller():
+    for _ in range(2000):
+        try:
+            procfound.sync.call_in_portal(noop)
+            kind = "ok"
+        except RuntimeError:
+            kind = "refused"
+        with lock:
+            outcomes[kind] += 1
+
+threads = [threading.Thread(target=caller) for _ in range(4)]
+for thread in threads:
+    thread.start()
+time.sleep(0.05)
+portal.shutdown()  # calls keep arriving while it stops: each must end, none may hang
+for thread in threads:
+    thread.join(20)
+print("alive", sum(thread.is_alive() for thread in threads), "calls", sum(outcomes.values()))
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_calls_racing_a_portal_shutdown_all_end(backend: str) -> None:
+    # Jobs are handed to idle worker tasks; one handed over as the portal stops must still run
+    # (and fail), or its caller would wait for ever.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROCFOUND_BACKEND": backend}
+    done = subprocess.run(
+        python(STOP_WHILE_CALLING), env=env, capture_output=True, text=True, timeout=50
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "alive 0 calls 8000"
+
+
+SUBMITTED_AS_THE_PORTAL_STOPS = """
+import anyio, procfound
+from procfound import portal
+from procfound.sync import _Call, _run_linked
+
+async def noop():
+    return None
+
+async def slow():
+    await anyio.sleep(30)
+
+procfound.sync.call_in_portal(noop)  # its worker is now idle
+assert len(portal._workers.idle) == 1
+call = _Call()
+
+def stop_then_submit():
+    # In the portal thread: the portal starts stopping (its idle worker is being cancelled),
+    # and a job is submitted in the same moment.
+    portal._workers.tasks.cancel_scope.cancel()
+    portal.submit(_run_linked, call, slow, (), {}, on_error=call.fail)
+
+portal._submit(stop_then_submit)
+released = call.done.acquire(timeout=10)
+print("released", released, "error", type(call.error).__name__)
+portal.shutdown()
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_job_submitted_as_the_portal_stops_still_answers(backend: str) -> None:
+    # Jobs go to idle worker tasks; one submitted once stopping has begun must not be handed to
+    # a worker that is being cancelled (its caller would wait for ever), but fail and say so.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROCFOUND_BACKEND": backend}
+    done = subprocess.run(
+        python(SUBMITTED_AS_THE_PORTAL_STOPS),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("released True error "), done.stdout
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_the_portal_is_one_thread_shared_by_all_sync_calls() -> None:
     import threading
