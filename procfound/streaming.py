@@ -91,17 +91,16 @@ async def output_chunks(
     stream_stderr: bool = False,
     *,
     kill_on_parent_death: bool = False,
-    max_line: int | None = None,
     **kwargs: Any,
 ) -> AsyncGenerator[list[bytes], None]:
     """The process side of every stream: yield the bytes each wake-up read, then the outcome.
 
-    Validates everything (``max_line`` too, though the consumer applies it), spawns, and
-    after the last chunk raises the exit or timeout error. No cancel scope or task group spans
-    a ``yield``: the deadline is applied to each wait on its own, so the generator can be
-    suspended in the consumer's code safely. What one step reads is bounded (a grown pipe's
-    1 MiB per read), and nothing is read while the consumer holds the generator: the pipe is
-    the back-pressure.
+    Validates its arguments, spawns, and after the last chunk raises the exit or timeout error
+    (the consumer validates and applies ``max_line``, ``encoding`` and ``errors``). No cancel
+    scope or task group spans a ``yield``: the deadline is applied to each wait on its own, so
+    the generator can be suspended in the consumer's code safely. What one step reads is bounded
+    (a grown pipe's 1 MiB per read), and nothing is read while the consumer holds the generator:
+    the pipe is the back-pressure.
     """
     if isinstance(cast(object, cmd), str):
         raise ValidationError(
@@ -125,7 +124,6 @@ async def output_chunks(
     )
     shown = command_text(argv)
     logger.debug("stream %s (cwd=%s, env=%s)", argv, workdir, redacted_env(overrides))
-    check_max_bytes(max_line, "max_line")
     output = _Chunks()
     errors = OutputBuffer(limit=STDERR_TAIL)
     try:
@@ -219,7 +217,6 @@ async def async_stream_batches(
         timeout,
         stream_stderr,
         kill_on_parent_death=kill_on_parent_death,
-        max_line=max_line,
         **kwargs,
     )
     try:
@@ -395,7 +392,6 @@ def stream_batches(
         timeout,
         stream_stderr,
         kill_on_parent_death=kill_on_parent_death,
-        max_line=max_line,
         **kwargs,
     )
     return _split_batches(chunks, kwargs, max_line)
@@ -416,9 +412,8 @@ def stream(
 
     The sync twin of :func:`async_stream` (same arguments, same behaviour); the process runs in
     the shared portal, which hands over all the bytes one read produced per call, and the lines
-    are split in the calling thread. Leaving the loop
-    early (``break``, an exception, closing or dropping the generator) or Ctrl-C kills the
-    child's tree.
+    are split in the calling thread. Leaving the loop early (``break``, an exception, closing or
+    dropping the generator) or Ctrl-C kills the child's tree.
 
     Args:
         cmd: Command and arguments as a list.

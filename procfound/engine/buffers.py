@@ -9,7 +9,7 @@ import os
 import threading
 from typing import Final
 
-__all__ = ["BIG_PIPE", "PIPE_FULL", "InputFeeder", "OutputBuffer", "grow_pipe", "read_chunk"]
+__all__ = ["BIG_PIPE", "PIPE_FULL", "InputFeeder", "OutputBuffer", "grow_pipe"]
 
 _READ_SIZE: Final = 1024 * 1024
 # A fast producer can keep a pipe full forever: give the event loop a turn after this many bytes.
@@ -32,18 +32,6 @@ class _Scratch(threading.local):
 
 
 _scratch: Final = _Scratch()
-
-
-def read_chunk(fd: int) -> int | None:
-    """Read what ``fd`` (non-blocking) has, up to 1 MiB, into this thread's warm scratch buffer.
-
-    Returns:
-        How many bytes were read (0 at end of file), or None when nothing is ready.
-    """
-    try:
-        return os.readv(fd, [_scratch.data])
-    except BlockingIOError:
-        return None
 
 
 def grow_pipe(fd: int) -> None:
@@ -81,15 +69,16 @@ class OutputBuffer:
 
     def fill_from(self, fd: int) -> bool:
         """Read what ``fd`` (non-blocking) has now; return True at end of file."""
-        view = _scratch.view
+        scratch = _scratch
         taken = 0
         while taken < _MAX_PER_FILL:
-            n = read_chunk(fd)
-            if n is None:
+            try:
+                n = os.readv(fd, [scratch.data])
+            except BlockingIOError:
                 return False
             if n == 0:
                 return True
-            self._data.write(view[:n])
+            self._data.write(scratch.view[:n])
             self.size += n
             taken += n
             if n >= PIPE_FULL and not self._grown:
