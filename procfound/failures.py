@@ -1,20 +1,28 @@
 """Turning engine outcomes (spawn failures, exit codes, timeouts) into procfound errors.
 
 Codes and the first words of each message follow the seed library (``research/seed-behaviour.md``
-§2), so code that matches on them keeps working; the async forms are built here and the sync
-twins rename them in :mod:`procfound.sync`.
+§2), so code that matches on them keeps working. The seed names a failure differently when the
+sync form raised it (``PROCESS_COMMAND_FAILED`` vs ``PROCESS_ASYNC_FAILED``): the sync shim marks
+its call with :data:`SYNC_CALL`, and each error is built with the right names from the start,
+never renamed after it was raised.
 """
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass
 from typing import Final
 
 from procfound.engine.session import UnkillableChildError
 from procfound.engine.spawn import SpawnError
-from procfound.errors import ProcessError, ProcessTimeoutError
+from procfound.errors import ProcessError, ProcessTimeoutError, command_display
 
-__all__ = ["ASYNC_RUN", "ASYNC_STREAM", "SYNC_RENAMES", "Operation"]
+__all__ = ["ASYNC_RUN", "ASYNC_STREAM", "SYNC_CALL", "Operation"]
+
+# True while a coroutine runs on behalf of a sync twin (set by procfound.sync for that call only).
+SYNC_CALL: Final[contextvars.ContextVar[bool]] = contextvars.ContextVar(
+    "procfound_sync_call", default=False
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +33,22 @@ class Operation:
     timeout_code: str
     error_code: str
     error_words: str
+    sync: Operation | None = None  # the names the sync form uses, where they differ
+
+    def _names(self) -> Operation:
+        return self.sync if self.sync is not None and SYNC_CALL.get() else self
 
     def spawn_failed(self, command: str, error: SpawnError) -> ProcessError:
-        """The child could not start: a missing executable or cwd, no fds left..."""
+        """The child could not start: a missing executable or cwd, no fds left...
+
+        The cause comes first; the command follows on the ``Command:`` line, cut to a readable
+        length (``.command`` keeps it whole).
+        """
+        names = self._names()
         return ProcessError(
-            f"{self.error_words}: {command}: {error.reason}",
+            f"{names.error_words}: {error.reason}",
             command=command,
-            code=self.error_code,
+            code=names.error_code,
             path=error.filename,
         )
 
@@ -44,13 +61,14 @@ class Operation:
         dropped: tuple[int, int] = (0, 0),
     ) -> ProcessError:
         """The command ended with a non-zero code (``check=True``)."""
+        names = self._names()
         return ProcessError(
-            f"Command failed with exit code {returncode}: {command}",
+            f"Command failed with exit code {returncode}: {command_display(command)}",
             command=command,
             return_code=returncode,
             stdout=stdout,
             stderr=stderr,
-            code=self.failed_code,
+            code=names.failed_code,
             stdout_dropped=dropped[0],
             stderr_dropped=dropped[1],
         )
@@ -65,25 +83,28 @@ class Operation:
         dropped: tuple[int, int] = (0, 0),
     ) -> ProcessTimeoutError:
         """The deadline passed; the tree was killed."""
+        names = self._names()
         return ProcessTimeoutError(
-            f"Command timed out after {timeout:g}s: {command}",
+            f"Command timed out after {timeout:g}s: {command_display(command)}",
             command=command,
             timeout_seconds=timeout,
             stdout=stdout,
             stderr=stderr,
             return_code=returncode,
-            code=self.timeout_code,
+            code=names.timeout_code,
             stdout_dropped=dropped[0],
             stderr_dropped=dropped[1],
         )
 
     def unkillable(self, command: str, error: UnkillableChildError) -> ProcessError:
         """The child survived SIGKILL for the whole bound (uninterruptible sleep)."""
+        names = self._names()
         return ProcessError(
-            f"{self.error_words}: {command}: {error} (uninterruptible sleep?); "
+            f"{names.error_words}: {command_display(command)}: {error} "
+            "(uninterruptible sleep?); "
             "it will be reaped when it finally exits",
             command=command,
-            code=self.error_code,
+            code=names.error_code,
             pid=error.pid,
         )
 
@@ -93,26 +114,22 @@ ASYNC_RUN: Final = Operation(
     timeout_code="PROCESS_ASYNC_TIMEOUT",
     error_code="PROCESS_ASYNC_EXECUTION_FAILED",
     error_words="Failed to execute async command",
+    sync=Operation(
+        failed_code="PROCESS_COMMAND_FAILED",
+        timeout_code="PROCESS_TIMEOUT",
+        error_code="PROCESS_EXECUTION_FAILED",
+        error_words="Failed to execute command",
+    ),
 )
 ASYNC_STREAM: Final = Operation(
     failed_code="PROCESS_ASYNC_STREAM_FAILED",
     timeout_code="PROCESS_ASYNC_STREAM_TIMEOUT",
     error_code="PROCESS_ASYNC_STREAM_ERROR",
     error_words="Failed to stream async command",
+    sync=Operation(
+        failed_code="PROCESS_STREAM_FAILED",
+        timeout_code="PROCESS_STREAM_TIMEOUT",
+        error_code="PROCESS_STREAM_ERROR",
+        error_words="Failed to stream command",
+    ),
 )
-
-# What a sync twin calls the same failure: (async code, sync code, async words, sync words).
-SYNC_RENAMES: Final = {
-    "PROCESS_ASYNC_FAILED": ("PROCESS_COMMAND_FAILED", None),
-    "PROCESS_ASYNC_TIMEOUT": ("PROCESS_TIMEOUT", None),
-    "PROCESS_ASYNC_EXECUTION_FAILED": (
-        "PROCESS_EXECUTION_FAILED",
-        ("Failed to execute async command", "Failed to execute command"),
-    ),
-    "PROCESS_ASYNC_STREAM_FAILED": ("PROCESS_STREAM_FAILED", None),
-    "PROCESS_ASYNC_STREAM_TIMEOUT": ("PROCESS_STREAM_TIMEOUT", None),
-    "PROCESS_ASYNC_STREAM_ERROR": (
-        "PROCESS_STREAM_ERROR",
-        ("Failed to stream async command", "Failed to stream command"),
-    ),
-}

@@ -1,23 +1,28 @@
 """ManagedProcess (a long-running child with a sync or async lifecycle) and
 ``wait_for_process_output`` (waiting for its handshake).
 
-The lifecycle (launch, terminate, cleanup) runs in the shared portal through the engine's one
-kill path; a supervisor task there relays stderr and notices the exit. Reads run in *the
-caller's* event loop, asyncio or trio, straight on the non-blocking stdout fd, through one
-buffer that ``read_line_async``, ``read_char_async`` and ``wait_for_process_output`` share, so
-they can be mixed and a read that times out loses nothing (the seed's executor threads did).
+**One owner.** A launched child belongs to one :class:`_Owner`, which lives in the shared portal
+loop and alone reads, writes, closes, signals and reaps it: a supervisor task there moves the
+child's output into the owner's buffer (and relays stderr) and notices the exit. The async reads
+(``read_line_async``, ``read_char_async``, ``wait_for_process_output``), awaited in any asyncio
+or trio loop, are requests to that owner, answered from its one buffer and woken by its
+notifications, never by polling. So a read, a handshake wait and a terminate on the same child
+can race freely: no fd is touched outside the portal, a closed fd is never read, and no byte is
+lost between a line, a character and a handshake read.
+
+An earlier design read the raw fd in the caller's loop while the portal closed it; a read could
+then return the bytes of an unrelated file that reused the fd number (docs/design.md).
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
-import signal
 import sys
-import threading
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -28,20 +33,27 @@ from procfound.engine.buffers import OutputBuffer
 from procfound.engine.kill import DEFAULT_GRACE, KillSchedule
 from procfound.engine.matching import PatternMatcher
 from procfound.engine.readiness import child_has_exited, peek_returncode
-from procfound.engine.session import EXTERNAL, ChildSession, Sink, UnkillableChildError
+from procfound.engine.session import ChildSession, Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.errors import ProcessError, ProcessTimeoutError, StateError, command_text
-from procfound.portal import register_shutdown_hook, submit
+from procfound.errors import (
+    ProcessError,
+    ProcessTimeoutError,
+    StateError,
+    ValidationError,
+    command_text,
+)
+from procfound.portal import in_portal_thread, register_shutdown_hook, submit
 from procfound.request import (
     RunOptions,
     build_request,
     check_cwd,
     check_env,
+    check_timeout,
     command_list,
     logger,
     redacted_env,
 )
-from procfound.sync import acall_in_portal, call_in_portal
+from procfound.sync import acall_in_portal, call_in_portal, make_sync
 from procfound.usage import ResourceUsage
 
 __all__ = ["ManagedProcess", "wait_for_process_output"]
@@ -52,13 +64,15 @@ DEFAULT_PROCESS_READLINE_TIMEOUT: Final = 2.0
 DEFAULT_PROCESS_READCHAR_TIMEOUT: Final = 1.0
 STDERR_TAIL: Final = 64 * 1024
 _READ_SIZE: Final = 64 * 1024
-# How often a waiting read checks whether the child has exited while a grandchild keeps stdout
-# open (a pipe that never reaches EOF), and how long it then waits for the last bytes.
-_EXIT_CHECK: Final = 0.2
-_AFTER_EXIT_GRACE: Final = 0.25
+# Unread stdout kept for the reader. Past this the owner stops reading and the pipe fills, as
+# the seed's did (a child nobody reads must not grow our memory without bound); a reader that
+# waits for more (one giant line) resumes it.
+STDOUT_HIGH_WATER: Final = 4 * 1024 * 1024
 # A handshake can match before its line is complete (the writer split the line, or buffer_size
 # cut it): wait this long for the rest of that line, so it is returned whole, not left behind.
 _LINE_END_GRACE: Final = 0.1
+# Output ends (EOF) a moment before the exit status exists: how long to wait for the status.
+_EXIT_STATUS_WAIT: Final = 1.0
 _SUPERVISOR_STOP_WAIT: Final = 5.0
 
 _live: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
@@ -67,7 +81,10 @@ _live: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 class _StderrRelay:
     """A sink copying the child's stderr to ours as it arrives."""
 
-    size = 0
+    __slots__ = ("size",)
+
+    def __init__(self) -> None:
+        self.size = 0
 
     def fill_from(self, fd: int) -> bool:
         try:
@@ -90,51 +107,307 @@ class _StderrRelay:
         return False
 
 
-class _Supervisor:
-    """The portal task that drives a session until it exits (stderr relay, exit notice).
+class _StdoutBuffer:
+    """The stdout sink: unread bytes, kept for the owner's read requests."""
 
-    It holds the session, not the ManagedProcess, so an abandoned ManagedProcess can still be
-    garbage-collected (and its child killed) while the supervisor runs.
+    __slots__ = ("data", "eof", "owner", "read_size", "size")
+
+    def __init__(self, owner: _Owner, read_size: int) -> None:
+        self.data = bytearray()
+        self.eof = False
+        self.size = 0
+        self.read_size = read_size
+        self.owner = owner
+
+    def fill_from(self, fd: int) -> bool:
+        try:
+            chunk = os.read(fd, self.read_size)
+        except BlockingIOError:
+            return False
+        if chunk:
+            self.data += chunk
+            self.size += len(chunk)
+        else:
+            self.eof = True
+        self.owner.output_changed()
+        return not chunk
+
+
+class _Owner:
+    """The one owner of a launched child, living in the portal loop (see the module docstring).
+
+    Every method runs in the portal thread. It holds no reference to its ManagedProcess, so an
+    abandoned ManagedProcess can be garbage-collected (and its child stopped) while the
+    supervisor still runs.
     """
 
-    def __init__(self) -> None:
-        self.scope: anyio.CancelScope | None = None
-        self.stop_requested = False
-        self.finished = threading.Event()
-        self._lock = threading.Lock()
-        self._abandoned = False
+    def __init__(
+        self, options: RunOptions, *, capture: bool, relay_stderr: bool, read_size: int
+    ) -> None:
+        self.options = options
+        self.pid_of_creator = os.getpid()
+        self.stdout = _StdoutBuffer(self, read_size)
+        self.stderr_tail: OutputBuffer | None = None
+        self.stderr_sink: Sink
+        if relay_stderr:
+            self.stderr_sink = _StderrRelay()
+        else:
+            self.stderr_sink = self.stderr_tail = OutputBuffer(STDERR_TAIL)
+        self.capture = capture
+        self.session: ChildSession | None = None
+        self.exited = anyio.Event()  # the child exited and its output has been drained
+        self.supervisor_done = anyio.Event()
+        self._changed = anyio.Event()
+        self._scope: anyio.CancelScope | None = None
+        self._stop_requested = False
+        self._finish_lock = anyio.Lock()
+        self.finished = False  # finish() has run: reaped, every fd closed
+        self.stopped_gracefully = True
 
-    async def run(self, session: ChildSession) -> None:
+    # -- the supervisor ---------------------------------------------------------------------
+
+    async def supervise(self) -> None:
+        """Move output until the child exits (or :meth:`finish` stops this), then tell waiters."""
+        session = self.session
+        assert session is not None
         try:
-            with anyio.CancelScope() as self.scope:
-                if self.stop_requested:
-                    self.scope.cancel()
+            with anyio.CancelScope() as self._scope:
+                if self._stop_requested:
+                    self._scope.cancel()
                 await session.run_to_exit()
+                self.exited.set()
         finally:
-            with self._lock:
-                self.finished.set()
-                abandoned = self._abandoned
-            if abandoned:  # its ManagedProcess was garbage-collected: reap and close here
-                with contextlib.suppress(UnkillableChildError):
-                    await session.finish()
+            self.supervisor_done.set()
+            self.output_changed()
 
-    def abandon(self) -> bool:
-        """Leave the session to this task to finish; False if the task has already ended."""
-        with self._lock:
-            if self.finished.is_set():
-                return False
-            self._abandoned = True
-            return True
+    def output_changed(self) -> None:
+        """Called when output arrived or ended: wake the waiting reads, pace the pipe."""
+        session, stdout_fd = self.session, self._stdout_fd()
+        if (
+            session is not None
+            and stdout_fd is not None
+            and len(self.stdout.data) >= STDOUT_HIGH_WATER
+        ):
+            session.pause_reader(stdout_fd)
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
 
-    async def stop(self) -> None:
-        """Cancel the task (in the portal loop) and wait until it has let go of the session."""
-        self.stop_requested = True
-        if self.scope is not None:
-            self.scope.cancel()
-        # Bounded: a supervisor that never started (its portal died) must not hang the caller.
-        with anyio.move_on_after(_SUPERVISOR_STOP_WAIT):
-            while not self.finished.is_set():
-                await anyio.sleep(0.001)
+    def _stdout_fd(self) -> int | None:
+        session = self.session
+        return None if session is None else session.child.stdout
+
+    @property
+    def output_ended(self) -> bool:
+        """No more stdout will come: EOF, or the session's pipes are closed."""
+        return self.stdout.eof or self.supervisor_done.is_set()
+
+    async def _more_output(self) -> None:
+        """Wait until output arrives or ends (asking for it even past the high-water mark)."""
+        session, fd = self.session, self._stdout_fd()
+        if session is not None and fd is not None:
+            session.resume_reader(fd)
+        await self._changed.wait()
+
+    def _consumed(self) -> None:
+        session, fd = self.session, self._stdout_fd()
+        if session is not None and fd is not None and len(self.stdout.data) < STDOUT_HIGH_WATER:
+            session.resume_reader(fd)
+
+    # -- read requests ----------------------------------------------------------------------
+
+    def _decode(self, data: bytes | bytearray) -> str:
+        return str(data, self.options.encoding, self.options.errors)
+
+    async def read_line(self, seconds: float | None) -> str:
+        buffer = self.stdout.data
+        with anyio.move_on_after(_deadline(seconds)):
+            while True:
+                end = buffer.find(b"\n")
+                if end >= 0:
+                    line = buffer[:end]
+                    del buffer[: end + 1]
+                    self._consumed()
+                    return self._decode(line).removesuffix("\r")
+                if self.output_ended:
+                    rest = bytes(buffer)
+                    buffer.clear()
+                    return self._decode(rest)
+                await self._more_output()
+        raise TimeoutError(f"Read timeout after {seconds}s")
+
+    async def read_char(self, seconds: float | None) -> str:
+        with anyio.move_on_after(_deadline(seconds)):
+            while True:
+                char = self._take_char()
+                if char is not None:
+                    self._consumed()
+                    return char
+                await self._more_output()
+        raise TimeoutError(f"Character read timeout after {seconds}s")
+
+    def _take_char(self) -> str | None:
+        """One character from the buffer in the chosen encoding; None if it is not whole yet.
+
+        Bytes are fed one at a time to an incremental decoder, so a character takes exactly
+        the bytes its encoding says (1 for latin-1, up to 4 for UTF-8), and nothing is
+        consumed until a character is complete.
+        """
+        buffer = self.stdout.data
+        decoder = codecs.getincrementaldecoder(self.options.encoding)(self.options.errors)
+        for index in range(len(buffer)):
+            text = decoder.decode(buffer[index : index + 1])
+            if len(text) == 1:
+                del buffer[: index + 1]
+                return text
+            if text:  # an invalid sequence ended by this byte: hand over what came before it
+                taken = bytes(buffer[:index])
+                del buffer[:index]
+                return self._decode(taken)
+        if not self.output_ended:
+            return None
+        rest = bytes(buffer)
+        buffer.clear()
+        return self._decode(rest)
+
+    async def read_piece(self, size: int) -> bytes:
+        """Take up to ``size`` bytes, stopping after a newline; b"" once output has ended.
+
+        Stopping at line ends lets a handshake wait consume only through the line that
+        completed it, so what follows stays buffered for the next read.
+        """
+        buffer = self.stdout.data
+        while not buffer and not self.output_ended:
+            await self._more_output()
+        end = buffer.find(b"\n", 0, size)
+        take = size if end < 0 else end + 1
+        data = bytes(buffer[:take])
+        del buffer[:take]
+        self._consumed()
+        return data
+
+    async def finish_line(self, matcher: PatternMatcher) -> None:
+        """Feed the matcher the rest of the line a handshake matched in."""
+        buffer = self.stdout.data
+        while True:
+            end = buffer.find(b"\n")
+            if end >= 0:
+                matcher.feed(bytes(buffer[: end + 1]))
+                del buffer[: end + 1]
+                self._consumed()
+                return
+            if self.output_ended:
+                return
+            if buffer:
+                matcher.feed(bytes(buffer))
+                buffer.clear()
+                self._consumed()
+            await self._more_output()
+
+    async def wait_for_output(
+        self, parts: list[str], seconds: float | None, piece: int, command: str
+    ) -> str:
+        matcher = PatternMatcher(parts, self.options.encoding)
+        if matcher.matched:
+            # No parts: everything expected has "appeared" before any read, so nothing is read
+            # (the seed returned its first read here; SPEC: read *until* every part appeared).
+            return ""
+        with anyio.move_on_after(_deadline(seconds)):
+            while True:
+                data = await self.read_piece(piece)
+                if not data:
+                    break
+                if matcher.feed(data):
+                    if not data.endswith(b"\n"):
+                        with anyio.move_on_after(_LINE_END_GRACE):
+                            await self.finish_line(matcher)
+                    matcher.feed(b"", final=True)
+                    return matcher.text
+        matcher.feed(b"", final=True)
+        if not self.output_ended:
+            raise ProcessTimeoutError(
+                f"Expected pattern {parts} not found within {seconds}s timeout",
+                command=command,
+                timeout_seconds=seconds,
+                stdout=matcher.text,
+                code="PROCESS_WAIT_TIMEOUT",
+            )
+        code = await self.exit_code()
+        raise ProcessError(
+            f"Process exited with code {code} before the expected output appeared "
+            f"(missing: {matcher.missing})",
+            command=command,
+            return_code=code,
+            stdout=matcher.text,
+            stderr=self.stderr_text() or None,
+            code="PROCESS_EXITED_EARLY",
+        )
+
+    async def exit_code(self) -> int | None:
+        """The exit code, waiting briefly for it after the output has ended."""
+        with anyio.move_on_after(_EXIT_STATUS_WAIT):
+            await self.supervisor_done.wait()
+        return self.returncode()
+
+    def returncode(self) -> int | None:
+        session = self.session
+        if session is None:
+            return None
+        if session.returncode is not None:
+            return session.returncode
+        code = peek_returncode(session.pid)
+        return session.returncode if code is None else code
+
+    def stderr_text(self) -> str:
+        tail = self.stderr_tail
+        return "" if tail is None else tail.decode(self.options.encoding, self.options.errors)
+
+    # -- ending -----------------------------------------------------------------------------
+
+    async def finish(self, schedule: KillSchedule, *, interruptible: bool = True) -> bool:
+        """Stop the supervisor, then the tree (the engine's kill path); True if it went politely.
+
+        Serialised: a second terminate waits for the first and reports its verdict.
+        """
+        async with self._finish_lock:
+            session = self.session
+            if session is None or self.finished:
+                return self.stopped_gracefully
+            self._stop_requested = True
+            if self._scope is not None:
+                self._scope.cancel()
+            # Bounded: a supervisor whose job never started (the portal was stopping) must not
+            # hang the stop; the session is finished all the same.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_SUPERVISOR_STOP_WAIT):
+                await self.supervisor_done.wait()
+            try:
+                await session.finish(schedule, interruptible=interruptible)
+            except UnkillableChildError as exc:
+                logger.error("managed process %s could not be stopped: %s", session.pid, exc)
+                self.stopped_gracefully = False
+            else:
+                self.stopped_gracefully = not session.killed
+            finally:
+                self.finished = True
+                self.stdout.eof = True
+                self.exited.set()
+                self.output_changed()
+            return self.stopped_gracefully
+
+    async def abandon(self) -> None:
+        """Its ManagedProcess was garbage-collected while the child ran: kill it now."""
+        await self.finish(KillSchedule(grace=0), interruptible=False)
+
+
+def _deadline(seconds: float | None) -> float:
+    return float("inf") if seconds is None else seconds
+
+
+def _grace(timeout: object) -> float:
+    """``terminate_gracefully``'s timeout as a grace period (negative means none)."""
+    seconds = check_timeout(max(0.0, timeout) if isinstance(timeout, int | float) else timeout)
+    if seconds is None:
+        raise ValidationError("timeout must be a number of seconds", code="INVALID_TIMEOUT")
+    return seconds
 
 
 class ManagedProcess:
@@ -146,12 +419,13 @@ class ManagedProcess:
 
     **Lifecycle:** :meth:`launch`, :meth:`terminate_gracefully`, :meth:`cleanup` and the ``with``
     block are sync; :meth:`alaunch`, :meth:`aterminate_gracefully`, :meth:`acleanup` and
-    ``async with`` are their async forms for services (they run the same code in procfound's
-    portal without blocking the caller's event loop).
+    ``async with`` are their async forms for services (the sync ones are generated from them).
 
     **Reading:** :meth:`read_line_async`, :meth:`read_char_async` and
-    :func:`wait_for_process_output` run in the caller's own event loop (asyncio or trio) and share
-    one buffer: mixing them, or a read that times out, loses no byte.
+    :func:`wait_for_process_output` work from any asyncio or trio loop. The child's one owner (in
+    procfound's portal) reads its stdout into one buffer and answers them from it: mixing them,
+    a read that times out, or a read racing :meth:`terminate_gracefully` loses no byte. Unread
+    output is kept up to 4 MiB; past that the child waits on its pipe until something is read.
 
     **stderr:** with ``stderr_relay=True`` (the default) the child's stderr is copied to ours as it
     arrives; otherwise it is drained (so it can never fill up and block the child) and its last
@@ -199,13 +473,7 @@ class ManagedProcess:
         self.kwargs = kwargs
         self._options = RunOptions.from_kwargs(kwargs)
         self._started = False
-        self._session: ChildSession | None = None
-        self._supervisor: _Supervisor | None = None
-        self._stderr_tail: OutputBuffer | None = None
-        self._buffer = bytearray()
-        self._eof = False
-        self._finish_lock: anyio.Lock | None = None
-        self._stopped_gracefully = True  # the verdict of the first terminate, for later ones
+        self._owner: _Owner | None = None
 
     def __repr__(self) -> str:
         return (
@@ -224,24 +492,25 @@ class ManagedProcess:
         """
         return {**os.environ, **(self._overrides or {})}
 
+    def _session(self) -> ChildSession | None:
+        owner = self._owner
+        return None if owner is None else owner.session
+
     @property
     def pid(self) -> int | None:
         """The child's pid, once launched."""
-        return None if self._session is None else self._session.pid
+        session = self._session()
+        return None if session is None else session.pid
 
     @property
     def returncode(self) -> int | None:
         """The exit code once the child has exited (``-N`` for signal N), else None."""
-        session = self._session
-        if session is None:
-            return None
-        if session.returncode is not None:
-            return session.returncode
-        return peek_returncode(session.pid)
+        owner = self._owner
+        return None if owner is None else owner.returncode()
 
     def is_running(self) -> bool:
         """True while the child runs."""
-        session = self._session
+        session = self._session()
         return (
             session is not None and session.returncode is None and not child_has_exited(session.pid)
         )
@@ -249,12 +518,13 @@ class ManagedProcess:
     @property
     def duration(self) -> float | None:
         """Seconds from launch to reap, once the process has been stopped or cleaned up."""
-        return None if self._session is None else self._session.duration
+        session = self._session()
+        return None if session is None else session.duration
 
     @property
     def rusage(self) -> ResourceUsage | None:
         """CPU time and peak memory of the child, once it has been reaped."""
-        session = self._session
+        session = self._session()
         if session is None or session.rusage is None:
             return None
         return ResourceUsage.from_rusage(session.rusage)
@@ -262,20 +532,14 @@ class ManagedProcess:
     @property
     def stderr_tail(self) -> str:
         """The last 64 KiB of stderr, when it is not relayed."""
-        tail = self._stderr_tail
-        return "" if tail is None else tail.decode(self._options.encoding, self._options.errors)
+        owner = self._owner
+        if owner is None or owner.stderr_tail is None:
+            return ""
+        if in_portal_thread():
+            return owner.stderr_text()
+        return call_in_portal(_stderr_text, owner)  # the owner's buffer is read in its thread
 
     # -- lifecycle ----------------------------------------------------------------------------
-
-    def launch(self) -> None:
-        """Launch the managed process.
-
-        Raises:
-            StateError: If the process was already started.
-            ProcessError: If the process cannot start (the message names the missing path).
-        """
-        self._claim_start()
-        call_in_portal(self._spawn)
 
     def _claim_start(self) -> None:
         if self._started:
@@ -286,15 +550,29 @@ class ManagedProcess:
             )
         self._started = True
 
+    async def alaunch(self) -> None:
+        """Launch the managed process.
+
+        Raises:
+            StateError: If the process was already started.
+            ProcessError: If the process cannot start (the message names the missing path).
+        """
+        self._claim_start()
+        await acall_in_portal(self._spawn)
+
     async def _spawn(self) -> None:
-        # Runs in the portal, and records the session itself: a caller interrupted (Ctrl-C,
-        # cancellation) after the spawn still leaves a launched process that cleanup can stop.
-        supervisor = _Supervisor()
-        stderr: Sink
-        if self.stderr_relay:
-            stderr = _StderrRelay()
-        else:
-            stderr = self._stderr_tail = OutputBuffer(limit=STDERR_TAIL)
+        # Runs in the portal, and records the owner itself, with no await between the spawn and
+        # the record: a caller interrupted (Ctrl-C, cancellation) after the spawn still leaves a
+        # launched process that cleanup can stop.
+        owner = _Owner(
+            self._options,
+            capture=self.capture_output,
+            relay_stderr=self.stderr_relay,
+            # Popen's bufsize=-1 ("default") and 0 both mean our default read size.
+            read_size=self.bufsize
+            if isinstance(self.bufsize, int) and self.bufsize > 0
+            else _READ_SIZE,
+        )
         request = build_request(
             self.command,
             cwd=self.cwd,
@@ -306,7 +584,7 @@ class ManagedProcess:
         )
         logger.debug("launch %s (env=%s)", self.command, redacted_env(self._overrides))
         try:
-            session = ChildSession(request, stdout=EXTERNAL, stderr=stderr)
+            owner.session = ChildSession(request, stdout=owner.stdout, stderr=owner.stderr_sink)
         except SpawnError as exc:
             raise ProcessError(
                 f"Failed to launch process: {exc.reason}",
@@ -314,18 +592,21 @@ class ManagedProcess:
                 code="PROCESS_LAUNCH_FAILED",
                 path=exc.filename,
             ) from exc.os_error
-        # Started from inside the portal loop with the non-blocking submit: the portal's own
-        # start_task_soon is a blocking call, which trio refuses from a thread running trio.
-        try:
-            submit(supervisor.run, session)
-        except BaseException:
-            session.close_now()
-            raise
-        self._session, self._supervisor = session, supervisor
+        self._owner = owner
         _live.add(self)
+        try:
+            submit(owner.supervise)
+        except BaseException:
+            owner.supervisor_done.set()  # nothing supervises it; cleanup still stops it
+            raise
 
-    def terminate_gracefully(self, timeout: float = DEFAULT_PROCESS_TERMINATE_TIMEOUT) -> bool:
+    async def aterminate_gracefully(
+        self, timeout: float = DEFAULT_PROCESS_TERMINATE_TIMEOUT
+    ) -> bool:
         """Stop the process tree: SIGTERM to its group, wait up to ``timeout``, then SIGKILL.
+
+        Cancelling it (or Ctrl-C in the sync form) cuts the grace short: the tree is SIGKILLed
+        before the cancellation propagates.
 
         Args:
             timeout: Seconds to wait after SIGTERM before SIGKILL.
@@ -333,67 +614,29 @@ class ManagedProcess:
         Returns:
             True if the process had ended or ended within ``timeout``; False if it had to be
             killed (or could not be killed at all).
+
+        Raises:
+            ValidationError: If ``timeout`` is not a number of seconds.
         """
-        if self._session is None:
+        schedule = KillSchedule(grace=_grace(timeout))
+        owner = self._owner
+        if owner is None:
             return True
-        if self._session.returncode is not None:
-            return self._stopped_gracefully
-        return call_in_portal(self._finish, KillSchedule(grace=max(0.0, timeout)))
-
-    async def _finish(self, schedule: KillSchedule) -> bool:
-        # Runs in the portal. Serialised: a second terminate waits for the first and reports
-        # its verdict, instead of driving the same session twice.
-        if self._finish_lock is None:
-            self._finish_lock = anyio.Lock()
-        async with self._finish_lock:
-            session = self._session
-            if session is None:
-                return True
-            if session.returncode is not None:
-                return self._stopped_gracefully
-            if self._supervisor is not None:
-                await self._supervisor.stop()
-            try:
-                await session.finish(schedule, interruptible=True)
-            except UnkillableChildError as exc:
-                logger.error("managed process %s could not be stopped: %s", session.pid, exc)
-                self._stopped_gracefully = False
-            else:
-                self._stopped_gracefully = not session.killed
-            finally:
-                _live.discard(self)
-            return self._stopped_gracefully
-
-    def cleanup(self) -> None:
-        """Close everything; a child still running is stopped first. Safe to call twice."""
-        if self._session is not None and self._session.returncode is None:
-            self.terminate_gracefully(DEFAULT_GRACE)
-        _live.discard(self)
-
-    async def alaunch(self) -> None:
-        """:meth:`launch` for async code (does not block the event loop)."""
-        self._claim_start()
-        await acall_in_portal(self._spawn)
-
-    async def aterminate_gracefully(
-        self, timeout: float = DEFAULT_PROCESS_TERMINATE_TIMEOUT
-    ) -> bool:
-        """:meth:`terminate_gracefully` for async code (does not block the event loop).
-
-        Cancelling it cuts the grace short: the tree is SIGKILLed before the cancellation
-        propagates.
-        """
-        if self._session is None:
-            return True
-        if self._session.returncode is not None:
-            return self._stopped_gracefully
-        return await acall_in_portal(self._finish, KillSchedule(grace=max(0.0, timeout)))
+        try:
+            return await acall_in_portal(owner.finish, schedule)
+        finally:
+            _live.discard(self)
 
     async def acleanup(self) -> None:
-        """:meth:`cleanup` for async code (does not block the event loop)."""
-        if self._session is not None and self._session.returncode is None:
-            await self.aterminate_gracefully(DEFAULT_GRACE)
+        """Close everything; a child still running is stopped first. Safe to call twice."""
+        owner = self._owner
+        if owner is not None and not owner.finished:
+            await acall_in_portal(owner.finish, KillSchedule(grace=DEFAULT_GRACE))
         _live.discard(self)
+
+    launch = make_sync(alaunch, "launch")
+    terminate_gracefully = make_sync(aterminate_gracefully, "terminate_gracefully")
+    cleanup = make_sync(acleanup, "cleanup")
 
     def __enter__(self) -> ManagedProcess:
         self.launch()
@@ -427,80 +670,38 @@ class ManagedProcess:
                 await self.acleanup()
 
     def __del__(self) -> None:
-        session = getattr(self, "_session", None)
-        supervisor = getattr(self, "_supervisor", None)
-        if session is None or supervisor is None or session.returncode is not None:
+        owner = getattr(self, "_owner", None)
+        if owner is None or owner.finished or owner.pid_of_creator != os.getpid():
             return
-        if not child_has_exited(session.pid):
-            self._warn_and_kill(session)
-        # The supervisor (in the portal) reaps the child and closes the fds once it sees the exit;
-        # if it has already ended, nothing waits on those fds and they are closed right here.
-        if not supervisor.abandon():
-            session.close_now()
+        # The owner stops it, in its own loop (at interpreter exit the exit path does). Asked
+        # before the warning, which a strict warnings filter turns into an exception.
+        with contextlib.suppress(Exception):
+            submit(owner.abandon)
+        session = owner.session
+        if session is not None and not child_has_exited(session.pid):
+            warnings.warn(
+                f"ManagedProcess {self.command!r} (pid {session.pid}) was garbage-collected "
+                "while running; it is being killed. Use it as a context manager or call "
+                "terminate_gracefully().",
+                ResourceWarning,
+                stacklevel=2,
+            )
 
-    def _warn_and_kill(self, session: ChildSession) -> None:
-        warnings.warn(
-            f"ManagedProcess {self.command!r} (pid {session.pid}) was garbage-collected while "
-            "running; it was killed. Use it as a context manager or call terminate_gracefully().",
-            ResourceWarning,
-            stacklevel=3,
-        )
-        with contextlib.suppress(OSError):
-            os.killpg(session.pid, signal.SIGKILL)
+    # -- reading (requests to the owner) ------------------------------------------------------
 
-    # -- reading (in the caller's loop) -------------------------------------------------------
-
-    def _stdout_fd(self) -> int:
-        session = self._session
-        fd = None if session is None else session.child.stdout
-        if fd is None or session is None or session.returncode is not None:
+    def _reader(self) -> _Owner:
+        owner = self._owner
+        if owner is None or owner.finished or not owner.capture:
             raise ProcessError(
                 "Process not running or stdout not available", code="PROCESS_NO_STDOUT"
             )
-        return fd
-
-    async def _fill(self) -> None:
-        """Wait for stdout and append what it has to the buffer (sets ``_eof`` at its end)."""
-        fd = self._stdout_fd()
-        exited_at: float | None = None
-        while True:
-            size = self.bufsize if self.bufsize > 0 else _READ_SIZE
-            try:
-                data = os.read(fd, size)
-            except BlockingIOError:
-                data = None
-            if data is not None:
-                if data:
-                    self._buffer += data
-                else:
-                    self._eof = True
-                return
-            assert self._session is not None
-            if exited_at is None and child_has_exited(self._session.pid):
-                exited_at = anyio.current_time()
-            if exited_at is not None and anyio.current_time() - exited_at > _AFTER_EXIT_GRACE:
-                # The child is gone but a grandchild keeps stdout open: there is no more output.
-                self._eof = True
-                return
-            with anyio.move_on_after(_EXIT_CHECK if exited_at is None else 0.05):
-                await anyio.wait_readable(fd)
-
-    async def _exit_code_when_visible(self) -> int | None:
-        # The pipes reach EOF as the child closes its fds on the way out, a moment before its
-        # exit status exists: give that moment (bounded) rather than reporting "code None".
-        with anyio.move_on_after(_AFTER_EXIT_GRACE * 4):
-            while self.returncode is None and self.is_running():
-                await anyio.sleep(0.005)
-        return self.returncode
-
-    def _decode(self, data: bytes | bytearray) -> str:
-        return data.decode(self._options.encoding, self._options.errors)
+        return owner
 
     async def read_line_async(self, timeout: float = DEFAULT_PROCESS_READLINE_TIMEOUT) -> str:
         """Read one line of stdout, without its line ending.
 
         Args:
-            timeout: Seconds to wait for a whole line.
+            timeout: Seconds to wait for a whole line (None: no limit).
 
         Returns:
             The line; at end of output the last partial line, then "".
@@ -508,27 +709,16 @@ class ManagedProcess:
         Raises:
             TimeoutError: If no whole line arrived in time (nothing read is lost).
             ProcessError: If the process is not running with stdout piped.
+            ValidationError: If ``timeout`` is not a number of seconds.
         """
-        self._stdout_fd()
-        with anyio.move_on_after(timeout):
-            while True:
-                end = self._buffer.find(b"\n")
-                if end >= 0:
-                    line = self._buffer[:end]
-                    del self._buffer[: end + 1]
-                    return self._decode(line).removesuffix("\r")
-                if self._eof:
-                    rest = bytes(self._buffer)
-                    self._buffer.clear()
-                    return self._decode(rest)
-                await self._fill()
-        raise TimeoutError(f"Read timeout after {timeout}s")
+        seconds = check_timeout(timeout)
+        return await acall_in_portal(self._reader().read_line, seconds)
 
     async def read_char_async(self, timeout: float = DEFAULT_PROCESS_READCHAR_TIMEOUT) -> str:
-        """Read one character of stdout (a whole UTF-8 character, however many bytes).
+        """Read one character of stdout, decoded in the process's ``encoding``.
 
         Args:
-            timeout: Seconds to wait.
+            timeout: Seconds to wait (None: no limit).
 
         Returns:
             The character, or "" at end of output.
@@ -536,44 +726,31 @@ class ManagedProcess:
         Raises:
             TimeoutError: If nothing arrived in time (nothing read is lost).
             ProcessError: If the process is not running with stdout piped.
+            ValidationError: If ``timeout`` is not a number of seconds.
         """
-        self._stdout_fd()
-        with anyio.move_on_after(timeout):
-            while True:
-                if self._buffer:
-                    width = _utf8_width(self._buffer[0])
-                    if len(self._buffer) >= width or self._eof:
-                        char = self._buffer[:width]
-                        del self._buffer[:width]
-                        return self._decode(char)
-                elif self._eof:
-                    return ""
-                await self._fill()
-        raise TimeoutError(f"Character read timeout after {timeout}s")
-
-    async def _read_piece(self, size: int) -> bytes:
-        """Take up to ``size`` bytes, stopping after a newline; b"" at end of output.
-
-        Stopping at line ends lets a handshake wait consume only through the line that
-        completed it, so what follows stays in the buffer for the next read.
-        """
-        while not self._buffer and not self._eof:
-            await self._fill()
-        end = self._buffer.find(b"\n", 0, size)
-        take = size if end < 0 else end + 1
-        data = bytes(self._buffer[:take])
-        del self._buffer[:take]
-        return data
+        seconds = check_timeout(timeout)
+        return await acall_in_portal(self._reader().read_char, seconds)
 
 
-def _utf8_width(lead: int) -> int:
-    if lead < 0xC0:
-        return 1
-    if lead < 0xE0:
-        return 2
-    if lead < 0xF0:
-        return 3
-    return 4
+async def _stderr_text(owner: _Owner) -> str:
+    return owner.stderr_text()
+
+
+def _expected_parts(expected_parts: object) -> list[str]:
+    if isinstance(expected_parts, str | bytes) or not isinstance(expected_parts, Sequence):
+        raise ValidationError(
+            "expected_parts must be a list of strings (a bare string would match each of its "
+            f"characters); got {type(expected_parts).__name__}",
+            code="INVALID_ARGUMENT",
+        )
+    parts = list(expected_parts)
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValidationError(
+                f"every expected part must be a str, got {type(part).__name__}",
+                code="INVALID_ARGUMENT",
+            )
+    return parts
 
 
 async def wait_for_process_output(
@@ -584,13 +761,14 @@ async def wait_for_process_output(
 ) -> str:
     """Wait until every string in ``expected_parts`` has appeared in the process's stdout.
 
-    Reads stdout (in the caller's event loop) until each part occurs somewhere in what was read,
-    in any order, e.g. the parts of a go-plugin handshake ``1|6|tcp|127.0.0.1:4242|grpc``.
+    Reads stdout until each part occurs somewhere in what was read, in any order, e.g. the parts
+    of a go-plugin handshake ``1|6|tcp|127.0.0.1:4242|grpc``. Works under asyncio and trio; the
+    waiting happens in the child's owner, which keeps reading the child's output meanwhile.
 
     Args:
         process: The launched process to read from.
         expected_parts: Strings that must all appear (an empty list matches at once).
-        timeout: Seconds to wait for them.
+        timeout: Seconds to wait for them (None: no limit).
         buffer_size: Bytes per read.
 
     Returns:
@@ -598,6 +776,8 @@ async def wait_for_process_output(
         what came after it stays buffered for :meth:`ManagedProcess.read_line_async`.
 
     Raises:
+        ValidationError: If ``expected_parts`` is not a list of strings, or ``timeout`` or
+            ``buffer_size`` is not a number.
         ProcessTimeoutError: If the parts did not all appear in time (it is a ``TimeoutError``);
             it carries what was read.
         ProcessError: If the process ended its output (exited) before they appeared.
@@ -608,58 +788,14 @@ async def wait_for_process_output(
         ...     anyio.run(wait_for_process_output, p, ["tcp", "grpc"])
         '1|6|tcp|x|grpc\\n'
     """
-    matcher = PatternMatcher(expected_parts, process._options.encoding)
-    if matcher.matched:
-        # No parts: everything expected has "appeared" before any read, so nothing is consumed
-        # (the seed returned its first read here; SPEC: read *until* every part appeared).
-        return ""
-    size = max(1, buffer_size)
-    with anyio.move_on_after(timeout):
-        while True:
-            data = await process._read_piece(size)
-            if not data:
-                break
-            if matcher.feed(data):
-                if not data.endswith(b"\n"):
-                    with anyio.move_on_after(_LINE_END_GRACE):
-                        await _finish_line(process, matcher)
-                matcher.feed(b"", final=True)
-                return matcher.text
-    matcher.feed(b"", final=True)
-    command = command_text(process.command)
-    if not process._eof:
-        raise ProcessTimeoutError(
-            f"Expected pattern {expected_parts} not found within {timeout}s timeout",
-            command=command,
-            timeout_seconds=timeout,
-            stdout=matcher.text,
-            code="PROCESS_WAIT_TIMEOUT",
-        )
-    code = await process._exit_code_when_visible()
-    raise ProcessError(
-        f"Process exited with code {code} before the expected output appeared "
-        f"(missing: {matcher.missing})",
-        command=command,
-        return_code=code,
-        stdout=matcher.text,
-        stderr=process.stderr_tail or None,
-        code="PROCESS_EXITED_EARLY",
+    parts = _expected_parts(expected_parts)
+    seconds = check_timeout(timeout)
+    if isinstance(buffer_size, bool) or not isinstance(buffer_size, int):
+        raise ValidationError("buffer_size must be a number of bytes", code="INVALID_ARGUMENT")
+    owner = process._reader()
+    return await acall_in_portal(
+        owner.wait_for_output, parts, seconds, max(1, buffer_size), command_text(process.command)
     )
-
-
-async def _finish_line(process: ManagedProcess, matcher: PatternMatcher) -> None:
-    while True:
-        end = process._buffer.find(b"\n")
-        if end >= 0:
-            matcher.feed(bytes(process._buffer[: end + 1]))
-            del process._buffer[: end + 1]
-            return
-        if process._eof:
-            return
-        if process._buffer:
-            matcher.feed(bytes(process._buffer))
-            process._buffer.clear()
-        await process._fill()
 
 
 def _stop_all_at_exit() -> None:
@@ -670,10 +806,9 @@ def _stop_all_at_exit() -> None:
 
 def _forget_after_fork() -> None:
     # The children in the registry are the parent's: a forked child must neither wait on their
-    # supervisors (they live in the parent's portal thread) nor kill them when it exits.
+    # owners (they live in the parent's portal thread) nor kill them when it exits.
     for process in list(_live):
-        process._session = None
-        process._supervisor = None
+        process._owner = None
     _live.clear()
 
 

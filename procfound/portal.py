@@ -6,6 +6,13 @@ milliseconds and a call through a warm one tens of microseconds, so there is exa
 warm (a portal per call is the kr8s #184 trap). It is stopped at interpreter exit, which
 cancels whatever still runs in it so every child is killed, and forgotten in a forked child,
 which starts its own on first use.
+
+Fault isolation: every job enters the loop through :func:`submit`, and a job's exception reaches
+its caller (through the caller's own channel) or is logged; it never ends the loop. A loop that
+died anyway (its thread is gone) is noticed by the next call and replaced. Once the portal has
+been stopped for interpreter exit, or while the interpreter is finalizing, no new portal is
+started: a thread started then never runs (``Thread.start`` waits for ever), and a child started
+then would outlive the exit.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ import asyncio
 import atexit
 import contextlib
 import contextvars
+import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Final
@@ -23,16 +32,20 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
-from procfound.errors import ValidationError
+from procfound.engine.session import close_all_sessions
+from procfound.errors import ProcessError, ValidationError
 
 __all__ = [
     "BACKENDS",
+    "PortalClosedError",
     "get_portal",
     "in_portal_thread",
     "register_shutdown_hook",
     "shutdown",
     "submit",
 ]
+
+_log: Final = logging.getLogger("procfound")
 
 BACKENDS: Final = ("asyncio", "trio")
 _STOP_TIMEOUT: Final = 10.0
@@ -44,6 +57,23 @@ _thread_id: int | None = None
 _hooks: list[Callable[[], None]] = []
 _submit: Callable[..., object] | None = None  # schedules a callback in the portal loop
 _workers: _Workers | None = None  # where submitted coroutines run
+_closed_for_exit = False  # set by the atexit shutdown: no portal is started after it
+
+
+class PortalClosedError(ProcessError):
+    """A sync call arrived while the interpreter is exiting: it cannot run, and says so at once."""
+
+    default_code = "PORTAL_CLOSED"
+
+
+def _refuse_if_exiting() -> None:
+    if _closed_for_exit or sys.is_finalizing():
+        raise PortalClosedError(
+            "procfound cannot run a sync call while the interpreter is exiting (its event-loop "
+            "thread has been stopped and no thread can be started now); stop processes and "
+            "streams before exit, or use the async_* form inside your own event loop",
+            code="PORTAL_CLOSED",
+        )
 
 
 def _backend() -> str:
@@ -57,15 +87,30 @@ def _backend() -> str:
 
 
 def get_portal() -> BlockingPortal:
-    """The shared portal, started on first use."""
-    portal = _portal
-    if portal is not None:
+    """The shared portal, started on first use, replaced if its thread has died.
+
+    Raises:
+        PortalClosedError: If the interpreter is exiting (no thread can be started then).
+    """
+    portal, thread = _portal, _thread
+    if portal is not None and thread is not None and thread.is_alive():
         return portal
+    _refuse_if_exiting()
     with _lock:
+        if _thread is not None and not _thread.is_alive():
+            _forget_dead_loop()
         if _portal is None:
             _start(_backend())
         assert _portal is not None
         return _portal
+
+
+def _forget_dead_loop() -> None:
+    # The loop thread ended without shutdown() (a crash in the loop itself): whatever it held is
+    # gone with it, and the next call starts a fresh one.
+    global _portal, _thread, _thread_id, _submit, _workers
+    _log.error("procfound's portal thread had died; starting a new one")
+    _portal = _thread = _thread_id = _submit = _workers = None
 
 
 def in_portal_thread() -> bool:
@@ -179,7 +224,7 @@ class _Worker:
 
     async def serve(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         while True:
-            await fn(*args)
+            await _guarded(fn, args)
             del fn, args  # a finished job's arguments (and its result) are not kept alive
             if len(self.pool.idle) >= _Workers.MAX_IDLE:
                 return
@@ -195,14 +240,35 @@ class _Worker:
         return job
 
 
+async def _guarded(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    """Run one job; whatever it raises is logged, never let loose on the portal's task group.
+
+    Jobs that report to a caller (procfound.sync) catch their own errors; this is the net under
+    the rest (a ManagedProcess's supervisor, a kill on garbage collection). Only the portal's
+    own cancellation (it is stopping) passes through.
+    """
+    try:
+        await fn(*args)
+    except anyio.get_cancelled_exc_class():
+        raise
+    except BaseException:
+        _log.exception("procfound portal job %s failed", getattr(fn, "__qualname__", fn))
+
+
 def submit(
     fn: Callable[..., Any], *args: Any, on_error: Callable[[BaseException], object] | None = None
 ) -> None:
     """Run ``await fn(*args)`` in the portal loop without waiting for it to start.
 
-    The caller learns the outcome through its own channel (see :mod:`procfound.sync`); if the
-    job cannot even be started, ``on_error`` gets the exception (in the portal thread), so no
-    caller is left waiting for a job that never ran.
+    The only way into the loop. The caller learns the outcome through its own channel (see
+    :mod:`procfound.sync`); if the job cannot even be started, ``on_error`` gets the exception
+    (in the portal thread), so no caller is left waiting for a job that never ran. Without
+    ``on_error`` that failure is logged. Whatever the job raises is logged at most: a failing
+    job never ends the loop.
+
+    Raises:
+        PortalClosedError: If the interpreter is exiting.
+        RuntimeError: If the portal stopped while the job was being submitted.
     """
     get_portal()
     schedule, workers = _submit, _workers
@@ -210,12 +276,15 @@ def submit(
         raise RuntimeError("procfound's portal is not running")
 
     def start() -> None:
+        # A loop callback must not raise: trio would end the whole run with TrioInternalError.
         try:
             workers.start(fn, args)
         except BaseException as exc:
             if on_error is None:
-                raise
-            on_error(exc)
+                _log.error("procfound could not start portal job %s: %r", fn, exc)
+            else:
+                with contextlib.suppress(BaseException):
+                    on_error(exc)
 
     schedule(start)
 
@@ -226,7 +295,10 @@ def register_shutdown_hook(hook: Callable[[], None]) -> None:
 
 
 def shutdown() -> None:
-    """Stop the portal: run the shutdown hooks, cancel what still runs, join the thread."""
+    """Stop the portal: run the shutdown hooks, cancel what still runs, join the thread.
+
+    A later sync call starts a new portal (unless the interpreter is exiting).
+    """
     global _portal, _thread, _thread_id, _submit, _workers
     for hook in reversed(_hooks):
         with contextlib.suppress(Exception):
@@ -236,9 +308,22 @@ def shutdown() -> None:
         _portal = _thread = _thread_id = _submit = _workers = None
     if portal is None or thread is None:
         return
-    with contextlib.suppress(RuntimeError):  # the loop is already gone
-        portal.call(portal.stop, True)
-    thread.join(_STOP_TIMEOUT)
+    if thread.is_alive():
+        with contextlib.suppress(RuntimeError):  # the loop is already gone
+            portal.call(portal.stop, True)
+        thread.join(_STOP_TIMEOUT)
+
+
+def _shutdown_at_exit() -> None:
+    global _closed_for_exit
+    try:
+        shutdown()
+    finally:
+        # From here on a sync call fails at once (a new portal thread would never start, and a
+        # child it started would outlive us). Then whatever still runs is killed: a stream held
+        # in a global, a run in a user's own event loop on a daemon thread.
+        _closed_for_exit = True
+        close_all_sessions()
 
 
 def _forget_after_fork() -> None:
@@ -249,5 +334,5 @@ def _forget_after_fork() -> None:
     _portal = _thread = _thread_id = _submit = _workers = None
 
 
-atexit.register(shutdown)
+atexit.register(_shutdown_at_exit)
 os.register_at_fork(after_in_child=_forget_after_fork)

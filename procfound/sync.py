@@ -2,9 +2,10 @@
 
 ``run = make_sync(async_run, "run")`` is the whole sync implementation of ``run``; there is no
 second code path to drift. The twin keeps the coroutine's signature and docstring (with the
-async spelling removed), renames async error codes to the seed's sync ones, and makes Ctrl-C
-safe: a ``KeyboardInterrupt`` in the calling thread cancels the coroutine in the portal and
-waits for its kill path to finish before it reaches the caller, so the child is gone first.
+async spelling removed), marks the call so errors carry the seed's sync codes (see
+:data:`procfound.failures.SYNC_CALL`), and makes Ctrl-C safe: a ``KeyboardInterrupt`` in the
+calling thread cancels the coroutine in the portal and waits for its kill path to finish before
+it reaches the caller, so the child is gone first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import os
 import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
@@ -21,8 +23,8 @@ from typing import Any, Final, ParamSpec, TypeVar
 import anyio
 
 from procfound.errors import ProcessError, StateError
-from procfound.failures import SYNC_RENAMES
-from procfound.portal import in_portal_thread, submit
+from procfound.failures import SYNC_CALL
+from procfound.portal import PortalClosedError, in_portal_thread, submit
 
 __all__ = ["acall_in_portal", "call_in_portal", "make_sync", "make_sync_iterator", "sync_docstring"]
 
@@ -83,9 +85,11 @@ class _Call:
 
 
 async def _run_linked(
-    call: _Call, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any
+    call: _Call, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any, sync: bool = True
 ) -> None:
     call.started = True
+    # Workers run job after job in one context: the mark is set for this job and reset after.
+    token = SYNC_CALL.set(sync)
     try:
         with anyio.CancelScope() as scope:
             call.scope = scope
@@ -100,6 +104,7 @@ async def _run_linked(
         call.error = exc
         raise
     finally:
+        SYNC_CALL.reset(token)
         call.end()
 
 
@@ -112,16 +117,6 @@ def _cancel(call: _Call) -> None:
 
 async def _cancel_soon(call: _Call) -> None:
     _cancel(call)
-
-
-def _rename_for_sync(error: ProcessError) -> None:
-    rename = SYNC_RENAMES.get(error.code)
-    if rename is None:
-        return
-    error.code, words = rename
-    if words is not None and error.message.startswith(words[0]):
-        error.message = words[1] + error.message[len(words[0]) :]
-        error.args = (error.message,)
 
 
 def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -145,6 +140,8 @@ def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwa
             f"procfound could not start its event loop thread: {exc}",
             code="PORTAL_START_FAILED",
         ) from exc
+    except PortalClosedError:  # the interpreter is exiting: nothing was submitted
+        raise
     except BaseException:
         _stop_and_wait(call)
         raise
@@ -152,8 +149,6 @@ def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwa
     if error is None:
         result: T = call.result
         return result
-    if isinstance(error, ProcessError):
-        _rename_for_sync(error)
     if not isinstance(error, Exception):
         raise RuntimeError("procfound's portal was shut down while the call ran") from error
     raise error
@@ -171,7 +166,7 @@ async def acall_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs
     call = _Call()
     finished = anyio.Event()
     call.notify = _waker(finished)
-    submit(_run_linked, call, fn, args, kwargs, on_error=call.fail)
+    submit(_run_linked, call, fn, args, kwargs, False, on_error=call.fail)
     try:
         await finished.wait()
     except BaseException:
@@ -265,20 +260,31 @@ def make_sync_iterator(
     Each item should be worth a portal call (the streams' twin yields the bytes of a read, not
     lines).
     Closing or dropping the sync generator closes the async one in the portal, which runs its
-    cleanup (the kill path) before ``close()`` returns.
+    cleanup (the kill path) before ``close()`` returns. Two copies are inert instead: one in a
+    forked child (the async generator and its child belong to the parent), and one closed while
+    the interpreter exits (the exit shutdown has already stopped every child).
     """
 
     def twin(*args: P.args, **kwargs: P.kwargs) -> Generator[T, None, None]:
         agen = fn(*args, **kwargs)
+        owner = os.getpid()
         try:
             while True:
+                if os.getpid() != owner:
+                    raise StateError(
+                        "this stream was opened before os.fork(); it belongs to the parent "
+                        "process and cannot be read in the child",
+                        code="FORKED_STREAM",
+                    )
                 try:
                     item = call_in_portal(_next_item, agen)
                 except StopAsyncIteration:
                     return
                 yield item
         finally:
-            call_in_portal(_close, agen)
+            if os.getpid() == owner:
+                with contextlib.suppress(PortalClosedError):
+                    call_in_portal(_close, agen)
 
     twin.__name__ = twin.__qualname__ = name
     twin.__doc__ = sync_docstring(fn.__doc__, fn.__name__, name)

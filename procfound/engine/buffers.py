@@ -6,7 +6,6 @@ import contextlib
 import fcntl
 import io
 import os
-import threading
 from typing import Final
 
 __all__ = ["BIG_PIPE", "PIPE_FULL", "InputFeeder", "OutputBuffer", "grow_pipe"]
@@ -23,15 +22,33 @@ BIG_PIPE: Final = 1024 * 1024
 _F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", None)
 
 
-class _Scratch(threading.local):
-    """A per-thread read buffer, reused across reads so its pages stay warm."""
+class _Scratch:
+    """A 1 MiB read buffer, reused across reads so its pages stay warm."""
+
+    __slots__ = ("data", "view")
 
     def __init__(self) -> None:
         self.data = bytearray(_READ_SIZE)
         self.view = memoryview(self.data)
 
 
-_scratch: Final = _Scratch()
+# Scratch buffers not in use. A read takes one and gives it back (no await in between), so the
+# pool holds about as many as threads read at once; past _MAX_SPARE the extras are let go, so
+# 50 threads reading once do not pin 50 MiB for the life of the process.
+_spare: list[_Scratch] = []
+_MAX_SPARE: Final = 4
+
+
+def _take_scratch() -> _Scratch:
+    try:
+        return _spare.pop()
+    except IndexError:
+        return _Scratch()
+
+
+def _give_back(scratch: _Scratch) -> None:
+    if len(_spare) < _MAX_SPARE:
+        _spare.append(scratch)
 
 
 def grow_pipe(fd: int) -> None:
@@ -46,10 +63,11 @@ def grow_pipe(fd: int) -> None:
 class OutputBuffer:
     """What was read from one pipe; with ``limit``, only its tail.
 
-    Reads go into a warm per-thread scratch buffer, then into a :class:`io.BytesIO`, whose
-    ``getvalue()`` hands over its internal buffer without a copy. Each byte lands in fresh memory
-    once: on these VMs first-touch page faults cost more than the copies (profiled: growing a
-    bytearray by ``extend`` took over half of a 64 MiB capture, and a final ``bytes`` copy most
+    Reads go into a warm scratch buffer from a small shared pool, then into a
+    :class:`io.BytesIO`, whose ``getvalue()`` hands over its internal buffer without a copy.
+    Each byte lands in fresh memory once: on these VMs first-touch page faults cost more than
+    the copies (profiled: growing a bytearray by ``extend`` took over half of a 64 MiB capture,
+    and a final ``bytes`` copy most
     of the rest).
 
     Past ``limit`` bytes the buffer keeps reading (so the child never blocks on a full pipe) but
@@ -69,7 +87,13 @@ class OutputBuffer:
 
     def fill_from(self, fd: int) -> bool:
         """Read what ``fd`` (non-blocking) has now; return True at end of file."""
-        scratch = _scratch
+        scratch = _take_scratch()
+        try:
+            return self._fill(fd, scratch)
+        finally:
+            _give_back(scratch)
+
+    def _fill(self, fd: int, scratch: _Scratch) -> bool:
         taken = 0
         while taken < _MAX_PER_FILL:
             try:

@@ -5,6 +5,13 @@ with :meth:`ChildSession.step` (wait once, move what is ready) and always end it
 :meth:`ChildSession.finish`, the only place a child is signalled, reaped or has its fds closed:
 timeouts, cancellation, Ctrl-C and errors all end there. Whatever it has to wait for, it waits
 for shielded and within the kill schedule's bound.
+
+Every open session is in one registry, so two ends are covered that no caller can reach: at
+interpreter exit (after the portal has stopped) whatever still runs is killed, reaped and closed
+(:func:`close_all_sessions`), and in a child forked while sessions are open, their copies are
+*disowned*: the child closes its copies of their fds at once (so none holds a parent's pipe
+open) and every later call on them does nothing, so it can never signal, reap, read or
+unregister anything of the parent's (a shared epoll would be changed for both).
 """
 
 from __future__ import annotations
@@ -23,7 +30,14 @@ from procfound.engine.kill import KillSchedule, KillStep
 from procfound.engine.readiness import ReadinessSet, child_has_exited, open_readiness_set
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
 
-__all__ = ["EXTERNAL", "ChildSession", "Sink", "UnkillableChildError"]
+__all__ = [
+    "EXTERNAL",
+    "ChildSession",
+    "DisownedSessionError",
+    "Sink",
+    "UnkillableChildError",
+    "close_all_sessions",
+]
 
 # After the direct child exits, pipes still open belong to a grandchild. Its group is killed and
 # given this long to let go of them; a grandchild that escaped the group (setsid) is abandoned.
@@ -31,12 +45,25 @@ EXIT_DRAIN_GRACE: Final = 0.25
 
 EOF_EXIT_SPIN: Final = 50e-6
 
+# How long close_now() waits for a SIGKILLed child before leaving it to a later reap.
+_CLOSE_NOW_WAIT: Final = 2.0
+
 # Children that outlived SIGKILL (uninterruptible sleep); reaped whenever a later session starts.
 _unreaped: set[int] = set()
 
+# Every session whose fds are open, by id (see the module docstring).
+_open: dict[int, ChildSession] = {}
+
 
 class Sink(Protocol):
-    """Where bytes read from one pipe go (an OutputBuffer, a line splitter...)."""
+    """Where bytes read from one pipe go (an OutputBuffer, the stream's chunk list...).
+
+    ``fill_from`` reads what the non-blocking ``fd`` has now (a bounded amount) and returns True
+    at end of file; ``size`` counts the bytes read so far, so the session can tell whether a
+    read moved anything.
+    """
+
+    size: int
 
     def fill_from(self, fd: int) -> bool: ...
 
@@ -44,11 +71,17 @@ class Sink(Protocol):
 class _External:
     """Marks a pipe the caller reads itself (see :data:`EXTERNAL`)."""
 
+    size = 0
+
     def fill_from(self, fd: int) -> bool:  # pragma: no cover - never registered as a reader
         raise AssertionError("an external pipe is not read by the session")
 
 
 EXTERNAL: Final = _External()
+
+
+class DisownedSessionError(RuntimeError):
+    """A session opened before ``os.fork()`` was used in the child: it belongs to the parent."""
 
 
 class UnkillableChildError(Exception):
@@ -83,6 +116,9 @@ def _abandon(child: Child) -> None:
     with contextlib.suppress(OSError):
         if child.pgid is not None:
             os.killpg(child.pgid, signal.SIGKILL)
+    with contextlib.suppress(OSError):  # the child itself, even if it has left the group
+        if child.pidfd is not None:
+            signal.pidfd_send_signal(child.pidfd, signal.SIGKILL)
         else:
             os.kill(child.pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
@@ -106,9 +142,12 @@ class ChildSession:
     """A spawned child, its pipes and the sinks its output goes to."""
 
     __slots__ = (
+        "__weakref__",
+        "_disowned",
         "_exited",
         "_external",
         "_feeder",
+        "_paused",
         "_readers",
         "_readiness",
         "_stdin",
@@ -159,6 +198,8 @@ class ChildSession:
         self.started_at = started_at
         self.ended_at: float | None = None
         self._exited = False
+        self._disowned = False
+        self._paused: set[int] = set()
         self._readers: dict[int, Sink] = {}
         self._external: list[int] = []
         self._feeder = InputFeeder(input or b"")
@@ -182,6 +223,7 @@ class ChildSession:
             if isinstance(exc, OSError):
                 raise spawn_error(exc, request.argv[0], request.cwd) from exc
             raise
+        _open[id(self)] = self
 
     @property
     def pid(self) -> int:
@@ -204,6 +246,8 @@ class ChildSession:
         """Wait until something is ready, then move it. Returns True once the child has exited."""
         if self._exited:
             return True
+        if self._disowned:
+            raise DisownedSessionError("this child belongs to the process that forked us")
         ready = await self._readiness.wait()
         open_pipes = len(self._readers)
         for fd in ready.readable:
@@ -226,7 +270,11 @@ class ChildSession:
 
     async def drain(self) -> None:
         """After exit: read what is left; kill the group if a grandchild still holds a pipe."""
+        if self._disowned:
+            return
         self._close_stdin()
+        for fd in list(self._paused):
+            self.resume_reader(fd)
         for fd in list(self._readers):
             self._read_all(fd)
         if not self._readers:
@@ -255,7 +303,19 @@ class ChildSession:
 
     def _bytes_marker(self, fd: int) -> int:
         sink = self._readers.get(fd)
-        return getattr(sink, "size", -1) if sink is not None else -1
+        return -1 if sink is None else sink.size
+
+    def pause_reader(self, fd: int) -> None:
+        """Stop reading ``fd`` for now (its reader has enough): the pipe is the back-pressure."""
+        if fd in self._readers and fd not in self._paused:
+            self._readiness.remove(fd)
+            self._paused.add(fd)
+
+    def resume_reader(self, fd: int) -> None:
+        """Read ``fd`` again after :meth:`pause_reader`."""
+        if fd in self._paused:
+            self._paused.discard(fd)
+            self._readiness.add_reader(fd)
 
     def _write(self, fd: int) -> None:
         if fd == self._stdin and self._feeder.write_to(fd):
@@ -263,7 +323,10 @@ class ChildSession:
 
     def _close_reader(self, fd: int) -> None:
         del self._readers[fd]
-        self._readiness.remove(fd)
+        if fd in self._paused:
+            self._paused.discard(fd)
+        else:
+            self._readiness.remove(fd)
         os.close(fd)
 
     def _close_stdin(self) -> None:
@@ -290,6 +353,8 @@ class ChildSession:
                 SIGKILL follows at once (shielded), then the cancellation propagates. For long,
                 caller-chosen graces (``terminate_gracefully``), where Ctrl-C means "now".
         """
+        if self._disowned or self.closed:
+            return
         if self._exited and not self._readers and self._stdin is None:
             # The common end of a run: nothing left to wait for, so nothing to shield.
             try:
@@ -341,17 +406,33 @@ class ChildSession:
                 pass
 
     def _signal_group(self, sig: int) -> None:
-        # The group id stays reserved while the leader is an unreaped zombie, so signalling the
-        # group before _reap() can never hit an unrelated process that reused the id.
-        if self.returncode is not None:
+        """Send ``sig`` to the child's process group, and to the child itself if it left it.
+
+        The group id stays reserved while the leader is an unreaped zombie, so signalling the
+        group before _reap() can never hit an unrelated process that reused the id. A child
+        that moved to another group (``setpgid``, ``setsid``), or one that never had its own
+        (foreground mode), is signalled through its pidfd, which cannot name another process.
+        """
+        if self.returncode is not None or self._disowned:
             return
-        try:
-            if self.child.pgid is not None:
-                os.killpg(self.child.pgid, sig)
-            else:
+        pgid = self.child.pgid
+        if pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+            try:
+                if os.getpgid(self.pid) == pgid:
+                    return
+            except ProcessLookupError:
+                return
+        self._signal_child(sig)
+
+    def _signal_child(self, sig: int) -> None:
+        pidfd = self.child.pidfd
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if pidfd is not None:
+                signal.pidfd_send_signal(pidfd, sig)
+            else:  # no pidfd: the pid is still reserved for us (unreaped), so it is still ours
                 os.kill(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def _reap(self) -> None:
         if self.returncode is not None:
@@ -365,19 +446,51 @@ class ChildSession:
         self.returncode = os.waitstatus_to_exitcode(status)
         self.rusage = rusage
 
+    @property
+    def closed(self) -> bool:
+        """True once every fd of the session is closed (it has been finished)."""
+        return id(self) not in _open
+
     def close_now(self) -> None:
         """Without an event loop: SIGKILL the group, reap, close every fd.
 
-        Only for when no task waits on this session (an abandoned ManagedProcess, a failed
-        setup). The wait for the exit is blocking but short: SIGKILL cannot be ignored.
+        Only for when no task waits on this session (a failed setup, interpreter exit). The wait
+        for the exit blocks, but briefly: SIGKILL cannot be ignored, and a child that outlives
+        :data:`_CLOSE_NOW_WAIT` (uninterruptible sleep) is left for a later reap.
         """
+        if self._disowned:
+            return
         self._signal_group(signal.SIGKILL)
         if self.returncode is None:
-            with contextlib.suppress(ChildProcessError):
-                _, status = os.waitpid(self.pid, 0)
-                self.ended_at = time.monotonic()
-                self.returncode = os.waitstatus_to_exitcode(status)
+            give_up = time.monotonic() + _CLOSE_NOW_WAIT
+            while True:
+                try:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid:
+                    self.ended_at = time.monotonic()
+                    self.returncode = os.waitstatus_to_exitcode(status)
+                    break
+                if time.monotonic() > give_up:
+                    _unreaped.add(self.pid)
+                    break
+                time.sleep(0.005)
         self._close_all()
+
+    def disown(self) -> None:
+        """In a forked child: close our copies of the fds, and never act on this child again."""
+        self._disowned = True
+        _open.pop(id(self), None)
+        fds = [*self._readers, *self._external, self._stdin, self.child.pidfd]
+        self._readers, self._external, self._stdin = {}, [], None
+        self._paused.clear()
+        for fd in fds:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        # Closing our copy of the epoll is safe; unregistering would change the parent's set.
+        self._readiness.close()
 
     def _close_all(self) -> None:
         for fd in list(self._readers):
@@ -390,3 +503,21 @@ class ChildSession:
         pidfd, self.child.pidfd = self.child.pidfd, None
         if pidfd is not None:
             os.close(pidfd)
+        _open.pop(id(self), None)
+
+
+def close_all_sessions() -> None:
+    """At interpreter exit: kill, reap and close every session still open, whoever owns it."""
+    for session in list(_open.values()):
+        with contextlib.suppress(Exception):
+            session.close_now()
+
+
+def _disown_all_after_fork() -> None:
+    for session in list(_open.values()):
+        with contextlib.suppress(Exception):
+            session.disown()
+    _open.clear()
+
+
+os.register_at_fork(after_in_child=_disown_all_after_fork)
