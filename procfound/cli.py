@@ -7,24 +7,45 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, NoReturn, final
 
 import anyio
 
-from procfound.errors import ProcessError, ProcessTimeoutError, ProcfoundError
-from procfound.managed import ManagedProcess, wait_for_process_output
-from procfound.run import run
-from procfound.streaming import stream
+from procfound import (
+    ManagedProcess,
+    PlatformError,
+    ProcessError,
+    ProcessTimeoutError,
+    StateError,
+    ValidationError,
+    run,
+    stream,
+    wait_for_process_output,
+)
 
 __all__ = ["main"]
 
+EXIT_USAGE: Final = 2
 EXIT_TIMEOUT: Final = 124  # what coreutils timeout(1) exits with
-EXIT_CANNOT_RUN: Final = 127  # what a shell exits with for a command it cannot run
+EXIT_CANNOT_EXECUTE: Final = (
+    126  # what a shell and timeout(1) exit with for a file they cannot exec
+)
+EXIT_CANNOT_RUN: Final = 127  # what a shell exits with for a command it cannot find
 EXIT_INTERRUPTED: Final = 130
+EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE reports
+
+# After `read_line_async` returns "", how long to wait for one more character: "" is either a
+# blank line or the end of the output, and only a character read tells them apart.
+_BLANK_OR_END_PEEK: Final = 0.05
+# ManagedProcess has no public wait for exit: once the output has ended, poll at this pace.
+_EXIT_POLL: Final = 0.2
 
 _DESCRIPTION: Final = """\
 Run subprocesses that never hang and never leave a process behind.
@@ -36,18 +57,57 @@ examples:
 """
 
 
-def _parse_env(pairs: Sequence[str]) -> dict[str, str] | None:
-    env: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"procfound: --env needs KEY=VALUE, got {pair!r}")
-        env[key] = value
-    return env or None
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _seconds(text: str) -> float:
+    """A duration option: a number of seconds, 0 or more; ``inf`` means no limit."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _finite_seconds(text: str) -> float:
+    """A duration that must end (a grace period that never ends would never escalate)."""
+    value = _seconds(text)
+    if math.isinf(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
+    return value
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _directory(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("expected a directory, got an empty string")
+    return text
+
+
+@final
+@dataclass(frozen=True)
+class _Grammar:
+    """The parser, each command's own parser, and each command's options that take a value."""
+
+    parser: argparse.ArgumentParser
+    commands: dict[str, argparse.ArgumentParser]
+    value_options: dict[str, frozenset[str]]
+
+
+def _build_grammar() -> _Grammar:
+    parser = _Parser(
         prog="procfound",
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -56,31 +116,48 @@ def _build_parser() -> argparse.ArgumentParser:
     run_parser = commands.add_parser(
         "run",
         help="run a command, show its output live, exit with its code",
+        usage=(
+            "procfound run [-h] [--timeout S] [--cwd DIR] [--env K=V] [--json] [--foreground] "
+            "[--] CMD [ARGS...]"
+        ),
         description=(
             "Run CMD in its own process group, show its output line by line as it comes (stderr "
             "merged into stdout in the child's order; --json keeps them apart), and exit with its "
             "exit code (128+N when signal N killed it). On --timeout the whole process tree is "
-            "killed and procfound exits 124, like timeout(1)."
+            "killed and procfound exits 124, like timeout(1). The first word that is not an "
+            "option starts CMD: everything after it is CMD's, '--' included."
         ),
+        allow_abbrev=False,
     )
-    run_parser.add_argument(
-        "--timeout", type=float, metavar="S", help="seconds before the tree is killed"
-    )
-    run_parser.add_argument("--cwd", metavar="DIR", help="working directory for the command")
-    run_parser.add_argument(
-        "--env", action="append", default=[], metavar="K=V", help="set a variable (repeatable)"
-    )
-    run_parser.add_argument(
-        "--json",
-        action="store_true",
-        help="capture the output and print the result as one JSON document",
-    )
-    run_parser.add_argument(
-        "--foreground",
-        action="store_true",
-        help="let the command use the terminal (stdin, job control); only it is killed on timeout",
-    )
-    run_parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+    run_options = [
+        run_parser.add_argument(
+            "--timeout", type=_seconds, metavar="S", help="seconds before the tree is killed"
+        ),
+        run_parser.add_argument(
+            "--cwd", type=_directory, metavar="DIR", help="working directory for the command"
+        ),
+        run_parser.add_argument(
+            "--env",
+            type=_env_pair,
+            action="append",
+            default=[],
+            metavar="K=V",
+            help="set a variable (repeatable)",
+        ),
+        run_parser.add_argument(
+            "--json",
+            action="store_true",
+            help="capture the output and print the result as one JSON document",
+        ),
+        run_parser.add_argument(
+            "--foreground",
+            action="store_true",
+            help=(
+                "let the command use the terminal (stdin, job control); only it is killed on "
+                "timeout"
+            ),
+        ),
+    ]
     wait_parser = commands.add_parser(
         "wait-for",
         help="start a command and wait until its output shows every PART (a handshake)",
@@ -89,33 +166,89 @@ def _build_parser() -> argparse.ArgumentParser:
             "Start CMD, print its output up to the line where every PART has appeared, and exit "
             "0. Exits 1 with a message if CMD ends first, 124 on --timeout; either way CMD is "
             "stopped. With --keep, stay attached and relay its output until Ctrl-C, then stop "
-            "it gracefully (SIGTERM to its process group, SIGKILL after --grace seconds)."
+            "it gracefully (SIGTERM to its process group, SIGKILL after --grace seconds). "
+            "Everything after the first '--' is CMD's."
         ),
+        allow_abbrev=False,
     )
-    wait_parser.add_argument("parts", nargs="+", metavar="PART", help="text that must appear")
-    wait_parser.add_argument("--timeout", type=float, default=10.0, metavar="S")
-    wait_parser.add_argument("--keep", action="store_true", help="stay attached until Ctrl-C")
-    wait_parser.add_argument("--grace", type=float, default=7.0, metavar="S")
-    return parser
+    wait_options = [
+        wait_parser.add_argument("parts", nargs="+", metavar="PART", help="text that must appear"),
+        wait_parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="S"),
+        wait_parser.add_argument("--keep", action="store_true", help="stay attached until Ctrl-C"),
+        wait_parser.add_argument("--grace", type=_finite_seconds, default=7.0, metavar="S"),
+    ]
+    value_options = {
+        name: frozenset(
+            option for action in actions if action.nargs != 0 for option in action.option_strings
+        )
+        for name, actions in (("run", run_options), ("wait-for", wait_options))
+    }
+    return _Grammar(parser, {"run": run_parser, "wait-for": wait_parser}, value_options)
+
+
+def _split_command_line(
+    words: list[str], value_options: Mapping[str, frozenset[str]]
+) -> tuple[list[str], list[str]]:
+    """Split argv into procfound's own words and the command's, which are never parsed.
+
+    ``run``: the command starts at the first word that is not an option (or after a ``--`` in
+    front of it). ``wait-for`` takes PARTs first, so its command starts after the first ``--``.
+    Either way every later word is the command's, ``--`` included.
+    """
+    if not words or words[0] not in value_options:
+        return words, []
+    takes_value = value_options[words[0]]
+    index = 1
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            return words[:index], words[index + 1 :]
+        if word.startswith("-") and word != "-":
+            if word in takes_value and index + 1 < len(words) and words[index + 1] != "--":
+                index += 1  # the option's value, even when it looks like an option ("-1")
+        elif words[0] == "run":
+            return words[:index], words[index:]
+        index += 1
+    return words, []
 
 
 def _exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
+def _cannot_start(exc: ProcessError) -> int:
+    """Report a command that could not be started; exit like a shell would."""
+    print(f"procfound: {_first_line(exc.message)}", file=sys.stderr)
+    # Found but not executable (EACCES, a directory) is 126 for a shell and for timeout(1).
+    return EXIT_CANNOT_EXECUTE if isinstance(exc.__cause__, PermissionError) else EXIT_CANNOT_RUN
+
+
+def _report_timeout(cmd: list[str], seconds: float) -> int:
+    print(
+        f"procfound: timed out after {seconds:g}s; killed the process tree of: {' '.join(cmd)}",
+        file=sys.stderr,
+    )
+    return EXIT_TIMEOUT
+
+
 def _run_command(args: argparse.Namespace) -> int:
-    cmd = _split_command(list(args.cmd))
+    cmd: list[str] = args.cmd
     if not cmd:
         print("procfound run: no command given (procfound run -- CMD [ARGS...])", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     started = time.monotonic()
+    env = dict(args.env) or None
     if not args.json and not args.foreground:
-        return _stream_command(cmd, args)
+        return _stream_command(cmd, args, env)
     try:
         result = run(
             cmd,
             cwd=args.cwd,
-            env=_parse_env(args.env),
+            env=env,
             capture_output=args.json,
             check=False,
             timeout=args.timeout,
@@ -124,15 +257,9 @@ def _run_command(args: argparse.Namespace) -> int:
     except ProcessTimeoutError as exc:
         if args.json:
             _print_json(cmd, None, exc.stdout or "", exc.stderr or "", started, timed_out=True)
-        print(
-            f"procfound: timed out after {args.timeout:g}s; killed the process tree of: "
-            f"{' '.join(cmd)}",
-            file=sys.stderr,
-        )
-        return EXIT_TIMEOUT
+        return _report_timeout(cmd, args.timeout)
     except ProcessError as exc:
-        print(f"procfound: {exc.message.splitlines()[0]}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
+        return _cannot_start(exc)
     if args.json:
         _print_json(
             cmd,
@@ -146,52 +273,41 @@ def _run_command(args: argparse.Namespace) -> int:
     return _exit_code(result.returncode)
 
 
-def _stream_command(cmd: list[str], args: argparse.Namespace) -> int:
-    # Lines are printed as the child writes them (stderr merged in the child's order).
+def _stream_command(cmd: list[str], args: argparse.Namespace, env: dict[str, str] | None) -> int:
+    # Lines are printed as the child writes them (stderr merged in the child's order). Leaving
+    # the `with` early (a closed stdout, Ctrl-C) kills the child's tree before it returns.
     try:
-        for line in stream(
-            cmd,
-            cwd=args.cwd,
-            env=_parse_env(args.env),
-            timeout=args.timeout,
-            stream_stderr=True,
-        ):
-            print(line, flush=True)
+        with stream(cmd, cwd=args.cwd, env=env, timeout=args.timeout, stream_stderr=True) as lines:
+            for line in lines:
+                print(line, flush=True)
     except ProcessTimeoutError:
-        print(
-            f"procfound: timed out after {args.timeout:g}s; killed the process tree of: "
-            f"{' '.join(cmd)}",
-            file=sys.stderr,
-        )
-        return EXIT_TIMEOUT
+        return _report_timeout(cmd, args.timeout)
     except ProcessError as exc:
         if exc.return_code is None:
-            print(f"procfound: {exc.message.splitlines()[0]}", file=sys.stderr)
-            return EXIT_CANNOT_RUN
+            return _cannot_start(exc)
         return _exit_code(exc.return_code)
     return 0
 
 
-def _split_command(raw: list[str]) -> list[str]:
-    return raw[1:] if raw and raw[0] == "--" else raw
-
-
 def _wait_for_command(args: argparse.Namespace) -> int:
     parts: list[str] = list(args.parts)
-    cmd = _split_command(list(args.cmd))
+    cmd: list[str] = args.cmd
     if not cmd or not parts:
         print("procfound wait-for: need PART... -- CMD [ARGS...]", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     process = ManagedProcess(cmd)
     try:
-        process.launch()
+        try:
+            process.launch()
+        except ProcessError as exc:
+            return _cannot_start(exc)
         try:
             text = anyio.run(wait_for_process_output, process, parts, args.timeout)
         except ProcessTimeoutError:
             print(f"procfound: {parts} did not appear within {args.timeout:g}s", file=sys.stderr)
             return EXIT_TIMEOUT
         except ProcessError as exc:
-            print(f"procfound: {exc.message.splitlines()[0]}", file=sys.stderr)
+            print(f"procfound: {_first_line(exc.message)}", file=sys.stderr)
             return 1
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -204,15 +320,37 @@ def _wait_for_command(args: argparse.Namespace) -> int:
 
 
 def _relay_until_interrupted(process: ManagedProcess) -> None:
-    async def relay() -> None:
+    async def relay_output() -> None:
+        ahead = ""  # a character read past a "" line, which belongs to the next line
         while True:
+            if ahead == "\n":
+                ahead = ""
+                print(flush=True)
+                continue
             try:
-                line = await process.read_line_async(timeout=3600)
+                rest = await process.read_line_async(timeout=3600)
             except TimeoutError:
                 continue
-            if not line and not process.is_running():
-                return
+            line, ahead = ahead + rest, ""
+            if not rest:
+                line = line.removesuffix("\r")  # the "\r" of a "\r\n" read ahead
+            if not line:
+                # A blank line, or the end of the output (a blank line just before the end is
+                # indistinguishable from it and is not shown).
+                try:
+                    ahead = await process.read_char_async(timeout=_BLANK_OR_END_PEEK)
+                except TimeoutError:
+                    pass  # nothing yet, but the output goes on: it was a blank line
+                else:
+                    if not ahead:
+                        return
             print(line, flush=True)
+
+    async def relay() -> None:
+        await relay_output()
+        # The output ended (stdout closed, or the command exited): stay attached until it exits.
+        while process.is_running():
+            await anyio.sleep(_EXIT_POLL)
 
     try:
         anyio.run(relay)
@@ -242,33 +380,50 @@ def _print_json(
     }
     json.dump(document, sys.stdout)
     sys.stdout.write("\n")
+    sys.stdout.flush()  # a closed pipe must fail here, inside main, not in the flush at exit
+
+
+def _silence_stdout() -> None:
+    # The Python docs' recipe for SIGPIPE: point stdout at /dev/null so that the interpreter's
+    # own flush at exit does not raise BrokenPipeError a second time.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+_COMMANDS: Final[dict[str, Callable[[argparse.Namespace], int]]] = {
+    "run": _run_command,
+    "wait-for": _wait_for_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``procfound`` command; returns the exit code."""
+    grammar = _build_grammar()
     words = list(sys.argv[1:] if argv is None else argv)
-    # Everything after the first "--" is the command, verbatim: options of the command (or
-    # words that look like ours) must never be parsed as procfound's.
-    tail: list[str] | None = None
-    if "--" in words:
-        split = words.index("--")
-        words, tail = words[:split], words[split + 1 :]
-    args = _build_parser().parse_args(words)
-    if tail is not None or args.command == "wait-for":
-        args.cmd = tail or []
+    own, command = _split_command_line(words, grammar.value_options)
+    args, unknown = grammar.parser.parse_known_args(own)
+    if unknown:  # reported by the command's parser, so the hint names its --help
+        grammar.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.cmd = command
     try:
-        if args.command == "run":
-            return _run_command(args)
-        if args.command == "wait-for":
-            return _wait_for_command(args)
-    except ProcfoundError as exc:
-        print(f"procfound: {exc.message}", file=sys.stderr)
-        return 2
+        return _COMMANDS[args.command](args)
+    except ValidationError as exc:
+        print(f"procfound: {_first_line(exc.message)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (PlatformError, StateError) as exc:
+        print(f"procfound: {_first_line(exc.message)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # Whoever read our output has gone (`| head -1`); the child is already stopped.
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         # The child's tree is already gone: the sync call waits for its kill path.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         return EXIT_INTERRUPTED
-    raise AssertionError(f"unhandled command {args.command}")  # argparse guarantees a command
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
@@ -58,6 +59,94 @@ def test_run_passes_arguments_after_double_dash_unchanged() -> None:
     done = cli("run", "--", *ARGV_PROBE, *args)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == args
+
+
+def test_run_the_first_word_that_is_not_an_option_starts_the_command() -> None:
+    done = cli("run", "echo", "hello", "--", "echo", "SURPRISE")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello -- echo SURPRISE\n"
+
+
+def test_run_options_after_the_command_are_the_commands() -> None:
+    words = ["--timeout", "nan", "--json", "--", "--env", "X", "--"]
+    done = cli("run", "--timeout", "20", *ARGV_PROBE, *words)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == words
+
+
+def test_run_only_the_first_double_dash_before_the_command_is_a_separator() -> None:
+    done = cli("run", "--timeout", "20", "--", "echo", "a", "--", "b")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "a -- b\n"
+
+
+def cli_into_closed_pipe(*args: str) -> tuple[str, str, int]:
+    """Run the CLI piped into `head -c 8`; return (stdout, stderr, the CLI's exit code)."""
+    command = shlex.join([PY, "-m", "procfound", *args])
+    done = subprocess.run(
+        ["sh", "-c", f'{{ {command}; echo "procfound-exit=$?" >&2; }} | head -c 8'],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    found = re.search(r"^procfound-exit=(\d+)$", done.stderr, re.M)
+    assert found, done.stderr
+    return done.stdout, done.stderr[: found.start()], int(found.group(1))
+
+
+def test_run_into_a_closed_pipe_ends_quietly_and_stops_the_child() -> None:
+    # `yes` never ends by itself: procfound has to stop it once nobody reads any more.
+    out, err, code = cli_into_closed_pipe("run", "--", "sh", "-c", 'echo "$$"; exec yes')
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err
+    assert err == ""
+    assert code == 128 + signal.SIGPIPE  # as if procfound had been killed by SIGPIPE
+    assert wait_gone(int(out.split()[0]), 3.0), "the child outlived the closed pipe"
+
+
+def test_run_json_into_a_closed_pipe_ends_quietly() -> None:
+    _out, err, code = cli_into_closed_pipe("run", "--json", "--", "seq", "200000")
+    assert err == ""
+    assert code == 128 + signal.SIGPIPE
+
+
+@pytest.mark.parametrize(
+    ("words", "mentions"),
+    [
+        (["--timeout", "nan"], "nan"),
+        (["--timeout", "-1"], "-1"),
+        (["--timeout", "abc"], "abc"),
+        (["--timeout", ""], "--timeout"),
+        (["--timeout"], "--timeout"),
+        (["--env", "NOEQUALS"], "NOEQUALS"),
+        (["--env", "=value"], "=value"),
+        (["--cwd", ""], "--cwd"),
+        (["--bogus"], "--bogus"),
+        (["--time", "5"], "--time"),
+    ],
+)
+def test_run_bad_option_values_are_one_line_usage_errors(words: list[str], mentions: str) -> None:
+    done = cli("run", *words, "--", "echo", "ran")
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""  # the command did not run
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert mentions in done.stderr
+
+
+def test_run_env_without_equals_names_the_expected_form() -> None:
+    done = cli("run", "--env", "NOEQUALS", "--", "true")
+    assert done.returncode == 2
+    assert "KEY=VALUE" in done.stderr
+    assert "NOEQUALS" in done.stderr
+
+
+def test_run_timeout_inf_means_no_limit_like_coreutils() -> None:
+    done = cli("run", "--timeout", "inf", "--", "echo", "hi")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hi\n"
 
 
 def test_run_json_prints_one_parsable_document() -> None:
@@ -114,9 +203,21 @@ def test_run_cwd_and_env_reach_the_child(tmp_path: Path) -> None:
 def test_run_missing_program_fails_with_a_clear_message(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-program")
     done = cli("run", "--", missing)
-    assert done.returncode != 0
+    assert done.returncode == 127
     assert missing in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]])
+def test_run_program_that_cannot_be_executed_exits_126_like_coreutils(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    not_executable = tmp_path / "not-executable"
+    not_executable.write_text("#!/bin/sh\necho ran\n")
+    done = cli("run", *mode, "--", str(not_executable))
+    assert done.returncode == 126, done.stderr
+    assert str(not_executable) in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
 
 
 def read_line_within(stream: IO[bytes] | None, seconds: float) -> str:

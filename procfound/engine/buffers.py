@@ -67,8 +67,7 @@ class OutputBuffer:
     :class:`io.BytesIO`, whose ``getvalue()`` hands over its internal buffer without a copy.
     Each byte lands in fresh memory once: on these VMs first-touch page faults cost more than
     the copies (profiled: growing a bytearray by ``extend`` took over half of a 64 MiB capture,
-    and a final ``bytes`` copy most
-    of the rest).
+    and a final ``bytes`` copy most of the rest).
 
     Past ``limit`` bytes the buffer keeps reading (so the child never blocks on a full pipe) but
     keeps only the last ``limit`` bytes; :attr:`dropped` counts what was let go.
