@@ -1,11 +1,13 @@
 """A Griffe extension for the API reference (``mkdocs.yml``): sync twins and reST roles.
 
 1. ``run = make_sync(async_run, "run")`` is a plain assignment to static analysis, so the
-   reference would show ``run`` and ``shell`` as bare attributes. Each public attribute whose
-   value is a ``make_sync(...)`` call becomes a function with the coroutine's parameters and
-   the docstring ``make_sync`` generated at import time. Only the modules holding such twins
-   are imported; everything else is read statically (importing ``procfound.__main__`` would
-   run the command line).
+   reference would show ``run`` and ``shell`` as bare attributes. Each public attribute (of a
+   module or a class) whose value is a ``make_sync(...)`` call becomes a function with the
+   coroutine's parameters and the docstring ``make_sync`` generated at import time. Likewise
+   ``stream = with_stream_parameters(_stream, "stream")``: a function with the parameters of
+   the shared template ``_stream_parameters`` and the implementation's docstring and return
+   type. Only the modules holding such twins are imported; everything else is read statically
+   (importing ``procfound.__main__`` would run the command line).
 2. The docstrings use reST roles (``:class:`ProcessError```), which Markdown shows verbatim;
    they are rendered as inline code instead.
 """
@@ -20,6 +22,8 @@ from typing import Any
 import griffe
 
 _TWIN = re.compile(r"make_sync\((\w+),")
+_STREAM = re.compile(r"with_stream_parameters\((\w+),")
+_STREAM_TEMPLATE = "_stream_parameters"
 _ROLE = re.compile(r":(?:class|func|meth|attr|data|exc|mod):`~?([^`]+)`")
 
 
@@ -28,13 +32,10 @@ class SyncTwins(griffe.Extension):
 
     def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader, **kwargs: Any) -> None:
         for module in _modules(pkg):
-            for name, member in list(module.members.items()):
-                if member.is_alias or name.startswith("_"):
-                    continue
-                if isinstance(member, griffe.Attribute):
-                    match = _TWIN.match(str(member.value))
-                    if match:
-                        module.set_member(name, _twin(module, member, match.group(1), loader))
+            containers: list[griffe.Module | griffe.Class] = [module]
+            containers += [m for m in module.members.values() if isinstance(m, griffe.Class)]
+            for container in containers:
+                _document_twins(module, container, loader)
             for obj in _objects(module):
                 if obj.docstring is not None:
                     obj.docstring.value = _ROLE.sub(r"`\1`", obj.docstring.value)
@@ -43,18 +44,45 @@ class SyncTwins(griffe.Extension):
     on_package_loaded = on_package
 
 
+def _document_twins(
+    module: griffe.Module, container: griffe.Module | griffe.Class, loader: griffe.GriffeLoader
+) -> None:
+    for name, member in list(container.members.items()):
+        if member.is_alias or name.startswith("_") or not isinstance(member, griffe.Attribute):
+            continue
+        if match := _TWIN.match(str(member.value)):
+            source = container.members[match.group(1)]
+            twin = _twin(module, container, member, source, source, loader)
+        elif match := _STREAM.match(str(member.value)):
+            template = module.members[_STREAM_TEMPLATE]
+            twin = _twin(
+                module, container, member, template, module.members[match.group(1)], loader
+            )
+        else:
+            continue
+        container.set_member(name, twin)
+
+
 def _twin(
-    module: griffe.Module, static: griffe.Attribute, coroutine: str, loader: griffe.GriffeLoader
+    module: griffe.Module,
+    container: griffe.Module | griffe.Class,
+    static: griffe.Attribute,
+    parameters_from: Any,
+    returns_from: Any,
+    loader: griffe.GriffeLoader,
 ) -> griffe.Function:
-    source = module.members[coroutine]
-    assert isinstance(source, griffe.Function), f"{module.path}.{coroutine} is not a function"
-    live = getattr(importlib.import_module(module.path), static.name)
+    for source in (parameters_from, returns_from):
+        assert isinstance(source, griffe.Function), f"{source.path} is not a function"
+    live: Any = importlib.import_module(module.path)
+    if isinstance(container, griffe.Class):
+        live = getattr(live, container.name)
+    live = getattr(live, static.name)
     return griffe.Function(
         static.name,
         lineno=static.lineno,
         endlineno=static.endlineno,
-        parameters=source.parameters,
-        returns=source.returns,
+        parameters=parameters_from.parameters,
+        returns=returns_from.returns,
         docstring=griffe.Docstring(
             inspect.cleandoc(live.__doc__ or ""),
             lineno=static.lineno,

@@ -12,12 +12,14 @@ docs/performance.md).
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import os
-from collections.abc import AsyncGenerator, Generator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
 import anyio
 
@@ -49,9 +51,88 @@ __all__ = [
     "stream_batches",
 ]
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 # stderr is drained beside stdout so it can never fill its pipe and block the child; its tail is
 # kept for the error raised on a non-zero exit.
 STDERR_TAIL: Final = 64 * 1024
+
+
+def _stream_parameters(
+    cmd: list[str],
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    stream_stderr: bool = False,
+    *,
+    kill_on_parent_death: bool = False,
+    max_line: int | None = None,
+    **kwargs: Any,
+) -> None:
+    """The parameters of every stream function, written once: the template they share."""
+
+
+_PARAMETERS: Final = inspect.signature(_stream_parameters)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCall:
+    """The arguments of one stream call, bound to the shared parameters once."""
+
+    cmd: list[str]
+    cwd: str | Path | None
+    env: Mapping[str, str] | None
+    timeout: float | None
+    stream_stderr: bool
+    kill_on_parent_death: bool
+    max_line: int | None
+    kwargs: dict[str, Any]
+
+    @classmethod
+    def bind(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
+        """Bind a call's arguments the way Python would bind them to the template."""
+        bound = _PARAMETERS.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return cls(**bound.arguments)
+
+
+class _WithParameters(Generic[P]):
+    """Makes a public stream function from an implementation that takes a :class:`StreamCall`.
+
+    The public function has the template's parameters (for callers, ``inspect`` and mypy
+    alike) and the implementation's docstring and return type.
+    """
+
+    def __init__(self, template: Callable[P, None]) -> None:
+        self._signature = inspect.signature(template)
+
+    def __call__(self, impl: Callable[[StreamCall], R], name: str) -> Callable[P, R]:
+        def public(*args: P.args, **kwargs: P.kwargs) -> R:
+            return impl(StreamCall.bind(args, kwargs))
+
+        public.__name__ = public.__qualname__ = name
+        public.__doc__ = impl.__doc__
+        returns = inspect.signature(impl).return_annotation
+        public.__signature__ = self._signature.replace(  # type: ignore[attr-defined]
+            return_annotation=returns
+        )
+        return public
+
+
+with_stream_parameters: Final = _WithParameters(_stream_parameters)
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The last item :func:`output_chunks` yields: how the command ended (no error: exit 0).
+
+    The outcome travels as an item rather than an exception so that one consumer,
+    :class:`_Batcher`, can deliver the last unterminated line before raising it, for the sync and
+    the async forms alike.
+    """
+
+    error: ProcessError | None = None
 
 
 class _Chunks:
@@ -83,44 +164,36 @@ class _Chunks:
         return chunks
 
 
-async def output_chunks(
-    cmd: list[str],
-    cwd: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    stream_stderr: bool = False,
-    *,
-    kill_on_parent_death: bool = False,
-    **kwargs: Any,
-) -> AsyncGenerator[list[bytes], None]:
+async def output_chunks(call: StreamCall) -> AsyncGenerator[list[bytes] | Ended, None]:
     """The process side of every stream: yield the bytes each wake-up read, then the outcome.
 
-    Validates its arguments, spawns, and after the last chunk raises the exit or timeout error
-    (the consumer validates and applies ``max_line``, ``encoding`` and ``errors``). No cancel
+    Validates its arguments, spawns, and after the last chunk yields :class:`Ended` with the
+    exit or timeout error, if any (the consumer validates and applies ``max_line``,
+    ``encoding`` and ``errors``). No cancel
     scope or task group spans a ``yield``: the deadline is applied to each wait on its own, so
     the generator can be suspended in the consumer's code safely. What one step reads is bounded
     (a grown pipe's 1 MiB per read), and nothing is read while the consumer holds the generator:
     the pipe is the back-pressure.
     """
-    if isinstance(cast(object, cmd), str):
+    if isinstance(cast(object, call.cmd), str):
         raise ValidationError(
             "stream commands must be a list of arguments (a str would need a shell)",
             code="INVALID_COMMAND_TYPE",
         )
-    argv = command_list(cmd, shell=False)
-    options = RunOptions.from_kwargs(kwargs)
-    seconds = check_timeout(timeout)
-    workdir = check_cwd(cwd)
-    overrides = check_env(env)
+    argv = command_list(call.cmd, shell=False)
+    options = RunOptions.from_kwargs(call.kwargs)
+    seconds = check_timeout(call.timeout)
+    workdir = check_cwd(call.cwd)
+    overrides = check_env(call.env)
     request = build_request(
         argv,
         cwd=workdir,
         overrides=overrides,
         stdin=Stdio.DEVNULL,
         capture_output=True,
-        stderr=Stdio.STDOUT if stream_stderr else Stdio.PIPE,
+        stderr=Stdio.STDOUT if call.stream_stderr else Stdio.PIPE,
         options=options,
-        kill_on_parent_death=kill_on_parent_death,
+        kill_on_parent_death=call.kill_on_parent_death,
     )
     shown = command_text(argv)
     logger.debug("stream %s (cwd=%s, env=%s)", argv, workdir, redacted_env(overrides))
@@ -155,23 +228,48 @@ async def output_chunks(
     tail = errors.decode(options.encoding, options.errors)
     if timed_out:
         assert seconds is not None
-        raise ASYNC_STREAM.timed_out(shown, seconds, None, tail)
+        yield Ended(ASYNC_STREAM.timed_out(shown, seconds, None, tail))
+        return
     assert session.returncode is not None
     if session.returncode != 0:
-        raise ASYNC_STREAM.exit_failed(shown, session.returncode, None, tail)
+        yield Ended(ASYNC_STREAM.exit_failed(shown, session.returncode, None, tail))
+        return
+    yield Ended()
 
 
-async def async_stream_batches(
-    cmd: list[str],
-    cwd: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    stream_stderr: bool = False,
-    *,
-    kill_on_parent_death: bool = False,
-    max_line: int | None = None,
-    **kwargs: Any,
-) -> AsyncGenerator[list[str], None]:
+class _Batcher:
+    """The one consumer of :func:`output_chunks`: its items in, batches of lines out.
+
+    Pure computation, driven by :func:`async_stream_batches` in the portal or the caller's loop
+    and by :func:`stream_batches` in the caller's thread.
+    """
+
+    __slots__ = ("_splitter",)
+
+    def __init__(self, call: StreamCall) -> None:
+        options = RunOptions.from_kwargs(call.kwargs)
+        limit = check_max_bytes(call.max_line, "max_line")
+        try:
+            self._splitter = LineSplitter(options.encoding, options.errors, limit)
+        except ValueError as exc:  # a known codec that is not ASCII-compatible (UTF-16...)
+            raise ValidationError(
+                f"cannot split {options.encoding!r} output into lines: {exc}",
+                code="INVALID_ARGUMENT",
+            ) from exc
+
+    def batches(self, item: list[bytes] | Ended) -> Iterator[list[str]]:
+        """The batches ``item`` completes; at the end, a last line without newline, then the
+        error (if the command failed)."""
+        if not isinstance(item, Ended):
+            yield from self._splitter.split_chunks(item)
+            return
+        if last := self._splitter.close():
+            yield last
+        if item.error is not None:
+            raise item.error
+
+
+async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], None]:
     """Yield a command's output as lists of lines: the lines each 64 KiB of output completes.
 
     The same lines as :func:`async_stream`, in the same order, with the same errors, timeout
@@ -209,56 +307,17 @@ async def async_stream_batches(
         >>> anyio.run(count_lines)
         1000
     """
-    splitter = _splitter(kwargs, max_line)
-    chunks = output_chunks(
-        cmd,
-        cwd,
-        env,
-        timeout,
-        stream_stderr,
-        kill_on_parent_death=kill_on_parent_death,
-        **kwargs,
-    )
+    batcher = _Batcher(call)
+    chunks = output_chunks(call)
     try:
-        while True:
-            try:
-                batch = await chunks.__anext__()
-            except StopAsyncIteration:
-                break
-            except ProcessError:
-                if last := splitter.close():
-                    yield last  # a last line without a newline comes before the error
-                raise
-            for lines in splitter.split_chunks(batch):
-                yield lines
+        async for item in chunks:
+            for batch in batcher.batches(item):
+                yield batch
     finally:
         await chunks.aclose()
-    if last := splitter.close():
-        yield last
 
 
-def _splitter(kwargs: Mapping[str, Any], max_line: int | None) -> LineSplitter:
-    options = RunOptions.from_kwargs(kwargs)
-    limit = check_max_bytes(max_line, "max_line")
-    try:
-        return LineSplitter(options.encoding, options.errors, limit)
-    except ValueError as exc:  # a known codec that is not ASCII-compatible (UTF-16...)
-        raise ValidationError(
-            f"cannot split {options.encoding!r} output into lines: {exc}", code="INVALID_ARGUMENT"
-        ) from exc
-
-
-async def async_stream(
-    cmd: list[str],
-    cwd: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    stream_stderr: bool = False,
-    *,
-    kill_on_parent_death: bool = False,
-    max_line: int | None = None,
-    **kwargs: Any,
-) -> AsyncGenerator[str, None]:
+async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
     """Yield a command's output line by line, as soon as each line is written.
 
     **Output:** each line of stdout, without its ``\\n`` or ``\\r\\n``, decoded as UTF-8 with
@@ -303,16 +362,7 @@ async def async_stream(
         >>> anyio.run(lines)
         ['a', 'b']
     """
-    batches = async_stream_batches(
-        cmd,
-        cwd,
-        env,
-        timeout,
-        stream_stderr,
-        kill_on_parent_death=kill_on_parent_death,
-        max_line=max_line,
-        **kwargs,
-    )
+    batches = _async_stream_batches(call)
     try:
         async for batch in batches:
             for line in batch:
@@ -325,38 +375,18 @@ _output_chunks = make_sync_iterator(output_chunks, "output_chunks")
 
 
 def _split_batches(
-    chunks: Generator[list[bytes], None, None], kwargs: Mapping[str, Any], max_line: int | None
+    chunks: Generator[list[bytes] | Ended, None, None], call: StreamCall
 ) -> Generator[list[str], None, None]:
-    """The sync consumer: what :func:`async_stream_batches` does, in the caller's thread."""
+    """The sync driver of :class:`_Batcher`, in the caller's thread."""
     try:
-        splitter = _splitter(kwargs, max_line)
-        while True:
-            try:
-                batch = next(chunks)
-            except StopIteration:
-                break
-            except ProcessError:
-                if last := splitter.close():
-                    yield last  # a last line without a newline comes before the error
-                raise
-            yield from splitter.split_chunks(batch)
-        if last := splitter.close():
-            yield last
+        batcher = _Batcher(call)
+        for item in chunks:
+            yield from batcher.batches(item)
     finally:
         chunks.close()
 
 
-def stream_batches(
-    cmd: list[str],
-    cwd: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    stream_stderr: bool = False,
-    *,
-    kill_on_parent_death: bool = False,
-    max_line: int | None = None,
-    **kwargs: Any,
-) -> Generator[list[str], None, None]:
+def _stream_batches(call: StreamCall) -> Generator[list[str], None, None]:
     """Yield a command's output as lists of lines, from sync code.
 
     The sync twin of :func:`async_stream_batches`: one portal call per read (up to 1 MiB),
@@ -385,29 +415,10 @@ def stream_batches(
         >>> sum(len(batch) for batch in stream_batches(["seq", "1000"]))
         1000
     """
-    chunks = _output_chunks(
-        cmd,
-        cwd,
-        env,
-        timeout,
-        stream_stderr,
-        kill_on_parent_death=kill_on_parent_death,
-        **kwargs,
-    )
-    return _split_batches(chunks, kwargs, max_line)
+    return _split_batches(_output_chunks(call), call)
 
 
-def stream(
-    cmd: list[str],
-    cwd: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    stream_stderr: bool = False,
-    *,
-    kill_on_parent_death: bool = False,
-    max_line: int | None = None,
-    **kwargs: Any,
-) -> LineStream:
+def _stream(call: StreamCall) -> LineStream:
     """Yield a command's output line by line, from sync code.
 
     The sync twin of :func:`async_stream` (same arguments, same behaviour); the process runs in
@@ -439,17 +450,7 @@ def stream(
         >>> list(stream(["printf", "a\\nb\\n"]))
         ['a', 'b']
     """
-    batches = stream_batches(
-        cmd,
-        cwd,
-        env,
-        timeout,
-        stream_stderr,
-        kill_on_parent_death=kill_on_parent_death,
-        max_line=max_line,
-        **kwargs,
-    )
-    return LineStream(batches)
+    return LineStream(_stream_batches(call))
 
 
 class LineStream(Iterator[str]):
@@ -482,3 +483,9 @@ class LineStream(Iterator[str]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+async_stream_batches = with_stream_parameters(_async_stream_batches, "async_stream_batches")
+async_stream = with_stream_parameters(_async_stream, "async_stream")
+stream_batches = with_stream_parameters(_stream_batches, "stream_batches")
+stream = with_stream_parameters(_stream, "stream")
