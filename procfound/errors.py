@@ -10,6 +10,7 @@ import signal
 from typing import Any, Final
 
 __all__ = [
+    "MESSAGE_COMMAND_LIMIT",
     "PlatformError",
     "ProcessError",
     "ProcessTimeoutError",
@@ -17,12 +18,17 @@ __all__ = [
     "ShellFeatureError",
     "StateError",
     "ValidationError",
+    "command_display",
     "describe_returncode",
+    "shorten",
 ]
 
 # Output beyond this many characters is cut from the *message* (the attributes keep it whole):
 # a 200 MB stderr pasted into a log line helps nobody.
 MESSAGE_OUTPUT_LIMIT: Final = 4000
+# A command or path longer than this is cut in messages (the attributes keep it whole): an argv
+# of megabytes (the E2BIG case) must not become megabytes of error message.
+MESSAGE_COMMAND_LIMIT: Final = 200
 
 
 def describe_returncode(returncode: int) -> str:
@@ -54,6 +60,38 @@ def command_text(command: str | list[str] | None) -> str:
     if command is None:
         return ""
     return command if isinstance(command, str) else " ".join(map(str, command))
+
+
+def shorten(text: str, limit: int = MESSAGE_COMMAND_LIMIT) -> str:
+    """``text`` as it may appear in a message: cut to ``limit`` characters, printable.
+
+    A longer text keeps its first ``limit`` characters and says how many more there were. Lone
+    surrogates (undecodable bytes of a file name, ``"\\udc80"``) become backslash escapes, so
+    printing or logging the message can never raise ``UnicodeEncodeError``.
+
+    Example:
+        >>> shorten("x" * 250, 10)
+        'xxxxxxxxxx... (240 more characters)'
+        >>> shorten("/tmp/\\udc80")
+        '/tmp/\\\\x80'
+    """
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text) - limit} more characters)"
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # a surrogate-escaped byte shows as the byte it stands for
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def command_display(command: str | list[str] | None) -> str:
+    """:func:`command_text` shortened for a message (see :func:`shorten`)."""
+    return shorten(command_text(command))
 
 
 class ProcfoundError(Exception):
@@ -179,7 +217,7 @@ class ProcessError(ProcfoundError):
         self.rusage: Any = None
         parts = [message]
         if command:
-            parts.append(f"Command: {command_text(command)}")
+            parts.append(f"Command: {command_display(command)}")
         if return_code is not None:
             parts.append(f"Return code: {describe_returncode(return_code)}")
         if timeout:

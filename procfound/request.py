@@ -9,15 +9,25 @@ from __future__ import annotations
 import codecs
 import logging
 import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from procfound.engine.spawn import SpawnRequest, Stdio
 from procfound.errors import ValidationError
 
-__all__ = ["RunOptions", "build_request", "command_list", "logger", "redacted_env"]
+__all__ = [
+    "RunOptions",
+    "build_request",
+    "check_cwd",
+    "check_timeout",
+    "command_list",
+    "logger",
+    "redacted_env",
+    "to_input_bytes",
+]
 
 logger: Final = logging.getLogger("procfound")
 
@@ -62,6 +72,13 @@ class RunOptions:
                 raise ValidationError(
                     f"unknown {name} {value!r}: {exc}", code="INVALID_ARGUMENT"
                 ) from exc
+        try:  # a bytes-to-bytes codec ("hex", "zlib") exists but cannot decode text
+            b"".decode(options.encoding)
+            "".encode(options.encoding)
+        except LookupError as exc:
+            raise ValidationError(
+                f"encoding {options.encoding!r} cannot be used: {exc}", code="INVALID_ARGUMENT"
+            ) from exc
         return options
 
 
@@ -96,6 +113,11 @@ def command_list(cmd: object, *, shell: bool) -> list[str]:
             )
         _check_no_nul(arg, "argument")
         argv.append(arg)
+    if not argv[0]:
+        raise ValidationError(
+            "the program name (the first element of the command) is empty",
+            code="INVALID_ARGUMENT",
+        )
     return argv
 
 
@@ -116,15 +138,34 @@ def _check_encodable(value: str, what: str) -> None:
         ) from None
 
 
-def check_timeout(timeout: object) -> float | None:
-    """``timeout`` as seconds, or None; refuse negative, NaN and non-numbers."""
+def check_timeout(timeout: object, name: str = "timeout") -> float | None:
+    """``timeout`` as seconds, or None; refuse negative, NaN and non-numbers.
+
+    Any real number is accepted (a numpy value or a Fraction too). One too large for a float
+    (``10**400``) is longer than anything will run: it becomes ``math.inf``, no deadline.
+
+    Example:
+        >>> check_timeout(10**400), check_timeout(2)
+        (inf, 2.0)
+    """
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or math.isnan(timeout):
-        raise ValidationError("timeout must be a number of seconds or None", code="INVALID_TIMEOUT")
-    if timeout < 0:
-        raise ValidationError("timeout must not be negative", code="INVALID_TIMEOUT")
-    return float(timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise ValidationError(
+            f"{name} must be a number of seconds or None, not {type(timeout).__name__}",
+            code="INVALID_TIMEOUT",
+        )
+    try:
+        seconds = float(timeout)
+    except OverflowError:
+        seconds = -math.inf if cast(float, timeout) < 0 else math.inf
+    if math.isnan(seconds):
+        raise ValidationError(
+            f"{name} must be a number of seconds or None, not NaN", code="INVALID_TIMEOUT"
+        )
+    if seconds < 0:
+        raise ValidationError(f"{name} must not be negative", code="INVALID_TIMEOUT")
+    return seconds
 
 
 def check_max_bytes(value: object, name: str) -> int | None:
@@ -139,12 +180,23 @@ def check_max_bytes(value: object, name: str) -> int | None:
 
 
 def check_cwd(cwd: object) -> str | None:
-    """``cwd`` as a str (a Path is converted), or None."""
+    """``cwd`` as a str (a Path is converted), or None; refuse what no directory can be named.
+
+    A lone surrogate that stands for an undecodable byte (``"\\udc80"``, as ``os.listdir``
+    returns such names) is a valid name; one that stands for nothing (``"\\ud800"``) is not.
+    """
     if cwd is None:
         return None
-    if isinstance(cwd, str | os.PathLike):
-        return os.fspath(cwd)
-    raise ValidationError("cwd must be a str or a Path", code="INVALID_ARGUMENT")
+    path = os.fspath(cwd) if isinstance(cwd, os.PathLike) else cwd
+    if not isinstance(path, str):
+        hint = " (os.fsdecode() turns bytes into one)" if isinstance(path, bytes) else ""
+        raise ValidationError(f"cwd must be a str or a Path{hint}", code="INVALID_ARGUMENT")
+    if not path:
+        raise ValidationError(
+            "cwd must not be empty (None runs in the current directory)", code="INVALID_ARGUMENT"
+        )
+    _check_no_nul(path, "cwd")
+    return path
 
 
 def check_env(env: object) -> dict[str, str] | None:
@@ -174,7 +226,16 @@ def to_input_bytes(data: object, encoding: str) -> bytes | None:
     if data is None:
         return None
     if isinstance(data, str):
-        return data.encode(encoding)
+        try:
+            return data.encode(encoding)
+        except UnicodeEncodeError as exc:
+            # The input is never echoed (it may be a secret); the character and place are.
+            raise ValidationError(
+                f"input cannot be encoded with {encoding!r}: character "
+                f"{exc.object[exc.start : exc.start + 1]!r} at index {exc.start}: {exc.reason}; "
+                "pass bytes, or another encoding= (it also decodes the output)",
+                code="INVALID_ARGUMENT",
+            ) from None
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     raise ValidationError("input must be bytes or str", code="INVALID_ARGUMENT")
