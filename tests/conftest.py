@@ -98,6 +98,26 @@ def children_of(parent: int) -> dict[int, str]:
     return found
 
 
+# The same scan as :func:`children_of`, as source for scripts run in a fresh interpreter
+# (``children()`` lists ``[pid, state]`` of that interpreter's own children).
+CHILDREN_OF_ME = """
+def children():
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            found.append([int(entry), fields[0]])
+    return found
+"""
+
+
 def _children() -> dict[int, str]:
     return children_of(os.getpid())
 

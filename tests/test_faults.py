@@ -36,7 +36,7 @@ from typing import Any
 import anyio
 import pytest
 import trio
-from conftest import PY, SyncCall, pid_alive, python, wait_gone
+from conftest import CHILDREN_OF_ME, PY, SyncCall, pid_alive, python, wait_gone
 
 import procfound
 import procfound.engine.session as session_module
@@ -158,23 +158,6 @@ def collect(cmd: list[str], lines: list[str], **kwargs: Any) -> None:
 # --------------------------------------------------------------------------------------------
 # Fresh interpreters
 # --------------------------------------------------------------------------------------------
-
-CHILDREN_OF_ME = """
-def children():
-    me = os.getpid()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            found.append([int(entry), fields[0]])
-    return found
-"""
 
 
 class Interpreter:

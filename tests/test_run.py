@@ -24,7 +24,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import PY, SyncCall, children_of, pid_alive, python, wait_gone
+from conftest import CHILDREN_OF_ME, PY, SyncCall, children_of, pid_alive, python, wait_gone
 
 import procfound
 from procfound import (
@@ -682,23 +682,6 @@ async def test_move_on_after_around_async_run_kills_tree(tmp_path: Path) -> None
 # --------------------------------------------------------------------------------------------
 # Ctrl-C in the sync form (a fresh interpreter, so SIGINT hits only it)
 # --------------------------------------------------------------------------------------------
-
-CHILDREN_OF_ME = """
-def children():
-    me = os.getpid()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            found.append([int(entry), fields[0]])
-    return found
-"""
 
 CTRL_C_SCRIPT = (
     """
