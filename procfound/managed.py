@@ -155,7 +155,6 @@ class _Owner:
             self.stderr_sink = self.stderr_tail = OutputBuffer(STDERR_TAIL)
         self.capture = capture
         self.session: ChildSession | None = None
-        self.exited = anyio.Event()  # the child exited and its output has been drained
         self.supervisor_done = anyio.Event()
         self._changed = anyio.Event()
         self._scope: anyio.CancelScope | None = None
@@ -175,7 +174,6 @@ class _Owner:
                 if self._stop_requested:
                     self._scope.cancel()
                 await session.run_to_exit()
-                self.exited.set()
         finally:
             self.supervisor_done.set()
             self.output_changed()
@@ -220,7 +218,7 @@ class _Owner:
 
     async def read_line(self, seconds: float | None) -> str:
         buffer = self.stdout.data
-        with anyio.move_on_after(_deadline(seconds)):
+        with anyio.move_on_after(seconds):
             while True:
                 end = buffer.find(b"\n")
                 if end >= 0:
@@ -236,7 +234,7 @@ class _Owner:
         raise TimeoutError(f"Read timeout after {seconds}s")
 
     async def read_char(self, seconds: float | None) -> str:
-        with anyio.move_on_after(_deadline(seconds)):
+        with anyio.move_on_after(seconds):
             while True:
                 char = self._take_char()
                 if char is not None:
@@ -311,7 +309,7 @@ class _Owner:
             # No parts: everything expected has "appeared" before any read, so nothing is read
             # (the seed returned its first read here; SPEC: read *until* every part appeared).
             return ""
-        with anyio.move_on_after(_deadline(seconds)):
+        with anyio.move_on_after(seconds):
             while True:
                 data = await self.read_piece(piece)
                 if not data:
@@ -389,7 +387,6 @@ class _Owner:
             finally:
                 self.finished = True
                 self.stdout.eof = True
-                self.exited.set()
                 self.output_changed()
             return self.stopped_gracefully
 
@@ -398,13 +395,11 @@ class _Owner:
         await self.finish(KillSchedule(grace=0), interruptible=False)
 
 
-def _deadline(seconds: float | None) -> float:
-    return float("inf") if seconds is None else seconds
-
-
 def _grace(timeout: object) -> float:
-    """``terminate_gracefully``'s timeout as a grace period (negative means none)."""
-    seconds = check_timeout(max(0.0, timeout) if isinstance(timeout, int | float) else timeout)
+    """``terminate_gracefully``'s timeout as a grace period (negative: none; NaN: refused)."""
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout < 0:
+        return 0.0
+    seconds = check_timeout(timeout)
     if seconds is None:
         raise ValidationError("timeout must be a number of seconds", code="INVALID_TIMEOUT")
     return seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sys
 import textwrap
@@ -98,24 +99,13 @@ def children_of(parent: int) -> dict[int, str]:
     return found
 
 
-# The same scan as :func:`children_of`, as source for scripts run in a fresh interpreter
-# (``children()`` lists ``[pid, state]`` of that interpreter's own children).
-CHILDREN_OF_ME = """
-def children():
-    me = os.getpid()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            found.append([int(entry), fields[0]])
-    return found
-"""
+# The same scan, as source for scripts run in a fresh interpreter: there ``children()`` lists
+# ``[pid, state]`` of that interpreter's own children (JSON-friendly).
+CHILDREN_OF_ME = (
+    inspect.getsource(children_of)
+    + "\n\ndef children():\n"
+    + "    return [[pid, state] for pid, state in children_of(os.getpid()).items()]\n"
+)
 
 
 def _children() -> dict[int, str]:

@@ -572,6 +572,10 @@ async def test_bad_read_timeouts_are_validation_errors(timeout: object) -> None:
         with pytest.raises(ValidationError):
             await wait_for_process_output(proc, ["hi"], timeout=timeout)  # type: ignore[arg-type]
         assert await proc.read_line_async(5) == "hi"
+        if timeout != -1:  # a negative grace means "SIGKILL at once", as it always has
+            with pytest.raises(ValidationError):
+                await proc.aterminate_gracefully(timeout)  # type: ignore[arg-type]
+            assert proc.is_running()
 
 
 @pytest.mark.anyio
