@@ -28,6 +28,7 @@ from procfound.linux.title import (
     set_process_title_from_argv,
 )
 from procfound.managed import ManagedProcess, wait_for_process_output
+from procfound.probes import wait_for_http, wait_for_path, wait_for_port
 from procfound.result import CompletedProcess
 from procfound.run import async_run, run, run_simple
 from procfound.shell import async_shell, shell
@@ -67,5 +68,8 @@ __all__ = [
     "shell",
     "stream",
     "stream_batches",
+    "wait_for_http",
+    "wait_for_path",
+    "wait_for_port",
     "wait_for_process_output",
 ]

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import math
 import os
 import sys
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -43,6 +44,7 @@ from procfound.errors import (
     command_text,
 )
 from procfound.portal import in_portal_thread, register_shutdown_hook, submit
+from procfound.probes import HttpProbe, Probe, path_probe, port_probe, wait_until_ready
 from procfound.request import (
     RunOptions,
     build_request,
@@ -63,6 +65,8 @@ DEFAULT_PROCESS_WAIT_TIMEOUT: Final = 10.0
 DEFAULT_PROCESS_READLINE_TIMEOUT: Final = 2.0
 DEFAULT_PROCESS_READCHAR_TIMEOUT: Final = 1.0
 STDERR_TAIL: Final = 64 * 1024
+# The last bytes of stdout kept for errors and reports, whether or not a read consumed them.
+STDOUT_TAIL: Final = 64 * 1024
 _READ_SIZE: Final = 64 * 1024
 # Unread stdout kept for the reader. Past this the owner stops reading and the pipe fills, as
 # the seed's did (a child nobody reads must not grow our memory without bound); a reader that
@@ -78,13 +82,23 @@ _SUPERVISOR_STOP_WAIT: Final = 5.0
 _live: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
 
+def _keep_tail(tail: bytearray, data: bytes, limit: int) -> None:
+    """Append ``data`` to a rolling tail of about ``limit`` bytes (trimmed at twice the limit,
+    so the copying stays amortised O(1) per byte); read it as ``tail[-limit:]``."""
+    tail += data
+    if len(tail) > 2 * limit:
+        del tail[:-limit]
+
+
 class _StderrRelay:
-    """A sink copying the child's stderr to ours as it arrives."""
+    """A sink copying the child's stderr to ours as it arrives, keeping its last 64 KiB."""
 
-    __slots__ = ("size",)
+    __slots__ = ("notify", "size", "tail")
 
-    def __init__(self) -> None:
+    def __init__(self, notify: Callable[[], None]) -> None:
         self.size = 0
+        self.tail = bytearray()
+        self.notify = notify
 
     def fill_from(self, fd: int) -> bool:
         try:
@@ -94,6 +108,8 @@ class _StderrRelay:
         if not data:
             return True
         self.size += len(data)
+        _keep_tail(self.tail, data, STDERR_TAIL)
+        self.notify()
         stream = sys.stderr
         with contextlib.suppress(Exception):  # a closed or broken stderr must not kill the relay
             buffer = getattr(stream, "buffer", None)
@@ -107,15 +123,38 @@ class _StderrRelay:
         return False
 
 
-class _StdoutBuffer:
-    """The stdout sink: unread bytes, kept for the owner's read requests."""
+class _StderrKeeper:
+    """A sink draining stderr into a 64 KiB tail (no relay), telling the owner of new bytes."""
 
-    __slots__ = ("data", "eof", "owner", "read_size", "size")
+    __slots__ = ("buffer", "notify", "size")
+
+    def __init__(self, notify: Callable[[], None]) -> None:
+        self.buffer = OutputBuffer(STDERR_TAIL)
+        self.notify = notify
+        self.size = 0  # bytes read, as the session's Sink protocol counts them
+
+    def fill_from(self, fd: int) -> bool:
+        ended = self.buffer.fill_from(fd)
+        self.size = self.buffer.size + self.buffer.dropped  # monotonic, trims or not
+        self.notify()
+        return ended
+
+
+class _StdoutBuffer:
+    """The stdout sink: unread bytes, kept for the owner's read requests.
+
+    ``tail`` is the last 64 KiB read, consumed or not (for errors and reports); ``dropped``
+    counts unread bytes let go while a readiness probe waited (see :meth:`keep_newest`).
+    """
+
+    __slots__ = ("data", "dropped", "eof", "owner", "read_size", "size", "tail")
 
     def __init__(self, owner: _Owner, read_size: int) -> None:
         self.data = bytearray()
+        self.tail = bytearray()
         self.eof = False
         self.size = 0
+        self.dropped = 0
         self.read_size = read_size
         self.owner = owner
 
@@ -127,10 +166,22 @@ class _StdoutBuffer:
         if chunk:
             self.data += chunk
             self.size += len(chunk)
+            _keep_tail(self.tail, chunk, STDOUT_TAIL)
         else:
             self.eof = True
         self.owner.output_changed()
         return not chunk
+
+    def keep_newest(self, limit: int) -> None:
+        """Let go of the oldest unread bytes beyond ``limit``, cutting after a line end when one
+        is near, so the next line read starts at the beginning of a line."""
+        excess = len(self.data) - limit
+        if excess <= 0:
+            return
+        line_end = self.data.find(b"\n", excess, excess + _READ_SIZE)
+        cut = excess if line_end < 0 else line_end + 1
+        del self.data[:cut]
+        self.dropped += cut
 
 
 class _Owner:
@@ -150,13 +201,16 @@ class _Owner:
         self.stderr_tail: OutputBuffer | None = None
         self.stderr_sink: Sink
         if relay_stderr:
-            self.stderr_sink = _StderrRelay()
+            self.stderr_sink = _StderrRelay(self._output_seen)
         else:
-            self.stderr_sink = self.stderr_tail = OutputBuffer(STDERR_TAIL)
+            keeper = _StderrKeeper(self._output_seen)
+            self.stderr_sink, self.stderr_tail = keeper, keeper.buffer
         self.capture = capture
         self.session: ChildSession | None = None
         self.supervisor_done = anyio.Event()
         self._changed = anyio.Event()
+        self._activity = anyio.Event()  # set by any output (stdout or stderr); for probes
+        self._probing = 0  # readiness waits in progress: stdout is read past the high-water mark
         self._scope: anyio.CancelScope | None = None
         self._stop_requested = False
         self._finish_lock = anyio.Lock()
@@ -186,9 +240,15 @@ class _Owner:
             and stdout_fd is not None
             and len(self.stdout.data) >= STDOUT_HIGH_WATER
         ):
-            session.pause_reader(stdout_fd)
+            if not self._probing:
+                session.pause_reader(stdout_fd)
+            elif len(self.stdout.data) >= 2 * STDOUT_HIGH_WATER:
+                # A probe waits: a service that writes megabytes before it listens must not
+                # block on a full pipe, so keep reading and keep the newest 4 MiB.
+                self.stdout.keep_newest(STDOUT_HIGH_WATER)
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
+        self._output_seen()
 
     def _stdout_fd(self) -> int | None:
         session = self.session
@@ -356,8 +416,45 @@ class _Owner:
         return session.returncode if code is None else code
 
     def stderr_text(self) -> str:
+        """The last 64 KiB of stderr, relayed or not."""
+        sink = self.stderr_sink
+        if isinstance(sink, _StderrRelay):
+            return self._decode(sink.tail[-STDERR_TAIL:])
         tail = self.stderr_tail
         return "" if tail is None else tail.decode(self.options.encoding, self.options.errors)
+
+    def stdout_text(self) -> str:
+        """The last 64 KiB of stdout, whether or not reads consumed it."""
+        return self._decode(self.stdout.tail[-STDOUT_TAIL:])
+
+    # -- readiness (the probes and their wait are procfound.probes) -------------------------
+
+    def _output_seen(self) -> None:
+        activity, self._activity = self._activity, anyio.Event()
+        activity.set()
+
+    def activity(self) -> anyio.Event:
+        """An event set the next time the child writes to stdout or stderr."""
+        return self._activity
+
+    async def wait_ready(
+        self, parts: list[str] | None, probes: Sequence[Probe], seconds: float | None, command: str
+    ) -> list[object]:
+        """The handshake (``parts``), then every probe, under one deadline; the probes' results.
+
+        Meanwhile stdout is read past the high-water mark (see :meth:`output_changed`).
+        """
+        deadline = math.inf if seconds is None else anyio.current_time() + seconds
+        self._probing += 1
+        session, fd = self.session, self._stdout_fd()
+        if session is not None and fd is not None:
+            session.resume_reader(fd)
+        try:
+            if parts:
+                await self.wait_for_output(parts, seconds, 1024, command)
+            return await wait_until_ready(self, probes, deadline, seconds, command)
+        finally:
+            self._probing -= 1
 
     # -- ending -----------------------------------------------------------------------------
 
@@ -526,13 +623,29 @@ class ManagedProcess:
 
     @property
     def stderr_tail(self) -> str:
-        """The last 64 KiB of stderr, when it is not relayed."""
+        """The last 64 KiB of stderr (also when it is relayed)."""
         owner = self._owner
-        if owner is None or owner.stderr_tail is None:
+        if owner is None:
             return ""
         if in_portal_thread():
             return owner.stderr_text()
         return call_in_portal(_stderr_text, owner)  # the owner's buffer is read in its thread
+
+    @property
+    def stdout_tail(self) -> str:
+        """The last 64 KiB of stdout read from the child, whether or not a read consumed it."""
+        owner = self._owner
+        if owner is None:
+            return ""
+        if in_portal_thread():
+            return owner.stdout_text()
+        return call_in_portal(_stdout_text, owner)
+
+    @property
+    def stdout_dropped(self) -> int:
+        """Bytes of unread stdout let go while a readiness probe waited past the 4 MiB mark."""
+        owner = self._owner
+        return 0 if owner is None else owner.stdout.dropped
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -726,9 +839,91 @@ class ManagedProcess:
         seconds = check_timeout(timeout)
         return await acall_in_portal(self._reader().read_char, seconds)
 
+    # -- readiness (probes run in the owner: procfound.probes) --------------------------------
+
+    async def await_ready(
+        self,
+        output: str | Sequence[str] | None = None,
+        port: int | tuple[str, int] | None = None,
+        http: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        timeout: float | None = DEFAULT_PROCESS_WAIT_TIMEOUT,
+    ) -> None:
+        """Wait until the service is ready: every given probe succeeds, under one deadline.
+
+        In order: ``output`` (as :func:`wait_for_process_output`: the handshake is consumed from
+        stdout), then ``port`` (:func:`~procfound.wait_for_port`), ``http``
+        (:func:`~procfound.wait_for_http`, any 2xx or 3xx) and ``path``
+        (:func:`~procfound.wait_for_path`). ``timeout`` covers all of them. The wait ends at once
+        when the process exits. No probe at all returns at once.
+
+        While it waits, stdout keeps being read even past the 4 MiB of unread output normally
+        buffered: the oldest unread output beyond that is let go (whole lines where possible)
+        and counted in :attr:`stdout_dropped`; the last 64 KiB stay in :attr:`stdout_tail`.
+
+        Args:
+            output: A string, or a list of strings, that must all appear in stdout.
+            port: A TCP port on 127.0.0.1 that must accept a connection, or a
+                ``(host, port)`` pair (``("::1", 8080)``).
+            http: An ``http://`` URL that must answer a GET with a 2xx or 3xx status.
+            path: A path (a unix socket, a pid file) that must exist.
+            timeout: Seconds for all of them together (None: no limit).
+
+        Raises:
+            ValidationError: If a probe's argument or ``timeout`` is not acceptable.
+            ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``, with its
+                return code and output tails), or is not running.
+            ProcessTimeoutError: If it was not ready in time (a ``TimeoutError``).
+
+        Example:
+            >>> import anyio
+            >>> with ManagedProcess(["sh", "-c", "echo ready; exec sleep 30"]) as proc:
+            ...     anyio.run(proc.await_ready, "ready")
+        """
+        parts = (
+            None
+            if output is None
+            else _expected_parts([output] if isinstance(output, str) else output)
+        )
+        probes: list[Probe] = []
+        if port is not None:
+            probes.append(port_probe(port))
+        if http is not None:
+            probes.append(HttpProbe(http))
+        if path is not None:
+            probes.append(path_probe(path))
+        seconds = check_timeout(timeout)
+        if not parts and not probes:
+            return
+        await self._await_probes(probes, seconds, parts)
+
+    wait_ready = make_sync(await_ready, "wait_ready")
+
+    async def _await_probes(
+        self, probes: Sequence[Probe], seconds: float | None, parts: list[str] | None = None
+    ) -> list[object]:
+        """Run the readiness wait in the owner; the probes' results (procfound.probes)."""
+        owner = self._reader() if parts else self._prober()
+        return await acall_in_portal(
+            owner.wait_ready, parts, probes, seconds, command_text(self.command)
+        )
+
+    def _prober(self) -> _Owner:
+        owner = self._owner
+        if owner is None or owner.finished:
+            raise ProcessError(
+                "Process not running: launch it before waiting for it to be ready",
+                code="PROCESS_NOT_RUNNING",
+            )
+        return owner
+
 
 async def _stderr_text(owner: _Owner) -> str:
     return owner.stderr_text()
+
+
+async def _stdout_text(owner: _Owner) -> str:
+    return owner.stdout_text()
 
 
 def _expected_parts(expected_parts: object) -> list[str]:

@@ -233,7 +233,7 @@ def sync_docstring(doc: str | None, async_name: str, sync_name: str) -> str | No
     """The coroutine's docstring, reworded for its sync twin."""
     if doc is None:
         return None
-    doc = re.sub(r"anyio\.run\((\w+), ", r"\1(", doc)
+    doc = re.sub(r"anyio\.run\(([\w.]+), ", r"\1(", doc)  # also a method: proc.await_ready
     doc = re.sub(r"\n\s*>>> import anyio\n", "\n", doc)
     doc = re.sub(rf"\b{async_name}\b", sync_name, doc).replace("await ", "")
     return doc.replace("under asyncio or trio", "from sync code (it blocks the caller)")

@@ -36,6 +36,7 @@ IN_PROCESS = [
     "procfound.shell",
     "procfound.streaming",
     "procfound.managed",
+    "procfound.probes",
     "procfound.errors",
     "procfound.result",
     "procfound.usage",
