@@ -31,7 +31,6 @@ from typing import Any, Final
 import anyio
 
 from procfound.engine.buffers import OutputBuffer
-from procfound.engine.kill import DEFAULT_GRACE, KillSchedule
 from procfound.engine.matching import PatternMatcher
 from procfound.engine.readiness import child_has_exited, peek_returncode
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
@@ -458,9 +457,10 @@ class _Owner:
 
     # -- ending -----------------------------------------------------------------------------
 
-    async def finish(self, schedule: KillSchedule, *, interruptible: bool = True) -> bool:
+    async def finish(self, grace: float | None = None, *, interruptible: bool = True) -> bool:
         """Stop the supervisor, then the tree (the engine's kill path); True if it went politely.
 
+        ``grace`` replaces the caller's ``kill_grace`` (the stop signal stays the caller's).
         Serialised: a second terminate waits for the first and reports its verdict.
         """
         async with self._finish_lock:
@@ -475,6 +475,7 @@ class _Owner:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_SUPERVISOR_STOP_WAIT):
                 await self.supervisor_done.wait()
             try:
+                schedule = session.schedule if grace is None else session.schedule.with_grace(grace)
                 await session.finish(schedule, interruptible=interruptible)
             except UnkillableChildError as exc:
                 logger.error("managed process %s could not be stopped: %s", session.pid, exc)
@@ -489,7 +490,7 @@ class _Owner:
 
     async def abandon(self) -> None:
         """Its ManagedProcess was garbage-collected while the child ran: kill it now."""
-        await self.finish(KillSchedule(grace=0), interruptible=False)
+        await self.finish(0.0, interruptible=False)
 
 
 def _grace(timeout: object) -> float:
@@ -497,8 +498,9 @@ def _grace(timeout: object) -> float:
     if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout < 0:
         return 0.0
     seconds = check_timeout(timeout)
-    if seconds is None:
-        raise ValidationError("timeout must be a number of seconds", code="INVALID_TIMEOUT")
+    if seconds is None or seconds == float("inf"):
+        # Bounded like every kill schedule: the tree is SIGKILLed after the grace, always.
+        raise ValidationError("timeout must be a finite number of seconds", code="INVALID_TIMEOUT")
     return seconds
 
 
@@ -689,6 +691,7 @@ class ManagedProcess:
             capture_output=self.capture_output,
             options=self._options,
             kill_on_parent_death=self.kill_on_parent_death,
+            default_contain="tree",  # long-lived services are the ones that daemonise
         )
         logger.debug("launch %s (env=%s)", self.command, redacted_env(self._overrides))
         try:
@@ -726,12 +729,12 @@ class ManagedProcess:
         Raises:
             ValidationError: If ``timeout`` is not a number of seconds.
         """
-        schedule = KillSchedule(grace=_grace(timeout))
+        grace = _grace(timeout)
         owner = self._owner
         if owner is None:
             return True
         try:
-            return await acall_in_portal(owner.finish, schedule)
+            return await acall_in_portal(owner.finish, grace)
         finally:
             _live.discard(self)
 
@@ -739,7 +742,7 @@ class ManagedProcess:
         """Close everything; a child still running is stopped first. Safe to call twice."""
         owner = self._owner
         if owner is not None and not owner.finished:
-            await acall_in_portal(owner.finish, KillSchedule(grace=DEFAULT_GRACE))
+            await acall_in_portal(owner.finish)
         _live.discard(self)
 
     launch = make_sync(alaunch, "launch")

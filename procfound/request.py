@@ -11,10 +11,13 @@ import logging
 import math
 import numbers
 import os
+import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Final, cast
 
+from procfound.engine.contain import CONTAIN_LEVELS
+from procfound.engine.kill import DEFAULT_GRACE
 from procfound.engine.spawn import SpawnRequest, Stdio
 from procfound.errors import ValidationError
 
@@ -32,7 +35,7 @@ __all__ = [
 logger: Final = logging.getLogger("procfound")
 
 SHELL: Final = "/bin/sh"
-_OPTION_NAMES: Final = ("encoding", "errors", "foreground")
+CONTAIN_ENV: Final = "PROCFOUND_CONTAIN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,23 +45,40 @@ class RunOptions:
     ``encoding`` / ``errors`` choose how text output is decoded (UTF-8 with replacement by
     default); ``foreground=True`` keeps the child in our process group with our stdin, like
     ``timeout --foreground``: it may use the terminal, but only the child itself (not its tree)
-    is signalled on timeout or cancellation.
+    is signalled on timeout or cancellation (and, with ``contain="tree"``, its descendants).
+
+    ``contain`` chooses what is stopped when the call ends: ``"group"`` (the process group and
+    the child itself), ``"tree"`` (every descendant, even those that left the group: a cgroup v2
+    where one is writable, else an environment marker), ``"cgroup"`` (the cgroup, or
+    ``PlatformError``); None takes ``PROCFOUND_CONTAIN``, then the call's own default.
+    ``stop_signal`` is sent first (default SIGTERM; a number, a ``signal.Signals`` or a name
+    such as ``"SIGINT"``) and ``kill_grace`` seconds later SIGKILL (0: at once).
     """
 
     encoding: str = "utf-8"
     errors: str = "replace"
     foreground: bool = False
+    contain: str | None = None
+    stop_signal: int = signal.SIGTERM
+    kill_grace: float = DEFAULT_GRACE
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> RunOptions:
-        unknown = sorted(set(kwargs) - set(_OPTION_NAMES))
+        names = [field.name for field in fields(cls)]
+        unknown = sorted(set(kwargs) - set(names))
         if unknown:
             raise ValidationError(
                 f"unsupported keyword argument(s): {', '.join(unknown)}; "
-                f"procfound accepts {', '.join(_OPTION_NAMES)} besides the named parameters",
+                f"procfound accepts {', '.join(names)} besides the named parameters",
                 code="INVALID_ARGUMENT",
             )
         options = cls(**kwargs)
+        options = replace(
+            options,
+            contain=_check_contain(options.contain, "contain"),
+            stop_signal=_check_signal(options.stop_signal),
+            kill_grace=_check_grace(options.kill_grace),
+        )
         for name in ("encoding", "errors"):
             if not isinstance(getattr(options, name), str):
                 raise ValidationError(f"{name} must be a str", code="INVALID_ARGUMENT")
@@ -80,6 +100,57 @@ class RunOptions:
                 f"encoding {options.encoding!r} cannot be used: {exc}", code="INVALID_ARGUMENT"
             ) from exc
         return options
+
+
+def _check_contain(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in CONTAIN_LEVELS:
+        raise ValidationError(
+            f"{where} must be one of {', '.join(map(repr, CONTAIN_LEVELS))}, not {value!r}",
+            code="INVALID_ARGUMENT",
+        )
+    return value.strip().lower()
+
+
+def _check_signal(value: object) -> int:
+    if isinstance(value, str):
+        name = value.strip().upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
+        if sig is None:
+            raise ValidationError(f"unknown stop_signal {value!r}", code="INVALID_ARGUMENT")
+        return int(sig)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(
+            "stop_signal must be a signal number, a signal.Signals or a name like 'SIGINT'",
+            code="INVALID_ARGUMENT",
+        )
+    if value not in set(signal.valid_signals()) or value == 0:
+        raise ValidationError(f"stop_signal {value} is not a signal", code="INVALID_ARGUMENT")
+    return int(value)
+
+
+def _check_grace(value: object) -> float:
+    seconds = check_timeout(value, "kill_grace")
+    if seconds is None or math.isinf(seconds):
+        raise ValidationError(
+            "kill_grace must be a finite number of seconds (the tree is always SIGKILLed after it)",
+            code="INVALID_ARGUMENT",
+        )
+    return seconds
+
+
+def resolve_contain(options: RunOptions, default: str) -> str:
+    """The containment level of a call: its own, else ``PROCFOUND_CONTAIN``, else ``default``."""
+    if options.contain is not None:
+        return options.contain
+    from_env = os.environ.get(CONTAIN_ENV, "").strip()
+    if from_env:
+        level = _check_contain(from_env, f"the environment variable {CONTAIN_ENV}")
+        assert level is not None
+        return level
+    return default
 
 
 def command_list(cmd: object, *, shell: bool) -> list[str]:
@@ -256,8 +327,9 @@ def build_request(
     stderr: Stdio | None = None,
     options: RunOptions,
     kill_on_parent_death: bool,
+    default_contain: str = "group",
 ) -> SpawnRequest:
-    """The engine request for a validated call."""
+    """The engine request for a validated call (``default_contain``: the call's own default)."""
     piped_or_inherited = Stdio.PIPE if capture_output else Stdio.INHERIT
     if options.foreground and stdin is Stdio.DEVNULL:
         stdin = Stdio.INHERIT
@@ -270,4 +342,7 @@ def build_request(
         stderr=stderr or piped_or_inherited,
         new_group=not options.foreground,
         kill_on_parent_death=bool(kill_on_parent_death),
+        contain=resolve_contain(options, default_contain),
+        stop_signal=options.stop_signal,
+        kill_grace=options.kill_grace,
     )

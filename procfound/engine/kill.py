@@ -1,7 +1,8 @@
 """The escalation schedule for stopping a process tree: a pure object, tested without processes.
 
 The engine's one kill path (:meth:`procfound.engine.session.ChildSession.finish`) follows it:
-SIGTERM (and SIGCONT, so a stopped tree can act on it) to the process group, up to ``grace``
+the stop signal (SIGTERM unless the caller chose another; with SIGCONT, so a stopped tree can act
+on it) to the process group, up to ``grace``
 seconds for the tree to go, then SIGKILL to the group and up to ``kill_wait`` seconds for the
 kernel to finish it. A child in uninterruptible sleep may outlast even that; then the wait gives
 up instead of hanging forever (peers wait without bound: anyio #757).
@@ -23,7 +24,7 @@ KILL_WAIT: Final = 5.0
 class KillStep:
     """Send ``signals`` to the group, then wait up to ``wait`` seconds for the child to exit."""
 
-    signals: tuple[signal.Signals, ...]
+    signals: tuple[int, ...]
     wait: float
 
 
@@ -40,17 +41,31 @@ class KillSchedule:
 
     grace: float = DEFAULT_GRACE
     kill_wait: float = KILL_WAIT
+    stop_signal: int = signal.SIGTERM
 
     def __post_init__(self) -> None:
-        if self.grace < 0 or self.kill_wait <= 0:
-            raise ValueError("grace must be >= 0 and kill_wait > 0")
+        if not 0 <= self.grace < float("inf") or self.kill_wait <= 0:
+            raise ValueError("grace must be finite and >= 0, and kill_wait > 0")
+        object.__setattr__(self, "stop_signal", signal.Signals(self.stop_signal))
 
     def steps(self) -> tuple[KillStep, ...]:
-        """The steps in order; with no grace, SIGKILL at once."""
+        """The steps in order; with no grace, SIGKILL at once.
+
+        Example:
+            >>> [step.signals for step in KillSchedule(0.2, stop_signal=signal.SIGINT).steps()]
+            [(<Signals.SIGINT: 2>, <Signals.SIGCONT: 18>), (<Signals.SIGKILL: 9>,)]
+        """
         kill = KillStep((signal.SIGKILL,), self.kill_wait)
-        if self.grace == 0:
+        if self.grace == 0 or self.stop_signal == signal.SIGKILL:
             return (kill,)
-        return (KillStep((signal.SIGTERM, signal.SIGCONT), self.grace), kill)
+        polite: tuple[int, ...] = (self.stop_signal,)
+        if self.stop_signal != signal.SIGCONT:
+            polite += (signal.SIGCONT,)
+        return (KillStep(polite, self.grace), kill)
+
+    def with_grace(self, grace: float) -> KillSchedule:
+        """The same schedule with another grace period."""
+        return KillSchedule(grace, self.kill_wait, self.stop_signal)
 
     @property
     def bound(self) -> float:

@@ -17,6 +17,7 @@ unregister anything of the parent's (a shared epoll would be changed for both).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import signal
@@ -26,6 +27,7 @@ from typing import Any, Final, Protocol
 import anyio
 
 from procfound.engine.buffers import InputFeeder, OutputBuffer
+from procfound.engine.contain import empty_box, empty_box_now
 from procfound.engine.kill import KillSchedule, KillStep
 from procfound.engine.readiness import ReadinessSet, child_has_exited, open_readiness_set
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
@@ -44,6 +46,8 @@ __all__ = [
 EXIT_DRAIN_GRACE: Final = 0.25
 
 EOF_EXIT_SPIN: Final = 50e-6
+
+_log: Final = logging.getLogger("procfound")
 
 # How long close_now() waits for a SIGKILLed child before leaving it to a later reap.
 _CLOSE_NOW_WAIT: Final = 2.0
@@ -143,11 +147,13 @@ class ChildSession:
 
     __slots__ = (
         "__weakref__",
+        "_box_ended",
         "_disowned",
         "_exited",
         "_external",
         "_feeder",
         "_paused",
+        "_polite_until",
         "_readers",
         "_readiness",
         "_stdin",
@@ -156,6 +162,7 @@ class ChildSession:
         "killed",
         "returncode",
         "rusage",
+        "schedule",
         "started_at",
     )
 
@@ -199,6 +206,10 @@ class ChildSession:
         self.ended_at: float | None = None
         self._exited = False
         self._disowned = False
+        # The caller's stop signal and grace; finish() follows it unless given another.
+        self.schedule = KillSchedule(request.kill_grace, stop_signal=request.stop_signal)
+        self._box_ended = False
+        self._polite_until: float | None = None  # when the polite step's grace ends
         self._paused: set[int] = set()
         self._readers: dict[int, Sink] = {}
         self._external: list[int] = []
@@ -280,6 +291,9 @@ class ChildSession:
         if not self._readers:
             return
         self._signal_group(signal.SIGKILL)
+        # contain="tree": the holders may have left the group; stop them (bounded, shielded)
+        # so the pipes close now rather than being let go after the grace.
+        await self._end_box(self.schedule)
         with anyio.move_on_after(EXIT_DRAIN_GRACE):
             while self._readers:
                 ready = await self._readiness.wait()
@@ -355,15 +369,17 @@ class ChildSession:
         """
         if self._disowned or self.closed:
             return
+        schedule = schedule or self.schedule
         if self._exited and not self._readers and self._stdin is None:
-            # The common end of a run: nothing left to wait for, so nothing to shield.
+            # The common end of a run: nothing left to wait for, so nothing to shield (unless
+            # descendants that left the group are to be stopped too: contain="tree").
             try:
                 self._signal_group(signal.SIGKILL)  # sweep what is left of the tree
+                await self._end_box(schedule)
                 self._reap()
             finally:
                 self._close_all()
             return
-        schedule = schedule or KillSchedule()
         steps = schedule.steps()
         interrupted: BaseException | None = None
         if interruptible and len(steps) > 1 and not self._exited:
@@ -381,8 +397,11 @@ class ChildSession:
                 if self._exited:
                     await self.drain()
                     self._signal_group(signal.SIGKILL)  # sweep what is left of the tree
+                    await self._end_box(schedule)
                     self._reap()
             finally:
+                if self.child.box is not None and not self._box_ended:
+                    self.child.box.signal(signal.SIGKILL)  # the child outlived SIGKILL
                 self._close_all()
         if interrupted is not None:
             raise interrupted
@@ -399,11 +418,40 @@ class ChildSession:
         """Signal the group, then move bytes until the child exits or the step's wait is over."""
         if signal.SIGKILL in step.signals:
             self.killed = True
+        box = self.child.box
         for sig in step.signals:
             self._signal_group(sig)
+            if box is not None:
+                box.signal(sig)
+        if box is not None and signal.SIGKILL not in step.signals:
+            self._polite_until = anyio.current_time() + step.wait
         with anyio.move_on_after(step.wait):
             while not await self.step():
                 pass
+
+    async def _end_box(self, schedule: KillSchedule) -> None:
+        """contain="tree": stop every descendant still in the box, following ``schedule``.
+
+        Descendants the polite step already signalled get what is left of its grace.
+        """
+        box = self.child.box
+        if box is None or self._box_ended:
+            return
+        self._box_ended = True
+        until = self._polite_until
+        signalled = until is not None
+        grace = schedule.grace if until is None else max(0.0, until - anyio.current_time())
+        with anyio.CancelScope(shield=True):  # bounded by the schedule
+            left = await empty_box(
+                box, schedule.stop_signal, grace, schedule.kill_wait, signalled=signalled
+            )
+        if left:
+            _log.error(
+                "procfound could not stop every process of pid %s's tree (%s): still running: %s",
+                self.pid,
+                box.name,
+                left,
+            )
 
     def _signal_group(self, sig: int) -> None:
         """Send ``sig`` to the child's process group, and to the child itself if it left it.
@@ -461,6 +509,12 @@ class ChildSession:
         if self._disowned:
             return
         self._signal_group(signal.SIGKILL)
+        box = self.child.box
+        if box is not None and not self._box_ended:
+            self._box_ended = True
+            left = empty_box_now(box)
+            if left:
+                _log.error("procfound could not stop processes of pid %s: %s", self.pid, left)
         if self.returncode is None:
             give_up = time.monotonic() + _CLOSE_NOW_WAIT
             while True:
@@ -503,6 +557,8 @@ class ChildSession:
         pidfd, self.child.pidfd = self.child.pidfd, None
         if pidfd is not None:
             os.close(pidfd)
+        if self.child.box is not None:
+            self.child.box.close()
         _open.pop(id(self), None)
 
 

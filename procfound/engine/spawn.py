@@ -23,10 +23,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Final
 
+from procfound.engine.contain import CgroupBox, Containment, open_containment
+from procfound.engine.kill import DEFAULT_GRACE
 from procfound.errors import shorten
 
 __all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn", "spawn_error"]
@@ -61,6 +63,9 @@ class SpawnRequest:
     stderr: Stdio = Stdio.PIPE
     new_group: bool = True
     kill_on_parent_death: bool = False
+    contain: str = "group"  # "group", "tree" or "cgroup" (engine/contain.py)
+    stop_signal: int = signal.SIGTERM  # the polite signal of the kill schedule
+    kill_grace: float = DEFAULT_GRACE  # seconds from the stop signal to SIGKILL
 
 
 class SpawnError(Exception):
@@ -94,6 +99,7 @@ class Child:
     stdout: int | None
     stderr: int | None
     returncode: int | None = field(default=None)
+    box: Containment | None = None  # what contains the whole tree, for contain="tree"
 
 
 def _set_nonblocking(fd: int) -> None:
@@ -134,14 +140,40 @@ def spawn(request: SpawnRequest) -> Child:
     The caller owns the returned :class:`Child` at once: there is no await between the fork and
     the return, so no cancellation can land while a child exists without a handle.
     """
-    if request.kill_on_parent_death:
-        # The trampoline execs the program itself, where a failure could only show as exit code
+    box = _open_box(request)
+    try:
+        return _spawn(request, box)
+    except BaseException:
+        if box is not None:
+            box.close()
+        raise
+
+
+def _open_box(request: SpawnRequest) -> Containment | None:
+    if request.contain == "group":
+        return None
+    try:
+        return open_containment(request.contain)
+    except LookupError as exc:
+        from procfound.errors import PlatformError
+
+        raise PlatformError(str(exc), code="PLATFORM_NOT_SUPPORTED") from None
+    except OSError as exc:
+        raise SpawnError(f"cannot make the cgroup for contain={request.contain!r}: {exc}") from exc
+
+
+def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
+    argv = request.argv
+    if request.kill_on_parent_death or isinstance(box, CgroupBox):
+        # A trampoline execs the program itself, where a failure could only show as exit code
         # 127 ("exec: not found"): look first, so a program that cannot start gives the same
         # error as without the option.
         _check_program(request)
-        argv = _wrap_pdeathsig(request.argv)
-    else:
-        argv = request.argv
+    if box is not None:
+        argv, env = box.prepare(argv, request.env)
+        request = replace(request, env=env)
+    if request.kill_on_parent_death:
+        argv = _wrap_pdeathsig(argv)
     to_close: list[int] = []  # the child's ends, closed in the parent after the spawn
     ours: list[int] = []  # our ends, closed only if the spawn fails
     child_fds: dict[int, int] = {}
@@ -188,6 +220,7 @@ def spawn(request: SpawnRequest) -> Child:
         stdin=parent_fds.get(0),
         stdout=parent_fds.get(1),
         stderr=parent_fds.get(2),
+        box=box,
     )
 
 
