@@ -64,6 +64,8 @@ class RunOptions:
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> RunOptions:
+        if not kwargs:  # the common call: the defaults are valid, and checked below once
+            return _DEFAULT_OPTIONS
         names = [field.name for field in fields(cls)]
         unknown = sorted(set(kwargs) - set(names))
         if unknown:
@@ -73,12 +75,13 @@ class RunOptions:
                 code="INVALID_ARGUMENT",
             )
         options = cls(**kwargs)
-        options = replace(
-            options,
-            contain=_check_contain(options.contain, "contain"),
-            stop_signal=_check_signal(options.stop_signal),
-            kill_grace=_check_grace(options.kill_grace),
-        )
+        if kwargs.keys() & {"contain", "stop_signal", "kill_grace"}:
+            options = replace(
+                options,
+                contain=_check_contain(options.contain, "contain"),
+                stop_signal=_check_signal(options.stop_signal),
+                kill_grace=_check_grace(options.kill_grace),
+            )
         for name in ("encoding", "errors"):
             if not isinstance(getattr(options, name), str):
                 raise ValidationError(f"{name} must be a str", code="INVALID_ARGUMENT")
@@ -100,6 +103,10 @@ class RunOptions:
                 f"encoding {options.encoding!r} cannot be used: {exc}", code="INVALID_ARGUMENT"
             ) from exc
         return options
+
+
+_VALID_SIGNALS: Final = frozenset(signal.valid_signals())
+_DEFAULT_OPTIONS: Final = RunOptions()
 
 
 def _check_contain(value: object, where: str) -> str | None:
@@ -126,7 +133,7 @@ def _check_signal(value: object) -> int:
             "stop_signal must be a signal number, a signal.Signals or a name like 'SIGINT'",
             code="INVALID_ARGUMENT",
         )
-    if value not in set(signal.valid_signals()) or value == 0:
+    if value not in _VALID_SIGNALS or value == 0:
         raise ValidationError(f"stop_signal {value} is not a signal", code="INVALID_ARGUMENT")
     return int(value)
 
