@@ -534,7 +534,9 @@ class ManagedProcess:
         bufsize: Read size in bytes for stdout reads (0: 64 KiB).
         stderr_relay: Copy the child's stderr to ``sys.stderr`` as it arrives.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies.
-        **kwargs: ``encoding``, ``errors``, ``foreground`` (as for :func:`run`).
+        **kwargs: ``encoding``, ``errors``, ``foreground``, ``stop_signal``, ``kill_grace`` (as
+            for :func:`run`) and ``contain``, which defaults to ``"tree"`` here: every
+            descendant, even one that daemonised, is stopped with the service.
 
     Example:
         >>> import anyio

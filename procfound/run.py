@@ -60,7 +60,8 @@ async def async_run(
     process group once the command has exited.
 
     **Timeouts and cancellation:** ``timeout`` is a deadline for the whole call. When it passes,
-    the process group gets SIGTERM, then SIGKILL half a second later, and
+    the process group gets SIGTERM (``stop_signal``), then SIGKILL half a second
+    (``kill_grace``) later, and
     :class:`ProcessTimeoutError` is raised with the output read so far. Cancelling the calling
     task (a cancel scope, a failing task group, Ctrl-C) stops the tree the same way before the
     cancellation propagates.
@@ -88,8 +89,11 @@ async def async_run(
         max_output: Keep at most this many bytes of each of stdout and stderr: the *last*
             ones. Output past the cap is still read (the child never blocks) but let go, and
             ``stdout_dropped``/``stderr_dropped`` on the result (and the error) say how much.
-        **kwargs: ``encoding``, ``errors``, and ``foreground`` (keep our process group and
-            stdin so the child may use the terminal; only the child itself is then stopped).
+        **kwargs: ``encoding``, ``errors``; ``foreground`` (keep our process group and
+            stdin so the child may use the terminal; only the child itself is then stopped);
+            ``contain`` (``"group"``, the default, ``"tree"`` or ``"cgroup"``: what is stopped
+            when the call ends, see the cleanup docs), ``stop_signal`` (sent first, SIGTERM
+            by default) and ``kill_grace`` (seconds from it to SIGKILL, 0.5 by default).
 
     Returns:
         CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd``,

@@ -287,7 +287,8 @@ async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], N
         stream_stderr: Merge stderr into the streamed lines.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies.
         max_line: Cut lines longer than this many bytes (see :func:`async_stream`).
-        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``.
+        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``, ``contain``,
+            ``stop_signal``, ``kill_grace`` (as for :func:`async_run`).
 
     Yields:
         Non-empty lists of lines, without their line endings.
@@ -345,7 +346,8 @@ async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
         max_line: Cut lines longer than this many bytes to their first ``max_line`` bytes;
             such a line is a :class:`~procfound.engine.lines.CutLine` (a ``str``) whose
             ``dropped`` says how many bytes were let go. Memory stays bounded either way.
-        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``.
+        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``, ``contain``,
+            ``stop_signal``, ``kill_grace`` (as for :func:`async_run`).
 
     Yields:
         Lines of output from the command.
@@ -401,7 +403,8 @@ def _stream_batches(call: StreamCall) -> Generator[list[str], None, None]:
         stream_stderr: Merge stderr into the streamed lines.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies.
         max_line: Cut lines longer than this many bytes (see :func:`async_stream`).
-        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``.
+        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``, ``contain``,
+            ``stop_signal``, ``kill_grace`` (as for :func:`async_run`).
 
     Yields:
         Non-empty lists of lines, without their line endings.
@@ -436,7 +439,8 @@ def _stream(call: StreamCall) -> LineStream:
         max_line: Cut lines longer than this many bytes to their first ``max_line`` bytes;
             such a line is a :class:`~procfound.engine.lines.CutLine` (a ``str``) whose
             ``dropped`` says how many bytes were let go. Memory stays bounded either way.
-        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``.
+        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``, ``contain``,
+            ``stop_signal``, ``kill_grace`` (as for :func:`async_run`).
 
     Yields:
         Lines of output from the command.
