@@ -14,7 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks import capped, capture, concurrency, handshake, latency, portal, streaming
+from benchmarks import (
+    capped,
+    capture,
+    concurrency,
+    handshake,
+    latency,
+    portal,
+    probes,
+    streaming,
+)
 from benchmarks.harness import (
     Workload,
     markdown,
@@ -30,6 +39,7 @@ WORKLOADS: Final[dict[str, Callable[[bool], Workload]]] = {
     "streaming": streaming.workload,
     "handshake": handshake.workload,
     "portal": portal.workload,
+    "probes": probes.workload,
 }
 DEFAULT_JSON: Final = Path(__file__).parent / "results.json"
 

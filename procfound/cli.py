@@ -1,6 +1,7 @@
 """The ``procfound`` command line: run a real command with procfound's engine.
 
-It uses only the public API, so what it does is what a library user gets.
+It uses only the public API, so what it does is what a library user gets (and the probes'
+argument checks, so that a bad ``--port`` or ``--http`` is a usage error before anything runs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from procfound import (
     stream,
     wait_for_process_output,
 )
+from procfound.probes import HttpProbe, path_probe, port_probe
 
 __all__ = ["main"]
 
@@ -46,6 +48,8 @@ EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE 
 _BLANK_OR_END_PEEK: Final = 0.05
 # ManagedProcess has no public wait for exit: once the output has ended, poll at this pace.
 _EXIT_POLL: Final = 0.2
+# When the command exits before it is ready, this many of its last stdout lines are shown.
+_EXIT_STDOUT_LINES: Final = 20
 
 _DESCRIPTION: Final = """\
 Run subprocesses that never hang and never leave a process behind.
@@ -81,6 +85,39 @@ def _finite_seconds(text: str) -> float:
     if math.isinf(value):
         raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
     return value
+
+
+def _port_option(text: str) -> tuple[str, int]:
+    """``--port``: ``PORT`` (on 127.0.0.1), ``HOST:PORT`` or ``[IPV6]:PORT``."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        raise argparse.ArgumentTypeError(
+            f"write an IPv6 host in brackets ([::1]:PORT), got {text!r}"
+        )
+    try:
+        probe = port_probe(int(port) if port.isdigit() else port, host)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message} (in {text!r})") from None
+    return probe.host, probe.port
+
+
+def _http_option(text: str) -> str:
+    """``--http``: an http:// URL (checked here, so a bad one is a usage error)."""
+    try:
+        HttpProbe(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
+
+
+def _path_option(text: str) -> str:
+    try:
+        path_probe(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+    return text
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -160,19 +197,44 @@ def _build_grammar() -> _Grammar:
     ]
     wait_parser = commands.add_parser(
         "wait-for",
-        help="start a command and wait until its output shows every PART (a handshake)",
-        usage="procfound wait-for [-h] [--timeout S] [--keep] [--grace S] PART [PART ...] -- CMD",
+        help="start a command and wait until it is ready (output PARTs, a port, HTTP, a path)",
+        usage=(
+            "procfound wait-for [-h] [PART ...] [--port P] [--http URL] [--path P] [--timeout S] "
+            "[--keep] [--grace S] -- CMD"
+        ),
         description=(
-            "Start CMD, print its output up to the line where every PART has appeared, and exit "
-            "0. Exits 1 with a message if CMD ends first, 124 on --timeout; either way CMD is "
-            "stopped. With --keep, stay attached and relay its output until Ctrl-C, then stop "
-            "it gracefully (SIGTERM to its process group, SIGKILL after --grace seconds). "
-            "Everything after the first '--' is CMD's."
+            "Start CMD and wait until it is ready: every PART has appeared in its output (that "
+            "output is printed, up to the line where the last PART appeared), then --port accepts "
+            "a TCP connection, --http answers a GET with 2xx or 3xx, and --path exists; one "
+            "--timeout for all. Give at least one PART or probe. Exits 0 when ready, 1 with a "
+            "message if CMD ends first, 124 on --timeout; either way CMD is stopped. With --keep, "
+            "stay attached and relay its output until Ctrl-C, then stop it gracefully (SIGTERM to "
+            "its process group, SIGKILL after --grace seconds). Everything after the first '--' "
+            "is CMD's."
         ),
         allow_abbrev=False,
     )
     wait_options = [
-        wait_parser.add_argument("parts", nargs="+", metavar="PART", help="text that must appear"),
+        wait_parser.add_argument("parts", nargs="*", metavar="PART", help="text that must appear"),
+        wait_parser.add_argument(
+            "--port",
+            type=_port_option,
+            metavar="P",
+            help="a port that must accept a TCP connection: PORT (on 127.0.0.1), HOST:PORT, "
+            "[::1]:PORT",
+        ),
+        wait_parser.add_argument(
+            "--http",
+            type=_http_option,
+            metavar="URL",
+            help="an http:// URL that must answer 2xx/3xx",
+        ),
+        wait_parser.add_argument(
+            "--path",
+            type=_path_option,
+            metavar="P",
+            help="a path (unix socket, pid file) that must exist",
+        ),
         wait_parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="S"),
         wait_parser.add_argument("--keep", action="store_true", help="stay attached until Ctrl-C"),
         wait_parser.add_argument("--grace", type=_finite_seconds, default=7.0, metavar="S"),
@@ -292,8 +354,11 @@ def _stream_command(cmd: list[str], args: argparse.Namespace, env: dict[str, str
 def _wait_for_command(args: argparse.Namespace) -> int:
     parts: list[str] = list(args.parts)
     cmd: list[str] = args.cmd
-    if not cmd or not parts:
-        print("procfound wait-for: need PART... -- CMD [ARGS...]", file=sys.stderr)
+    if not cmd or not (parts or args.port or args.http or args.path):
+        print(
+            "procfound wait-for: need a PART or --port/--http/--path, then -- CMD [ARGS...]",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     process = ManagedProcess(cmd)
     try:
@@ -301,22 +366,58 @@ def _wait_for_command(args: argparse.Namespace) -> int:
             process.launch()
         except ProcessError as exc:
             return _cannot_start(exc)
-        try:
-            text = anyio.run(wait_for_process_output, process, parts, args.timeout)
-        except ProcessTimeoutError:
-            print(f"procfound: {parts} did not appear within {args.timeout:g}s", file=sys.stderr)
-            return EXIT_TIMEOUT
-        except ProcessError as exc:
-            print(f"procfound: {_first_line(exc.message)}", file=sys.stderr)
-            return 1
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        not_ready = _wait_until_ready(process, parts, args)
+        if not_ready is not None:
+            return not_ready
         if args.keep:
             _relay_until_interrupted(process)
         return 0
     finally:
         process.terminate_gracefully(args.grace)
         process.cleanup()
+
+
+def _wait_until_ready(
+    process: ManagedProcess, parts: list[str], args: argparse.Namespace
+) -> int | None:
+    """Wait for the PARTs (printing the output read), then the probes, under one --timeout.
+
+    Returns None when ready, or the exit code: 124 on timeout, 1 when the command ended first.
+    """
+    deadline = time.monotonic() + args.timeout
+    try:
+        if parts:
+            try:
+                text = anyio.run(wait_for_process_output, process, parts, args.timeout)
+            except ProcessTimeoutError:
+                print(
+                    f"procfound: {parts} did not appear within {args.timeout:g}s", file=sys.stderr
+                )
+                return EXIT_TIMEOUT
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        if args.port or args.http or args.path:
+            process.wait_ready(
+                port=args.port,
+                http=args.http,
+                path=args.path,
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+    except ProcessTimeoutError as exc:
+        # "Not ready within 10s: waiting for a TCP connection to 127.0.0.1:8080; last attempt:
+        # Connection refused". The PARTs' wait counts in the time, so name the whole timeout.
+        reason = _first_line(exc.message).partition(": ")[2] or _first_line(exc.message)
+        print(f"procfound: not ready within {args.timeout:g}s: {reason}", file=sys.stderr)
+        return EXIT_TIMEOUT
+    except ProcessError as exc:
+        # Its stderr was relayed as it came; its stdout was not shown: show how it ended.
+        print(f"procfound: {_first_line(exc.message)}", file=sys.stderr)
+        last_lines = (exc.stdout or "").splitlines()[-_EXIT_STDOUT_LINES:]
+        if last_lines:
+            print("procfound: the last lines of its stdout:", file=sys.stderr)
+            print("\n".join(last_lines), file=sys.stderr)
+        return 1
+    return None
 
 
 def _relay_until_interrupted(process: ManagedProcess) -> None:

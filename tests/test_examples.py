@@ -83,8 +83,27 @@ def test_supervisor_restarts_with_backoff_then_gives_up(backend: str) -> None:
     assert "giving up after 2 restarts" in second
 
 
+def test_http_service_is_started_probed_used_and_stopped() -> None:
+    done = run_example("http_service.py")
+    out = done.stdout
+    assert re.search(r"ready after \d+\.\d+s: http://127\.0\.0\.1:\d+/ answers", out), out
+    assert "GET /hello.txt -> 200 'hello from the service'" in out
+    assert "stopped gracefully: True" in out
+    assert re.search(r"server \d+ still running: False", out)
+    assert re.search(r"async: http://127\.0\.0\.1:\d+/hello\.txt answered 200", out)
+    # The broken server failed the wait at once (well before its 30 s timeout), with its stderr.
+    broken = re.search(r"broken server: exit code 2 after (\d+\.\d+)s", out)
+    assert broken is not None, out
+    assert float(broken.group(1)) < 10
+    assert "invalid int value" in out
+    started = re.search(r"started http.server, pid (\d+)", out)
+    assert started is not None
+    assert wait_gone(int(started.group(1)), timeout=2)
+
+
 def test_every_example_is_run_by_a_test() -> None:
     tested = {
+        "http_service.py",
         "plugin_host_asyncio.py",
         "plugin_host_trio.py",
         "build_script.py",

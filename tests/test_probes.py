@@ -361,6 +361,19 @@ async def test_service_already_dead_fails_at_once() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_port_served_by_another_process_does_not_make_a_dead_service_ready() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as other:  # someone else's server
+        port = other.getsockname()[1]
+        async with ManagedProcess(["sh", "-c", "exit 4"]) as proc:
+            with anyio.fail_after(5):
+                while proc.is_running():
+                    await anyio.sleep(0.02)
+            with pytest.raises(ProcessError) as info:
+                await wait_for_port(proc, port, timeout=20)
+    assert info.value.return_code == 4
+
+
+@pytest.mark.anyio
 async def test_terminating_during_a_probe_ends_the_probe_at_once() -> None:
     async with ManagedProcess(["sleep", "30"]) as proc:
         errors: list[BaseException] = []

@@ -69,8 +69,9 @@ class Containment(Protocol):
         """Pids of the processes still in the box (a snapshot)."""
         ...
 
-    def signal(self, sig: int) -> None:
-        """Send ``sig`` to every process in the box."""
+    def signal(self, sig: int, skip_group: int | None = None) -> None:
+        """Send ``sig`` to every process in the box (but those in process group ``skip_group``,
+        which the caller has signalled already: a handler must not run twice)."""
         ...
 
     def close(self) -> None:
@@ -160,7 +161,7 @@ class CgroupBox:
         except OSError:
             return False
 
-    def signal(self, sig: int) -> None:
+    def signal(self, sig: int, skip_group: int | None = None) -> None:
         if sig == signal.SIGKILL:
             # The kernel kills every member, forking or not, in one step.
             with (
@@ -170,7 +171,8 @@ class CgroupBox:
                 f.write("1")
             return
         for pid in self.members():
-            _signal_pinned(pid, sig, lambda pid: _in_cgroup(pid, self.path))
+            if not _in_group(pid, skip_group):
+                _signal_pinned(pid, sig, lambda pid: _in_cgroup(pid, self.path))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -208,12 +210,22 @@ class MarkerBox:
     def members(self) -> list[int]:
         return [pid for pid in _pids_of_our_uid() if _environ_has(pid, self._entry)]
 
-    def signal(self, sig: int) -> None:
+    def signal(self, sig: int, skip_group: int | None = None) -> None:
         for pid in self.members():
-            signal_if_marked(pid, self._entry, sig)
+            if sig == signal.SIGKILL or not _in_group(pid, skip_group):
+                signal_if_marked(pid, self._entry, sig)
 
     def close(self) -> None:
         pass
+
+
+def _in_group(pid: int, group: int | None) -> bool:
+    if group is None:
+        return False
+    try:
+        return os.getpgid(pid) == group
+    except OSError:
+        return False
 
 
 def _pids_of_our_uid() -> Iterator[int]:

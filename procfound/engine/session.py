@@ -422,7 +422,7 @@ class ChildSession:
         for sig in step.signals:
             self._signal_group(sig)
             if box is not None:
-                box.signal(sig)
+                box.signal(sig, skip_group=self.child.pgid)
         if box is not None and signal.SIGKILL not in step.signals:
             self._polite_until = anyio.current_time() + step.wait
         with anyio.move_on_after(step.wait):
