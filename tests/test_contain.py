@@ -444,3 +444,26 @@ def test_tree_escapees_are_stopped_at_interpreter_exit(
     done = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert_stopped(escapee_pid(tmp_path))
+
+
+def test_empty_cgroups_left_by_a_killed_procfound_are_removed_on_the_next_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = contain_module.cgroup_root()
+    if root is None:
+        pytest.skip("no writable cgroup v2 with cgroup.kill on this machine")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = Path(root) / f"procfound-{gone.pid}-0"
+    live = Path(root) / f"procfound-{os.getpid()}-999999"
+    stale.mkdir()
+    live.mkdir()
+    try:
+        monkeypatch.setattr(contain_module, "_cgroup_root", False)  # look it up again
+        assert contain_module.cgroup_root() == root
+        assert not stale.exists()
+        assert live.exists()  # its process is alive: not ours to remove
+    finally:
+        for path in (stale, live):
+            if path.exists():
+                path.rmdir()

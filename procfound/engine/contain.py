@@ -119,6 +119,7 @@ def _find_cgroup_root() -> str | None:
     base = os.path.join(mount, ours.lstrip("/"))
     if not os.path.exists(os.path.join(base, "cgroup.procs")):
         return None
+    _remove_stale_boxes(base)
     probe = os.path.join(base, f"procfound-probe-{os.getpid()}")
     try:
         os.mkdir(probe)
@@ -130,6 +131,24 @@ def _find_cgroup_root() -> str | None:
         with contextlib.suppress(OSError):
             os.rmdir(probe)
     return base if has_kill else None
+
+
+def _remove_stale_boxes(base: str) -> None:
+    """Remove the empty cgroups that a procfound process killed outright (SIGKILL) left behind.
+
+    Only directories named for a process that no longer exists are touched, and ``rmdir``
+    removes a cgroup only when nothing is in it.
+    """
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        owner = name.split("-")[1] if name.startswith("procfound-") else ""
+        if not owner.isdigit() or os.path.exists(f"/proc/{owner}"):
+            continue
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(base, name))
 
 
 class CgroupBox:
