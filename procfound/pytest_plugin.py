@@ -11,11 +11,12 @@ It provides three fixtures, one factory per scope:
 **options)`` starts ``ManagedProcess(cmd, **options)``, waits until it is ready
 (:meth:`ManagedProcess.wait_ready`, every given probe under one deadline) and returns it.
 
-**Teardown** stops each service's process tree (``terminate_gracefully``), then looks for
-anything the service started that is still running: every service gets an environment
-variable (``PROCFOUND_PYTEST_SERVICE``) that its descendants inherit, and ``/proc`` is searched
-for it (Linux). Survivors, such as a daemon that left the service's process group, are killed
-and reported as an error of the test (or of the last test of the module or session).
+**Teardown** stops each service's process tree (``terminate_gracefully``; ManagedProcess
+contains the whole tree by default), then looks for anything the service started that is still
+running: every service gets an environment variable (``PROCFOUND_PYTEST_SERVICE``) that its
+descendants inherit, and ``/proc`` is searched for it (Linux). Survivors, such as a daemon that
+left the process group of a service started with ``contain="group"``, are killed and reported as
+an error of the test (or of the last test of the module or session).
 
 **Reports:** when a test fails, the recent stdout and stderr of every service it used (its own
 and the shared ones) are added to its report, one section per stream.
@@ -123,8 +124,8 @@ class ServiceFactory:
         for pid, command in survivors.items():
             _kill_marked(pid, tokens)
             problems.append(
-                f"process {pid} ({command}) outlived its service's teardown (it left the "
-                "service's process group?); procfound killed it"
+                f"process {pid} ({command}) outlived its service's teardown (it escaped the "
+                "service's containment); procfound killed it"
             )
         return problems
 
