@@ -269,19 +269,18 @@ class HttpProbe:
         self.port = 80 if port is None else check_port(port)
         self.statuses = _check_statuses(status)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        authority = parts.netloc.rpartition("@")[2]  # never send user:password as the Host
         try:
             self._request = h11.Request(
                 method="GET",
-                target=target,
+                target=_percent_encode_non_ascii(target),
                 headers=[
-                    ("Host", authority),
-                    ("User-Agent", "procfound-probe"),
-                    ("Accept", "*/*"),
-                    ("Connection", "close"),
+                    (b"Host", _host_header(self.host, port)),  # never user:password from the URL
+                    (b"User-Agent", b"procfound-probe"),
+                    (b"Accept", b"*/*"),
+                    (b"Connection", b"close"),
                 ],
             )
-        except h11.LocalProtocolError as exc:
+        except (h11.LocalProtocolError, UnicodeError) as exc:
             raise ValidationError(
                 f"url cannot be requested ({exc}): {shorten(repr(url))}", code="INVALID_ARGUMENT"
             ) from None
@@ -366,6 +365,21 @@ class HttpProbe:
             return await stream.receive(_RECEIVE_SIZE)
         except anyio.EndOfStream:
             return b""  # h11 turns the end into ConnectionClosed or a protocol error
+
+
+def _percent_encode_non_ascii(target: str) -> bytes:
+    """The request target with every non-ASCII byte (UTF-8; a lone surrogate as the byte it
+    stands for) percent-encoded, as a browser sends it; ASCII is left for h11 to check."""
+    raw = target.encode("utf-8", "surrogateescape")
+    return b"".join(bytes((byte,)) if byte < 0x80 else b"%%%02X" % byte for byte in raw)
+
+
+def _host_header(host: str, port: int | None) -> bytes:
+    """``Host:`` for ``host`` (IDNA for a non-ASCII name, brackets for IPv6), with its port."""
+    name = host.encode("ascii") if host.isascii() else host.encode("idna")
+    if b":" in name:
+        name = b"[" + name + b"]"
+    return name if port is None else name + b":%d" % port
 
 
 @final

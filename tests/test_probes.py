@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import SyncCall, python
+from conftest import SyncCall, python, wait_gone
 
 import procfound
 from procfound import (
@@ -186,6 +187,15 @@ async def test_http_retries_other_statuses_until_an_accepted_one() -> None:
         assert await wait_for_http(proc, f"http://127.0.0.1:{port}/", timeout=20) == 200
         tail = proc.stderr_tail
     assert tail.count('" 503 ') == 3, tail
+
+
+@pytest.mark.anyio
+async def test_non_ascii_url_is_sent_percent_encoded() -> None:
+    port = free_port()
+    async with ManagedProcess(http_server(port), stderr_relay=False) as proc:
+        url = f"http://127.0.0.1:{port}/caf\u00e9?q=\u00fc&raw=\udcff"
+        assert await wait_for_http(proc, url, timeout=20) == 200
+        assert "GET /caf%C3%A9?q=%C3%BC&raw=%FF HTTP/1.1" in proc.stderr_tail
 
 
 @pytest.mark.anyio
@@ -549,8 +559,60 @@ async def test_without_a_probe_unread_output_still_waits_in_the_pipe() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Cancellation, state and bad input
+# Cancellation, Ctrl-C, interpreter exit, state and bad input
 # --------------------------------------------------------------------------------------------
+
+
+def _fresh_interpreter(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        python(code), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+
+
+def test_ctrl_c_during_sync_wait_ready_reaches_the_caller_and_leaves_the_service() -> None:
+    done = _fresh_interpreter(
+        """
+        import os, signal, threading, time
+        from procfound import ManagedProcess
+        with ManagedProcess(["sleep", "30"]) as proc:
+            threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT)).start()
+            start = time.monotonic()
+            try:
+                proc.wait_ready(port=1, timeout=20)
+            except KeyboardInterrupt:
+                print("interrupted", round(time.monotonic() - start, 1), proc.is_running())
+            try:
+                proc.wait_ready(port=1, timeout=0.2)
+            except TimeoutError:
+                print("usable afterwards")
+        print("service running:", proc.is_running())
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("interrupted 0."), lines  # at the Ctrl-C, not the timeout
+    assert lines[0].endswith("True"), lines  # the service itself is still running
+    assert lines[1:] == ["usable afterwards", "service running: False"]
+
+
+def test_interpreter_exit_during_a_probe_in_a_thread_stops_the_service() -> None:
+    start = time.monotonic()
+    done = _fresh_interpreter(
+        """
+        import threading, time
+        from procfound import ManagedProcess
+        proc = ManagedProcess(["sleep", "30"])
+        proc.launch()
+        print(proc.pid, flush=True)
+        waiter = threading.Thread(
+            target=proc.wait_ready, kwargs={"port": 1, "timeout": 30}, daemon=True
+        )
+        waiter.start()
+        time.sleep(0.3)
+        """
+    )
+    assert time.monotonic() - start < 15
+    assert wait_gone(int(done.stdout.split()[0]), 3)
 
 
 @pytest.mark.anyio
