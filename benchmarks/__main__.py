@@ -18,6 +18,7 @@ from benchmarks import (
     capped,
     capture,
     concurrency,
+    containment,
     handshake,
     latency,
     portal,
@@ -40,6 +41,8 @@ WORKLOADS: Final[dict[str, Callable[[bool], Workload]]] = {
     "handshake": handshake.workload,
     "portal": portal.workload,
     "probes": probes.workload,
+    "containment": containment.workload,
+    "sweep": containment.sweep_workload,
 }
 DEFAULT_JSON: Final = Path(__file__).parent / "results.json"
 

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, NoReturn, final
+from typing import Any, Final, NoReturn, final
 
 import anyio
 
@@ -41,6 +41,7 @@ EXIT_CANNOT_EXECUTE: Final = (
 )
 EXIT_CANNOT_RUN: Final = 127  # what a shell exits with for a command it cannot find
 EXIT_INTERRUPTED: Final = 130
+CONTAIN_LEVELS: Final = ("group", "tree", "cgroup")
 EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE reports
 
 # After `read_line_async` returns "", how long to wait for one more character: "" is either a
@@ -85,6 +86,58 @@ def _finite_seconds(text: str) -> float:
     if math.isinf(value):
         raise argparse.ArgumentTypeError(f"expected a finite number of seconds, got {text!r}")
     return value
+
+
+def _signal_option(text: str) -> int:
+    """A signal: a name (``TERM``, ``SIGINT``) or a number."""
+    word = text.strip().upper()
+    if word.isdigit() and int(word) in {int(sig) for sig in signal.valid_signals()}:
+        return int(word)
+    name = word if word.startswith("SIG") else "SIG" + word
+    sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
+    if sig is None:
+        raise argparse.ArgumentTypeError(f"expected a signal name or number, got {text!r}")
+    return int(sig)
+
+
+def _add_containment_options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """``--contain``, ``--stop-signal``, ``--kill-grace``: what is stopped, and how."""
+    return [
+        parser.add_argument(
+            "--contain",
+            choices=CONTAIN_LEVELS,
+            help=(
+                "what is stopped when the command ends: its process group, its whole tree "
+                "(default: also descendants that left the group), or the tree by cgroup only"
+            ),
+        ),
+        parser.add_argument(
+            "--stop-signal",
+            type=_signal_option,
+            default=signal.SIGTERM,
+            metavar="SIG",
+            help="the signal sent first when the command is stopped (default TERM)",
+        ),
+        parser.add_argument(
+            "--kill-grace",
+            type=_finite_seconds,
+            metavar="S",
+            help="seconds from the stop signal to SIGKILL (default 0.5; 0: at once)",
+        ),
+    ]
+
+
+def _containment(args: argparse.Namespace) -> dict[str, Any]:
+    """The containment keywords for the API: the CLI's default is the whole tree, unless
+    PROCFOUND_CONTAIN says otherwise."""
+    options: dict[str, Any] = {"stop_signal": args.stop_signal}
+    if args.contain is not None:
+        options["contain"] = args.contain
+    elif not os.environ.get("PROCFOUND_CONTAIN", "").strip():
+        options["contain"] = "tree"
+    if args.kill_grace is not None:
+        options["kill_grace"] = args.kill_grace
+    return options
 
 
 def _port_option(text: str) -> tuple[str, int]:
@@ -155,7 +208,7 @@ def _build_grammar() -> _Grammar:
         help="run a command, show its output live, exit with its code",
         usage=(
             "procfound run [-h] [--timeout S] [--cwd DIR] [--env K=V] [--json] [--foreground] "
-            "[--] CMD [ARGS...]"
+            "[--contain LEVEL] [--stop-signal SIG] [--kill-grace S] [--] CMD [ARGS...]"
         ),
         description=(
             "Run CMD in its own process group, show its output line by line as it comes (stderr "
@@ -194,6 +247,7 @@ def _build_grammar() -> _Grammar:
                 "timeout"
             ),
         ),
+        *_add_containment_options(run_parser),
     ]
     wait_parser = commands.add_parser(
         "wait-for",
@@ -238,6 +292,7 @@ def _build_grammar() -> _Grammar:
         wait_parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="S"),
         wait_parser.add_argument("--keep", action="store_true", help="stay attached until Ctrl-C"),
         wait_parser.add_argument("--grace", type=_finite_seconds, default=7.0, metavar="S"),
+        *_add_containment_options(wait_parser),
     ]
     value_options = {
         name: frozenset(
@@ -315,6 +370,7 @@ def _run_command(args: argparse.Namespace) -> int:
             check=False,
             timeout=args.timeout,
             foreground=args.foreground,
+            **_containment(args),
         )
     except ProcessTimeoutError as exc:
         if args.json:
@@ -339,7 +395,14 @@ def _stream_command(cmd: list[str], args: argparse.Namespace, env: dict[str, str
     # Lines are printed as the child writes them (stderr merged in the child's order). Leaving
     # the `with` early (a closed stdout, Ctrl-C) kills the child's tree before it returns.
     try:
-        with stream(cmd, cwd=args.cwd, env=env, timeout=args.timeout, stream_stderr=True) as lines:
+        with stream(
+            cmd,
+            cwd=args.cwd,
+            env=env,
+            timeout=args.timeout,
+            stream_stderr=True,
+            **_containment(args),
+        ) as lines:
             for line in lines:
                 print(line, flush=True)
     except ProcessTimeoutError:
@@ -360,7 +423,7 @@ def _wait_for_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    process = ManagedProcess(cmd)
+    process = ManagedProcess(cmd, **_containment(args))
     try:
         try:
             process.launch()
@@ -373,7 +436,7 @@ def _wait_for_command(args: argparse.Namespace) -> int:
             _relay_until_interrupted(process)
         return 0
     finally:
-        process.terminate_gracefully(args.grace)
+        process.terminate_gracefully(args.grace if args.kill_grace is None else args.kill_grace)
         process.cleanup()
 
 
