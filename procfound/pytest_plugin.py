@@ -24,16 +24,15 @@ and the shared ones) are added to its report, one section per stream.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
-import uuid
 from collections.abc import Collection, Generator, Iterator, Sequence
 from typing import Any, Final, final
 
 import pytest
 
+from procfound.engine.contain import MarkerBox
 from procfound.errors import command_display, command_text, shorten
 from procfound.managed import DEFAULT_PROCESS_WAIT_TIMEOUT, ManagedProcess
 
@@ -60,7 +59,7 @@ class ServiceFactory:
 
     def __init__(self, node: pytest.Item | pytest.Collector) -> None:
         self.node = node
-        self.services: list[tuple[ManagedProcess, str]] = []
+        self.services: list[tuple[ManagedProcess, MarkerBox]] = []
 
     def __call__(
         self,
@@ -91,11 +90,13 @@ class ServiceFactory:
             ProcessError: If it cannot start, or exits before it is ready (with its output).
             ProcessTimeoutError: If it is not ready in time (with its output).
         """
-        token = uuid.uuid4().hex
+        # The same sweep as contain="tree" without a cgroup (engine/contain.py), under a name
+        # of its own: it finds what escaped even a service started with contain="group".
+        marker = MarkerBox(MARKER_VARIABLE)
         env = options.pop("env", None)
-        options["env"] = {**(env or {}), MARKER_VARIABLE: token}
+        options["env"] = {**(env or {}), MARKER_VARIABLE: marker.value}
         process = ManagedProcess(cmd, **options)
-        self.services.append((process, token))  # before the launch: teardown stops it anyway
+        self.services.append((process, marker))  # before the launch: teardown stops it anyway
         process.launch()
         process.wait_ready(output=output, port=port, http=http, path=path, timeout=timeout)
         return process
@@ -115,14 +116,15 @@ class ServiceFactory:
                     process.cleanup()
             except Exception as exc:
                 problems.append(f"stopping {_label(process)} failed: {exc}")
-        tokens = {token for _, token in self.services}
-        survivors = _survivors(tokens)
+        markers = [marker for _, marker in self.services]
+        survivors = _survivors(markers)
         deadline = time.monotonic() + _SURVIVOR_WAIT
         while survivors and time.monotonic() < deadline:
             time.sleep(0.02)
-            survivors = _survivors(tokens)
+            survivors = _survivors(markers)
+        for marker in markers:
+            marker.signal(signal.SIGKILL)  # each process pinned by a pidfd and re-checked
         for pid, command in survivors.items():
-            _kill_marked(pid, tokens)
             problems.append(
                 f"process {pid} ({command}) outlived its service's teardown (it escaped the "
                 "service's containment); procfound killed it"
@@ -139,28 +141,6 @@ def _label(process: ManagedProcess) -> str:
 # -- finding what survived --------------------------------------------------------------------
 
 
-def _marker_of(pid: int) -> str | None:
-    """The service token in the environment ``pid`` started with, if any."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            environ = f.read()
-    except OSError:
-        return None
-    prefix = MARKER_VARIABLE.encode() + b"="
-    for entry in environ.split(b"\0"):
-        if entry.startswith(prefix):
-            return entry[len(prefix) :].decode("ascii", "replace")
-    return None
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
-    except (OSError, IndexError):
-        return True
-
-
 def _command_of(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -170,39 +150,9 @@ def _command_of(pid: int) -> str:
     return command_display([word.decode("utf-8", "replace") for word in words])
 
 
-def _survivors(tokens: Collection[str]) -> dict[int, str]:
-    """Live processes (not zombies) that carry one of ``tokens``: pid -> command."""
-    if not tokens or not os.path.isdir("/proc/self"):
-        return {}
-    found: dict[int, str] = {}
-    me = os.getpid()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        pid = int(entry)
-        if _marker_of(pid) in tokens and not _is_zombie(pid):
-            found[pid] = _command_of(pid)
-    return found
-
-
-def _kill_marked(pid: int, tokens: Collection[str]) -> None:
-    """SIGKILL ``pid`` if it still carries a token: pinned by a pidfd, so never a reused pid."""
-    pidfd_open = getattr(os, "pidfd_open", None)
-    if pidfd_open is None:
-        if _marker_of(pid) in tokens:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        return
-    try:
-        pidfd = pidfd_open(pid)
-    except OSError:
-        return  # gone already
-    try:
-        if _marker_of(pid) in tokens:
-            with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-    finally:
-        os.close(pidfd)
+def _survivors(boxes: Collection[MarkerBox]) -> dict[int, str]:
+    """Live processes (not zombies) that carry one of the services' markers: pid -> command."""
+    return {pid: _command_of(pid) for box in boxes for pid in box.members()}
 
 
 # -- the fixtures -----------------------------------------------------------------------------

@@ -215,15 +215,16 @@ class MarkerBox:
 
     name = "marker"
 
-    def __init__(self) -> None:
+    def __init__(self, variable: str = MARKER_NAME) -> None:
+        self.variable = variable
         self.value = f"{os.getpid()}-{next(_calls)}-{secrets.token_hex(8)}"
-        self._entry = f"{MARKER_NAME}={self.value}".encode()
+        self._entry = f"{variable}={self.value}".encode()
 
     def prepare(
         self, argv: list[str], env: dict[str, str] | None
     ) -> tuple[list[str], dict[str, str]]:
         full = _full_env(env)
-        full[MARKER_NAME] = self.value
+        full[self.variable] = self.value
         return argv, full
 
     def members(self) -> list[int]:
@@ -288,8 +289,11 @@ def signal_if_marked(pid: int, entry: bytes, sig: int) -> bool:
 
 
 def _signal_pinned(pid: int, sig: int, still_ours: _Check) -> bool:
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:  # no pidfd (not Linux): nothing can be pinned, so nothing is sent
+        return False
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = pidfd_open(pid)
     except OSError:
         return False
     try:
