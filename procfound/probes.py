@@ -210,6 +210,18 @@ def _problem(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+async def _connect(probe: PortProbe | HttpProbe) -> ByteStream | None:
+    """A TCP connection to the probe's host and port, or None with ``probe.problem`` set."""
+    try:
+        with anyio.fail_after(_CONNECT_TIMEOUT):
+            return await anyio.connect_tcp(probe.host, probe.port)
+    except TimeoutError:
+        probe.problem = f"no answer to the connect within {_CONNECT_TIMEOUT:g}s"
+    except OSError as exc:
+        probe.problem = _problem(exc)
+    return None
+
+
 @final
 class PortProbe:
     """Ready once a TCP connection to ``host:port`` succeeds; the connection is closed at once."""
@@ -225,14 +237,8 @@ class PortProbe:
         self.wake_on_output = True  # a refused connect reaches no service: nothing to log
 
     async def attempt(self) -> object | None:
-        try:
-            with anyio.fail_after(_CONNECT_TIMEOUT):
-                stream = await anyio.connect_tcp(self.host, self.port)
-        except TimeoutError:
-            self.problem = f"no answer to the connect within {_CONNECT_TIMEOUT:g}s"
-            return None
-        except OSError as exc:
-            self.problem = _problem(exc)
+        stream = await _connect(self)
+        if stream is None:
             return None
         await stream.aclose()
         return True
@@ -299,14 +305,8 @@ class HttpProbe:
 
     async def attempt(self) -> object | None:
         self.wake_on_output = True
-        try:
-            with anyio.fail_after(_CONNECT_TIMEOUT):
-                stream = await anyio.connect_tcp(self.host, self.port)
-        except TimeoutError:
-            self.problem = f"no answer to the connect within {_CONNECT_TIMEOUT:g}s"
-            return None
-        except OSError as exc:
-            self.problem = _problem(exc)
+        stream = await _connect(self)
+        if stream is None:
             return None
         self.wake_on_output = False  # the service saw this request (and may log it)
         async with stream:
