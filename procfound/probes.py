@@ -318,9 +318,12 @@ class HttpProbe:
                 anyio.EndOfStream,
                 h11.ProtocolError,
             ) as exc:
+                # A server that closes the connection may do so before our request is written
+                # (a broken pipe, a reset) or after it (end of stream): both are "closed".
+                closed = (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)
                 self.problem = (
-                    "the connection closed before an answer"
-                    if isinstance(exc, anyio.EndOfStream)
+                    f"the connection closed before an answer ({_problem(exc)})"
+                    if isinstance(exc, closed)
                     else f"the answer was not HTTP/1.x: {_problem(exc)}"
                     if isinstance(exc, h11.ProtocolError)
                     else _problem(exc)

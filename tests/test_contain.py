@@ -55,7 +55,7 @@ ESCAPES: dict[str, str] = {
 }
 
 
-NORMAL_END = "sleep 0.5"
+NORMAL_END = "sleep 0.3"
 
 
 def escapee_command(directory: Path, kind: str, then: str = NORMAL_END) -> list[str]:
@@ -118,11 +118,22 @@ KINDS = list(ESCAPES)
 
 @pytest.mark.usefixtures("mechanism")
 @pytest.mark.parametrize("kind", KINDS)
-def test_tree_run_leaves_no_escapee_at_its_normal_end(
-    sync_call: SyncCall, tmp_path: Path, kind: str
-) -> None:
-    result = sync_call(run, escapee_command(tmp_path, kind), contain="tree")
+def test_tree_run_leaves_no_escapee_at_its_normal_end(tmp_path: Path, kind: str) -> None:
+    result = run(escapee_command(tmp_path, kind), contain="tree")
     assert result.returncode == 0
+    assert_stopped(escapee_pid(tmp_path))
+
+
+@pytest.mark.usefixtures("mechanism")
+def test_tree_sync_calls_work_from_plain_code_and_inside_event_loops(
+    sync_call: SyncCall, tmp_path: Path
+) -> None:
+    # The sync twins run the same engine through the portal whatever the caller's context.
+    sync_call(run, escapee_command(tmp_path, "double-fork-daemon"), contain="tree")
+    assert_stopped(escapee_pid(tmp_path))
+    (tmp_path / "esc").unlink()
+    cmd = escapee_command(tmp_path, "job-control", then="echo one; sleep 0.3; echo two")
+    assert sync_call(lambda: list(stream(cmd, contain="tree"))) == ["one", "two"]
     assert_stopped(escapee_pid(tmp_path))
 
 
@@ -148,9 +159,7 @@ async def test_tree_async_run_leaves_no_escapee_when_cancelled(tmp_path: Path, k
 
 @pytest.mark.usefixtures("mechanism")
 @pytest.mark.parametrize("kind", KINDS)
-def test_tree_stream_left_early_leaves_no_escapee(
-    sync_call: SyncCall, tmp_path: Path, kind: str
-) -> None:
+def test_tree_stream_left_early_leaves_no_escapee(tmp_path: Path, kind: str) -> None:
     cmd = escapee_command(tmp_path, kind, then="while :; do echo tick; sleep 0.05; done")
 
     def first_lines() -> list[str]:
@@ -162,7 +171,7 @@ def test_tree_stream_left_early_leaves_no_escapee(
                     break
         return lines
 
-    assert sync_call(first_lines)
+    assert first_lines()
     assert_stopped(escapee_pid(tmp_path))
 
 
