@@ -77,6 +77,8 @@ _BODY_DRAIN_LIMIT: Final = 1024 * 1024
 _BODY_DRAIN_TIME: Final = 1.0
 _RECEIVE_SIZE: Final = 65536
 _DEFAULT_STATUSES: Final = "a status 2xx or 3xx"
+_NOT_TRIED: Final = "not tried yet"
+_WAITING: Final = "connected, waiting for the answer"
 
 
 class ProbeTarget(Protocol):
@@ -233,7 +235,7 @@ class PortProbe:
         self.port = port
         shown = f"[{host}]" if ":" in host else host
         self.goal = f"a TCP connection to {shown}:{port}"
-        self.problem = "not tried yet"
+        self.problem = _NOT_TRIED
         self.wake_on_output = True  # a refused connect reaches no service: nothing to log
 
     async def attempt(self) -> object | None:
@@ -296,7 +298,7 @@ class HttpProbe:
             else "status " + " or ".join(map(str, sorted(self.statuses)))
         )
         self.goal = f"GET {shorten(url)} to answer with {wanted}"
-        self.problem = "not tried yet"
+        self.problem = _NOT_TRIED
         self.wake_on_output = True
 
     def accepts(self, status: int) -> bool:
@@ -337,7 +339,11 @@ class HttpProbe:
     async def _exchange(self, stream: ByteStream) -> int:
         connection = h11.Connection(h11.CLIENT)
         await stream.send(connection.send(self._request) + connection.send(h11.EndOfMessage()))
-        self.problem = "connected, waiting for the answer"
+        # If the deadline cuts this attempt short, what the one before it found says more.
+        before = self.problem.split("; the attempt before: ")[-1]
+        self.problem = _WAITING + (
+            f"; the attempt before: {before}" if before not in (_NOT_TRIED, _WAITING) else ""
+        )
         while True:
             event = connection.next_event()
             if event is h11.NEED_DATA:
@@ -394,7 +400,7 @@ class PathProbe:
     def __init__(self, path: str) -> None:
         self.path = path
         self.goal = f"{shorten(path)} to exist"
-        self.problem = "not tried yet"
+        self.problem = _NOT_TRIED
         self.wake_on_output = True
 
     async def attempt(self) -> object | None:

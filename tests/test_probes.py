@@ -206,7 +206,7 @@ async def test_http_status_argument_accepts_exactly_those_statuses() -> None:
         assert await wait_for_http(proc, url, status=503, timeout=20) == 503
         assert await wait_for_http(proc, url, status={200, 503}, timeout=20) == 503
         with pytest.raises(ProcessTimeoutError) as info:
-            await wait_for_http(proc, url, status=[200], timeout=0.5)
+            await wait_for_http(proc, url, status=[200], timeout=1.5)
     assert "answered 503" in info.value.message
 
 
@@ -447,7 +447,7 @@ async def test_http_probe_of_a_server_that_is_not_http_times_out_naming_the_prob
     """
     async with ManagedProcess(python(code)) as proc:
         with pytest.raises(ProcessTimeoutError) as info:
-            await wait_for_http(proc, f"http://127.0.0.1:{port}/", timeout=0.6)
+            await wait_for_http(proc, f"http://127.0.0.1:{port}/", timeout=1.5)
     assert "not HTTP" in info.value.message or "closed" in info.value.message
 
 
