@@ -27,8 +27,9 @@ from procfound.linux.title import (
     set_process_title,
     set_process_title_from_argv,
 )
-from procfound.managed import ManagedProcess, wait_for_process_output
+from procfound.managed import ManagedProcess, ProcessHandle, wait_for_process_output
 from procfound.probes import wait_for_http, wait_for_path, wait_for_port
+from procfound.request import IgnoredArgumentWarning
 from procfound.result import CompletedProcess
 from procfound.run import async_run, run, run_simple
 from procfound.shell import async_shell, shell
@@ -38,9 +39,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CompletedProcess",
+    "IgnoredArgumentWarning",
     "ManagedProcess",
     "PlatformError",
     "ProcessError",
+    "ProcessHandle",
     "ProcessTimeoutError",
     "ShellFeatureError",
     "StateError",

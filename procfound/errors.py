@@ -170,7 +170,8 @@ class ProcessError(ProcfoundError):
         command: The command that ran (a list is shown joined by spaces).
         return_code: The child's return code; negative when a signal ended it.
         stdout: Output captured before the error (bytes are decoded as UTF-8, replacing errors).
-        stderr: Error output captured before the error.
+            Kept stripped in ``.stdout``: None when empty, ``""`` when only whitespace.
+        stderr: Error output captured before the error, kept like ``stdout``.
         timeout: Whether the command was stopped by a timeout.
         code: A stable machine-readable error code.
         stdout_dropped: Bytes of stdout let go past ``max_output`` (said in the message).
@@ -178,6 +179,9 @@ class ProcessError(ProcfoundError):
         **extra_context: More context, kept in ``.context``.
 
     ``duration`` and ``rusage`` are set (else None) when the child ran and was reaped.
+    ``result`` is the whole :class:`~procfound.CompletedProcess` of a ``run``/``shell`` that
+    failed or timed out: all of the output, unstripped, bytes with ``text=False`` (on a timeout,
+    what was read before the kill); None for the other operations.
 
     ``str(error)`` is the message, then ``Command:``, ``Return code:``, ``Process timed out``,
     and the stdout and stderr sections, each only when present. Output in the message is cut to
@@ -208,13 +212,16 @@ class ProcessError(ProcfoundError):
         err = _decode(stderr)
         self.command = command
         self.return_code = return_code
-        self.stdout = out.strip() or None if out is not None else None
-        self.stderr = err.strip() or None if err is not None else None
+        # As the seed: stripped; None when absent or empty, "" when only whitespace.
+        self.stdout = out.strip() if out else None
+        self.stderr = err.strip() if err else None
         self.timeout = timeout
         self.stdout_dropped = stdout_dropped
         self.stderr_dropped = stderr_dropped
         self.duration: float | None = None
         self.rusage: Any = None
+        # The whole result, as run(..., check=False) would have returned it (set by run).
+        self.result: Any = None
         parts = [message]
         if command:
             parts.append(f"Command: {command_display(command)}")

@@ -38,6 +38,10 @@ class Operation:
     def _names(self) -> Operation:
         return self.sync if self.sync is not None and SYNC_CALL.get() else self
 
+    def sync_names(self) -> Operation:
+        """The names the sync form uses (``CompletedProcess.check_returncode`` is sync)."""
+        return self.sync or self
+
     def spawn_failed(self, command: str, error: SpawnError) -> ProcessError:
         """The child could not start: a missing executable or cwd, no fds left...
 

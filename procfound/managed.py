@@ -20,17 +20,20 @@ import codecs
 import contextlib
 import math
 import os
+import signal
+import subprocess
 import sys
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import anyio
 
 from procfound.engine.buffers import OutputBuffer
+from procfound.engine.echo import Echo, write_bytes
 from procfound.engine.matching import PatternMatcher
 from procfound.engine.readiness import child_has_exited, peek_returncode
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
@@ -42,22 +45,15 @@ from procfound.errors import (
     ValidationError,
     command_text,
 )
+from procfound.invocation import Invocation
 from procfound.portal import in_portal_thread, register_shutdown_hook, submit
 from procfound.probes import HttpProbe, Probe, path_probe, port_probe, wait_until_ready
-from procfound.request import (
-    RunOptions,
-    build_request,
-    check_cwd,
-    check_env,
-    check_timeout,
-    command_list,
-    logger,
-    redacted_env,
-)
+from procfound.request import SHELL, RunOptions, check_signal, check_timeout, logger, redacted_env
+from procfound.result import universal_newlines
 from procfound.sync import acall_in_portal, call_in_portal, make_sync
 from procfound.usage import ResourceUsage
 
-__all__ = ["ManagedProcess", "wait_for_process_output"]
+__all__ = ["ManagedProcess", "ProcessHandle", "wait_for_process_output"]
 
 DEFAULT_PROCESS_TERMINATE_TIMEOUT: Final = 7.0
 DEFAULT_PROCESS_WAIT_TIMEOUT: Final = 10.0
@@ -109,16 +105,7 @@ class _StderrRelay:
         self.size += len(data)
         _keep_tail(self.tail, data, STDERR_TAIL)
         self.notify()
-        stream = sys.stderr
-        with contextlib.suppress(Exception):  # a closed or broken stderr must not kill the relay
-            buffer = getattr(stream, "buffer", None)
-            if buffer is not None:
-                stream.flush()
-                buffer.write(data)
-                buffer.flush()
-            else:
-                stream.write(data.decode("utf-8", errors="replace"))
-                stream.flush()
+        write_bytes(sys.stderr, data)
         return False
 
 
@@ -137,6 +124,12 @@ class _StderrKeeper:
         self.size = self.buffer.size + self.buffer.dropped  # monotonic, trims or not
         self.notify()
         return ended
+
+    def feed(self, data: bytes) -> None:
+        """Bytes the echo read (``print_output``)."""
+        self.buffer.feed(data)
+        self.size = self.buffer.size + self.buffer.dropped
+        self.notify()
 
 
 class _StdoutBuffer:
@@ -162,6 +155,11 @@ class _StdoutBuffer:
             chunk = os.read(fd, self.read_size)
         except BlockingIOError:
             return False
+        self.feed(chunk)
+        return not chunk
+
+    def feed(self, chunk: bytes) -> None:
+        """Keep ``chunk`` for the reads (``b""``: end of output)."""
         if chunk:
             self.data += chunk
             self.size += len(chunk)
@@ -169,7 +167,6 @@ class _StdoutBuffer:
         else:
             self.eof = True
         self.owner.output_changed()
-        return not chunk
 
     def keep_newest(self, limit: int) -> None:
         """Let go of the oldest unread bytes beyond ``limit``, cutting after a line end when one
@@ -192,9 +189,20 @@ class _Owner:
     """
 
     def __init__(
-        self, options: RunOptions, *, capture: bool, relay_stderr: bool, read_size: int
+        self,
+        options: RunOptions,
+        *,
+        capture: bool,
+        relay_stderr: bool,
+        read_size: int,
+        universal: bool = False,
     ) -> None:
         self.options = options
+        # text_mode: "\r\n" and a lone "\r" end a line too (universal newlines), as the seed's
+        # text-mode Popen reads. A "\r" that was the last byte read may be the first half of
+        # "\r\n": the "\n", when it comes, is dropped (_skip_lf), so no empty line appears.
+        self.universal = universal
+        self._skip_lf = False
         self.pid_of_creator = os.getpid()
         self.stdout = _StdoutBuffer(self, read_size)
         self.stderr_tail: OutputBuffer | None = None
@@ -275,32 +283,67 @@ class _Owner:
     def _decode(self, data: bytes | bytearray) -> str:
         return str(data, self.options.encoding, self.options.errors)
 
+    def _drop_skipped_lf(self) -> None:
+        buffer = self.stdout.data
+        if self._skip_lf and buffer:
+            self._skip_lf = False
+            if buffer[0] == 0x0A:
+                del buffer[:1]
+
+    def _line_end(self, limit: int) -> tuple[int, int] | None:
+        """Where the first line in ``data[:limit]`` ends: (end of its text, start of what
+        follows), or None. Without universal newlines a "\r" before the "\n" stays in the text.
+        """
+        buffer = self.stdout.data
+        newline = buffer.find(b"\n", 0, limit)
+        if self.universal:
+            cr = buffer.find(b"\r", 0, newline if newline >= 0 else limit)
+            if cr >= 0:
+                if cr + 1 == len(buffer):
+                    self._skip_lf = True
+                    return cr, cr + 1
+                return cr, cr + 2 if buffer[cr + 1] == 0x0A else cr + 1
+        return None if newline < 0 else (newline, newline + 1)
+
     async def read_line(self, seconds: float | None) -> str:
         buffer = self.stdout.data
         with anyio.move_on_after(seconds):
             while True:
-                end = buffer.find(b"\n")
-                if end >= 0:
+                self._drop_skipped_lf()
+                found = self._line_end(len(buffer))
+                if found is not None:
+                    end, after = found
                     line = buffer[:end]
-                    del buffer[: end + 1]
+                    del buffer[:after]
                     self._consumed()
                     return self._decode(line).removesuffix("\r")
                 if self.output_ended:
                     rest = bytes(buffer)
                     buffer.clear()
-                    return self._decode(rest)
+                    return self._decode(rest).removesuffix("\r")
                 await self._more_output()
         raise TimeoutError(f"Read timeout after {seconds}s")
 
     async def read_char(self, seconds: float | None) -> str:
         with anyio.move_on_after(seconds):
             while True:
+                self._drop_skipped_lf()
                 char = self._take_char()
                 if char is not None:
                     self._consumed()
+                    if char == "\r" and self.universal:
+                        self._drop_lf_after_cr()
+                        return "\n"
                     return char
                 await self._more_output()
         raise TimeoutError(f"Character read timeout after {seconds}s")
+
+    def _drop_lf_after_cr(self) -> None:
+        buffer = self.stdout.data
+        if not buffer:
+            self._skip_lf = True
+        elif buffer[0] == 0x0A:
+            del buffer[:1]
 
     def _take_char(self) -> str | None:
         """One character from the buffer in the chosen encoding; None if it is not whole yet.
@@ -333,10 +376,12 @@ class _Owner:
         completed it, so what follows stays buffered for the next read.
         """
         buffer = self.stdout.data
+        self._drop_skipped_lf()
         while not buffer and not self.output_ended:
             await self._more_output()
-        end = buffer.find(b"\n", 0, size)
-        take = size if end < 0 else end + 1
+            self._drop_skipped_lf()
+        found = self._line_end(size)
+        take = size if found is None else found[1]
         data = bytes(buffer[:take])
         del buffer[:take]
         self._consumed()
@@ -346,10 +391,11 @@ class _Owner:
         """Feed the matcher the rest of the line a handshake matched in."""
         buffer = self.stdout.data
         while True:
-            end = buffer.find(b"\n")
-            if end >= 0:
-                matcher.feed(bytes(buffer[: end + 1]))
-                del buffer[: end + 1]
+            self._drop_skipped_lf()
+            found = self._line_end(len(buffer))
+            if found is not None:
+                matcher.feed(bytes(buffer[: found[1]]))
+                del buffer[: found[1]]
                 self._consumed()
                 return
             if self.output_ended:
@@ -378,7 +424,7 @@ class _Owner:
                         with anyio.move_on_after(_LINE_END_GRACE):
                             await self.finish_line(matcher)
                     matcher.feed(b"", final=True)
-                    return matcher.text
+                    return universal_newlines(matcher.text) if self.universal else matcher.text
         matcher.feed(b"", final=True)
         if not self.output_ended:
             raise ProcessTimeoutError(
@@ -404,6 +450,19 @@ class _Owner:
         with anyio.move_on_after(_EXIT_STATUS_WAIT):
             await self.supervisor_done.wait()
         return self.returncode()
+
+    async def wait_exit(self, seconds: float | None) -> int | None:
+        """The exit code once the child has exited (not reaped: that is finish's), or None if
+        ``seconds`` passed first."""
+        with anyio.move_on_after(seconds):
+            await self.supervisor_done.wait()
+        return self.returncode()
+
+    async def send_signal(self, sig: int) -> None:
+        """Signal the child alone, through its pidfd; nothing once it has been reaped."""
+        session = self.session
+        if session is not None and not self.finished and session.returncode is None:
+            session.signal_child(sig)
 
     def returncode(self) -> int | None:
         session = self.session
@@ -504,6 +563,91 @@ def _grace(timeout: object) -> float:
     return seconds
 
 
+class ProcessHandle:
+    """A launched :class:`ManagedProcess`'s child, with the part of ``Popen``'s API that the
+    seed's ``ManagedProcess.process`` offered (what :attr:`ManagedProcess.process` returns).
+
+    Signals go to the child alone (not its group, as ``Popen.send_signal``), through its pidfd,
+    and are sent by the child's owner in procfound's portal: never to a pid that was reaped and
+    reused. The owner also reaps the child: :meth:`wait` waits for the exit, and the process is
+    reaped by :meth:`ManagedProcess.terminate_gracefully` or :meth:`ManagedProcess.cleanup`.
+
+    Example:
+        >>> with ManagedProcess(["sleep", "30"]) as proc:
+        ...     proc.process.terminate()
+        ...     proc.process.wait(timeout=5)
+        -15
+    """
+
+    __slots__ = ("_owner", "args")
+
+    def __init__(self, owner: _Owner, command: str) -> None:
+        self._owner = owner
+        self.args = command
+
+    def __repr__(self) -> str:
+        return f"<ProcessHandle pid={self.pid} returncode={self.returncode}>"
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        session = self._owner.session
+        assert session is not None
+        return session.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the child has exited (``-N`` for signal N), else None."""
+        return self._owner.returncode()
+
+    def poll(self) -> int | None:
+        """The exit code if the child has exited, else None; never blocks."""
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to exit and return its exit code.
+
+        Args:
+            timeout: Seconds to wait (None: until it exits).
+
+        Returns:
+            The exit code (``-N`` for signal N).
+
+        Raises:
+            subprocess.TimeoutExpired: If it is still running after ``timeout`` (as
+                ``Popen.wait``); the child keeps running.
+            ValidationError: If ``timeout`` is not a number of seconds.
+            StateError: If called from procfound's portal thread.
+        """
+        seconds = check_timeout(timeout)
+        code = self.returncode
+        if code is None:
+            code = call_in_portal(self._owner.wait_exit, seconds)
+        if code is None:
+            raise subprocess.TimeoutExpired(self.args, cast(float, timeout))
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the child (nothing once it has exited and been reaped).
+
+        Raises:
+            ValidationError: If ``sig`` is not a signal.
+        """
+        number = check_signal(sig, "sig")
+        if in_portal_thread():
+            submit(self._owner.send_signal, number)  # a job of its own: no nested wait
+        else:
+            call_in_portal(self._owner.send_signal, number)
+
+    def terminate(self) -> None:
+        """Send SIGTERM to the child."""
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Send SIGKILL to the child."""
+        self.send_signal(signal.SIGKILL)
+
+
 class ManagedProcess:
     """A long-running child: launch it, read its output, shut it down gracefully.
 
@@ -558,18 +702,43 @@ class ManagedProcess:
         kill_on_parent_death: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.command = command_list(command, shell=False)
-        self.cwd = check_cwd(cwd)
-        self._overrides = check_env(env)
+        if kwargs.get("shell"):  # as Popen(list, shell=True): the first element is the script
+            given: object = command
+            if isinstance(given, str):
+                command = [given]
+            elif not isinstance(given, list) or not given:
+                raise ValidationError(
+                    "the command must be a non-empty list of strings", code="INVALID_COMMAND_TYPE"
+                )
+            command = [SHELL, "-c", *command]
+        self._call = Invocation.from_call(
+            "ManagedProcess()",
+            command,
+            {name: value for name, value in kwargs.items() if name != "shell"},
+            cwd=cwd,
+            env=env,
+            text=bool(text_mode),
+            kill_on_parent_death=kill_on_parent_death,
+        )
+        if self._call.target("stdin") is Stdio.PIPE:
+            raise ValidationError(
+                "ManagedProcess cannot write to the child's stdin: pass a file, an fd or "
+                "subprocess.DEVNULL as stdin, or use run(..., input=...)",
+                code="INVALID_ARGUMENT",
+            )
+        self.command = self._call.argv
+        self.cwd = self._call.cwd
+        self._overrides = self._call.env
         self.capture_output = capture_output
         self.text_mode = text_mode
         self.bufsize = bufsize
         self.stderr_relay = stderr_relay
         self.kill_on_parent_death = kill_on_parent_death
         self.kwargs = kwargs
-        self._options = RunOptions.from_kwargs(kwargs)
+        self._options = self._call.options
         self._started = False
         self._owner: _Owner | None = None
+        self._handle: ProcessHandle | None = None
 
     def __repr__(self) -> str:
         return (
@@ -597,6 +766,17 @@ class ManagedProcess:
         """The child's pid, once launched."""
         session = self._session()
         return None if session is None else session.pid
+
+    @property
+    def process(self) -> ProcessHandle | None:
+        """The launched child as the seed's ``Popen`` showed it (None before :meth:`launch`).
+
+        A :class:`ProcessHandle`: ``pid``, ``returncode``, ``poll()``, ``wait()``,
+        ``send_signal()``, ``terminate()`` and ``kill()``. Its pipes are not exposed: the
+        child's output belongs to this object's reads. It stays after :meth:`cleanup` (the
+        seed set it to None), so the exit code can still be read.
+        """
+        return self._handle
 
     @property
     def returncode(self) -> int | None:
@@ -676,28 +856,31 @@ class ManagedProcess:
         # Runs in the portal, and records the owner itself, with no await between the spawn and
         # the record: a caller interrupted (Ctrl-C, cancellation) after the spawn still leaves a
         # launched process that cleanup can stop.
+        call = self._call
+        piped = Stdio.PIPE if self.capture_output else Stdio.INHERIT
+        request = call.request(
+            stdin=Stdio.DEVNULL,
+            stdout=piped,
+            stderr=piped,
+            default_contain="tree",  # long-lived services are the ones that daemonise
+        )
         owner = _Owner(
             self._options,
-            capture=self.capture_output,
+            capture=request.stdout is Stdio.PIPE,
             relay_stderr=self.stderr_relay,
             # Popen's bufsize=-1 ("default") and 0 both mean our default read size.
             read_size=self.bufsize
             if isinstance(self.bufsize, int) and self.bufsize > 0
             else _READ_SIZE,
+            universal=call.text,
         )
-        request = build_request(
-            self.command,
-            cwd=self.cwd,
-            overrides=self._overrides,
-            stdin=Stdio.DEVNULL,
-            capture_output=self.capture_output,
-            options=self._options,
-            kill_on_parent_death=self.kill_on_parent_death,
-            default_contain="tree",  # long-lived services are the ones that daemonise
-        )
-        logger.debug("launch %s (env=%s)", self.command, redacted_env(self._overrides))
+        echo = self._options.print_output
+        stdout: Sink = Echo(owner.stdout) if echo else owner.stdout
+        stderr = owner.stderr_sink
+        if echo and isinstance(stderr, _StderrKeeper):  # relayed stderr is shown already
+            stderr = Echo(stderr)
         try:
-            owner.session = ChildSession(request, stdout=owner.stdout, stderr=owner.stderr_sink)
+            owner.session = ChildSession(request, stdout=stdout, stderr=stderr)
         except SpawnError as exc:
             raise ProcessError(
                 f"Failed to launch process: {exc.reason}",
@@ -706,6 +889,7 @@ class ManagedProcess:
                 path=exc.filename,
             ) from exc.os_error
         self._owner = owner
+        self._handle = ProcessHandle(owner, command_text(self.command))
         _live.add(self)
         try:
             submit(owner.supervise)

@@ -38,6 +38,7 @@ from procfound.errors import ProcessError, ValidationError
 __all__ = [
     "BACKENDS",
     "PortalClosedError",
+    "current_job_scope",
     "get_portal",
     "in_portal_thread",
     "register_shutdown_hook",
@@ -126,7 +127,7 @@ def _start(backend: str) -> None:
     async def serve() -> None:
         global _portal, _thread_id, _submit, _workers
         async with BlockingPortal() as portal, anyio.create_task_group() as tasks:
-            _submit, _workers = _native_scheduler(backend), _Workers(tasks)
+            _submit, _workers = _native_scheduler(backend), _Workers(tasks, backend)
             _portal, _thread_id = portal, threading.get_ident()
             ready.set()
             await portal.sleep_until_stopped()
@@ -188,56 +189,125 @@ class _Workers:
     per sync call). Every job still runs inside the portal's task group, so stopping the portal
     cancels it like any task. Each portal has its own pool: a worker belongs to the loop it
     waits in. Jobs in one worker share its context, so a job must not set context variables
-    (procfound's jobs set none).
+    it does not reset (procfound's jobs reset the one they set).
     """
 
-    __slots__ = ("idle", "tasks")
+    __slots__ = ("idle", "park", "tasks")
 
     # Workers kept waiting for work; more than this many idle at once end.
     MAX_IDLE: Final = 8
 
-    def __init__(self, tasks: TaskGroup) -> None:
+    def __init__(self, tasks: TaskGroup, backend: str) -> None:
         self.tasks = tasks
         self.idle: list[_Worker] = []
+        self.park = _trio_park if backend == "trio" else _asyncio_park
 
     def start(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Run ``await fn(*args)`` soon (called in the portal thread)."""
         # Once the portal is stopping its idle workers are being cancelled: start a task
         # instead, which the cancelled group fails at once, so the job's caller hears back.
-        if self.idle and not self.tasks.cancel_scope.cancel_called:
+        while self.idle and not self.tasks.cancel_scope.cancel_called:
             worker = self.idle.pop()
-            worker.job = (fn, args)
-            worker.wake.set()
-        else:
-            self.tasks.start_soon(_Worker(self).serve, fn, args)
+            wake, worker.wake = worker.wake, None
+            if wake is not None:
+                worker.job = (fn, args)
+                wake()
+                return
+        self.tasks.start_soon(_Worker(self).serve, fn, args)
+
+
+# The cancel scope of the worker running the current job (set once in each worker's context).
+_JOB_SCOPE: Final[contextvars.ContextVar[anyio.CancelScope]] = contextvars.ContextVar(
+    "procfound_job_scope"
+)
+
+
+def current_job_scope() -> anyio.CancelScope:
+    """The cancel scope around the portal job running now; cancelling it ends only that job.
+
+    Call it in a job, before its first ``await`` returns control. The worker that ran a job
+    whose scope was cancelled is retired after it, so no later job inherits the cancellation.
+
+    Raises:
+        LookupError: Outside a portal job.
+    """
+    return _JOB_SCOPE.get()
 
 
 class _Worker:
-    """One task of a :class:`_Workers` pool: runs jobs one after another, idle in between."""
+    """One task of a :class:`_Workers` pool: runs jobs one after another, idle in between.
+
+    Idle, it waits on the backend's own primitive (an asyncio future, a parked trio task)
+    rather than an ``anyio.Event``, and runs every job under one cancel scope of its own
+    rather than one per job (#18: together 11 µs less per sync call on asyncio, about 25 µs
+    on trio). A job cancelled through that scope is its last: the worker ends after it.
+    """
 
     __slots__ = ("job", "pool", "wake")
 
     def __init__(self, pool: _Workers) -> None:
         self.pool = pool
         self.job: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
-        self.wake = anyio.Event()
+        self.wake: Callable[[], object] | None = None  # set while parked in pool.idle
 
     async def serve(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        while True:
-            await _guarded(fn, args)
-            del fn, args  # a finished job's arguments (and its result) are not kept alive
-            if len(self.pool.idle) >= _Workers.MAX_IDLE:
-                return
-            self.wake = anyio.Event()
-            self.pool.idle.append(self)
-            await self.wake.wait()
-            fn, args = self._take_job()
+        with anyio.CancelScope() as scope:
+            _JOB_SCOPE.set(scope)  # this task's own context: seen by its jobs only
+            while True:
+                await _guarded(fn, args)
+                del fn, args  # a finished job's arguments (and its result) are not kept alive
+                if scope.cancel_called or len(self.pool.idle) >= _Workers.MAX_IDLE:
+                    return
+                try:
+                    await self.pool.park(self)
+                except BaseException:
+                    # Cancelled (the portal stops) just after being handed a job: run it
+                    # anyway, so it fails at its first checkpoint and its caller hears back.
+                    if self.job is None:
+                        with contextlib.suppress(ValueError):
+                            self.pool.idle.remove(self)
+                        raise
+                    fn, args = self._take_job()
+                    await _guarded(fn, args)
+                    raise
+                fn, args = self._take_job()
 
     def _take_job(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         job, self.job = self.job, None
-        if job is None:  # pragma: no cover - wake is only set with a job
+        if job is None:  # pragma: no cover - a worker is only woken with a job
             raise RuntimeError("procfound portal worker woken without a job")
         return job
+
+
+async def _asyncio_park(worker: _Worker) -> None:
+    """Wait, idle, until :meth:`_Workers.start` wakes ``worker`` (asyncio)."""
+    waiter = asyncio.get_running_loop().create_future()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    worker.wake = wake
+    worker.pool.idle.append(worker)
+    await waiter
+
+
+async def _trio_park(worker: _Worker) -> None:
+    """Wait, idle, until :meth:`_Workers.start` wakes ``worker`` (trio)."""
+    import trio
+
+    task = trio.lowlevel.current_task()
+
+    def wake() -> None:
+        trio.lowlevel.reschedule(task)
+
+    def abort(_: object) -> trio.lowlevel.Abort:
+        worker.wake = None  # cancelled while idle: nobody may wake it now
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    worker.wake = wake
+    worker.pool.idle.append(worker)
+    await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 async def _guarded(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:

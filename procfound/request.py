@@ -12,23 +12,35 @@ import math
 import numbers
 import os
 import signal
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from typing import Any, Final, cast
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from enum import Enum
+from types import FrameType
+from typing import IO, Any, Final, cast
 
 from procfound.engine.contain import CONTAIN_LEVELS
 from procfound.engine.kill import DEFAULT_GRACE
-from procfound.engine.spawn import SpawnRequest, Stdio
+from procfound.engine.spawn import Stdio
 from procfound.errors import ValidationError
 
 __all__ = [
+    "UNSET",
+    "IgnoredArgumentWarning",
     "RunOptions",
-    "build_request",
+    "StdioTarget",
     "check_cwd",
+    "check_env",
+    "check_signal",
+    "check_stdio",
     "check_timeout",
     "command_list",
     "logger",
     "redacted_env",
+    "resolve_contain",
+    "stdio_fd",
     "to_input_bytes",
 ]
 
@@ -38,9 +50,21 @@ SHELL: Final = "/bin/sh"
 CONTAIN_ENV: Final = "PROCFOUND_CONTAIN"
 
 
+class _Unset(Enum):
+    """Marks a keyword argument the caller did not pass (None means "inherit" for a stream)."""
+
+    UNSET = "unset"
+
+
+UNSET: Final = _Unset.UNSET
+# A standard-stream target: a subprocess constant turned into Stdio, our fd, or a file object
+# whose fileno() is read only when the child is spawned (it may be a long time after the call).
+StdioTarget = Stdio | int | IO[Any]
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
-    """The extra keyword options every run-like call accepts (``**kwargs`` in the seed's API).
+    """The keyword controls every call that starts a child accepts (``**kwargs`` in the seed).
 
     ``encoding`` / ``errors`` choose how text output is decoded (UTF-8 with replacement by
     default); ``foreground=True`` keeps the child in our process group with our stdin, like
@@ -53,6 +77,13 @@ class RunOptions:
     ``PlatformError``); None takes ``PROCFOUND_CONTAIN``, then the call's own default.
     ``stop_signal`` is sent first (default SIGTERM; a number, a ``signal.Signals`` or a name
     such as ``"SIGINT"``) and ``kill_grace`` seconds later SIGKILL (0: at once).
+
+    The rest have :class:`subprocess.Popen`'s meaning (docs/migrate/from-subprocess.md):
+    ``stdin``/``stdout``/``stderr`` targets (UNSET: the call's own choice), ``pass_fds``,
+    ``start_new_session``, ``process_group``, ``user``, ``group``, ``extra_groups`` (resolved to
+    ids), ``umask``, ``restore_signals``, ``pipesize``, ``executable``; ``text`` and
+    ``universal_newlines`` (None: not passed). ``process_title`` is the child's ``argv[0]``
+    (what ``ps`` shows); ``print_output`` echoes the output to our ``sys.stdout`` as it arrives.
     """
 
     encoding: str = "utf-8"
@@ -61,52 +92,349 @@ class RunOptions:
     contain: str | None = None
     stop_signal: int = signal.SIGTERM
     kill_grace: float = DEFAULT_GRACE
+    stdin: StdioTarget | _Unset = UNSET
+    stdout: StdioTarget | _Unset = UNSET
+    stderr: StdioTarget | _Unset = UNSET
+    pass_fds: tuple[int, ...] = ()
+    start_new_session: bool = False
+    process_group: int | None = None
+    user: int | None = None
+    group: int | None = None
+    extra_groups: tuple[int, ...] | None = None
+    umask: int = -1
+    restore_signals: bool = True
+    pipesize: int = -1
+    executable: str | None = None
+    process_title: str | None = None
+    print_output: bool = False
+    text: bool | None = None
+    universal_newlines: bool | None = None
+    startupinfo: object = None  # Windows only: refused on POSIX unless None
+    creationflags: int = 0  # Windows only: refused on POSIX unless 0
 
     @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> RunOptions:
-        if not kwargs:  # the common call: the defaults are valid, and checked below once
+    def from_kwargs(cls, kwargs: Mapping[str, Any], where: str = "this call") -> RunOptions:
+        """Validate a call's keyword controls; unknown ones are dropped with a warning.
+
+        Args:
+            kwargs: The keyword arguments beyond the named parameters.
+            where: The public function they were passed to, for messages (``"run()"``).
+        """
+        if not kwargs:  # the common call: the defaults are valid
             return _DEFAULT_OPTIONS
-        names = [field.name for field in fields(cls)]
-        unknown = sorted(set(kwargs) - set(names))
+        unknown = [name for name in kwargs if name not in _OPTION_NAMES]
         if unknown:
-            raise ValidationError(
-                f"unsupported keyword argument(s): {', '.join(unknown)}; "
-                f"procfound accepts {', '.join(names)} besides the named parameters",
-                code="INVALID_ARGUMENT",
-            )
-        options = cls(**kwargs)
-        if kwargs.keys() & {"contain", "stop_signal", "kill_grace"}:
-            options = replace(
-                options,
-                contain=_check_contain(options.contain, "contain"),
-                stop_signal=_check_signal(options.stop_signal),
-                kill_grace=_check_grace(options.kill_grace),
-            )
-        for name in ("encoding", "errors"):
-            if not isinstance(getattr(options, name), str):
-                raise ValidationError(f"{name} must be a str", code="INVALID_ARGUMENT")
-        # Checked before anything runs: a misspelt codec would otherwise surface only after
-        # the command had finished, when its output is decoded.
-        for name, lookup in (("encoding", codecs.lookup), ("errors", codecs.lookup_error)):
-            value = getattr(options, name)
-            try:
-                lookup(value)
-            except LookupError as exc:
-                raise ValidationError(
-                    f"unknown {name} {value!r}: {exc}", code="INVALID_ARGUMENT"
-                ) from exc
-        try:  # a bytes-to-bytes codec ("hex", "zlib") exists but cannot decode text
-            b"".decode(options.encoding)
-            "".encode(options.encoding)
+            _warn_ignored(unknown, where)
+            kwargs = {name: value for name, value in kwargs.items() if name in _OPTION_NAMES}
+        checked = {name: _CHECKS[name](value, name) for name, value in kwargs.items()}
+        options = cls(**checked)
+        _check_codec(options.encoding, options.errors)
+        _check_combinations(options)
+        return options
+
+
+def _warn_ignored(names: list[str], where: str) -> None:
+    listed = ", ".join(map(repr, names))
+    warnings.warn(
+        IgnoredArgumentWarning(
+            f"{where} ignored unknown keyword argument(s) {listed} "
+            "(dropped as provide.foundation.process drops them; see the migration guide)"
+        ),
+        stacklevel=_caller_level(),
+    )
+
+
+def _caller_level() -> int:
+    """The stacklevel of the first frame outside procfound (and the event loops and threads it
+    runs in), so the warning points at the caller's line. A sync call validates in the portal
+    thread, where there is none: the warning then points here (the message names the call)."""
+    frame: FrameType | None = sys._getframe(2)  # the frame of stacklevel 2: from_kwargs
+    level = 2
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(_NOT_THE_CALLER):
+            return level
+        frame = frame.f_back
+        level += 1
+    return 2
+
+
+_NOT_THE_CALLER: Final = (
+    "procfound",
+    "anyio",
+    "trio",
+    "asyncio",
+    "contextlib",
+    "threading",
+    "concurrent",
+    "outcome",
+    "sniffio",
+    "selectors",
+)
+
+
+def _check_codec(encoding: str, errors: str) -> None:
+    # Checked before anything runs: a misspelt codec would otherwise surface only after the
+    # command had finished, when its output is decoded.
+    for name, value, lookup in (
+        ("encoding", encoding, codecs.lookup),
+        ("errors", errors, codecs.lookup_error),
+    ):
+        try:
+            lookup(value)
         except LookupError as exc:
             raise ValidationError(
-                f"encoding {options.encoding!r} cannot be used: {exc}", code="INVALID_ARGUMENT"
+                f"unknown {name} {value!r}: {exc}", code="INVALID_ARGUMENT"
             ) from exc
-        return options
+    try:  # a bytes-to-bytes codec ("hex", "zlib") exists but cannot decode text
+        b"".decode(encoding)
+        "".encode(encoding)
+    except LookupError as exc:
+        raise ValidationError(
+            f"encoding {encoding!r} cannot be used: {exc}", code="INVALID_ARGUMENT"
+        ) from exc
+
+
+def _check_combinations(options: RunOptions) -> None:
+    if options.foreground and (options.start_new_session or options.process_group):
+        raise ValidationError(
+            "foreground=True keeps the child in our process group; it cannot be combined with "
+            "start_new_session or process_group",
+            code="INVALID_ARGUMENT",
+        )
+    if options.start_new_session and options.process_group:
+        raise ValidationError(
+            "start_new_session gives the child a group of its own; process_group cannot "
+            "choose another",
+            code="INVALID_ARGUMENT",
+        )
+    for name in ("stdin", "stdout"):
+        if getattr(options, name) is Stdio.STDOUT:
+            raise ValidationError(
+                f"{name}=subprocess.STDOUT is only meaningful for stderr", code="INVALID_ARGUMENT"
+            )
+
+
+def _str(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a str", code="INVALID_ARGUMENT")
+    return value
+
+
+def _bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool | int):
+        raise ValidationError(f"{name} must be True or False", code="INVALID_ARGUMENT")
+    return bool(value)
+
+
+def _optional_bool(value: object, name: str) -> bool | None:
+    return None if value is None else _bool(value, name)
+
+
+def _int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValidationError(
+            f"{name} must be an int of at least {minimum}, not {value!r}", code="INVALID_ARGUMENT"
+        )
+    return int(value)
+
+
+def _open_fd(fd: int, name: str) -> int:
+    try:
+        os.fstat(fd)
+    except OSError:
+        raise ValidationError(
+            f"{name}: {fd} is not an open file descriptor", code="INVALID_ARGUMENT"
+        ) from None
+    return fd
+
+
+def check_stdio(value: object, name: str) -> StdioTarget:
+    """A standard-stream target with :mod:`subprocess`'s meaning, checked.
+
+    ``subprocess.PIPE``, ``DEVNULL``, ``STDOUT`` (stderr only) or None (inherit ours) become a
+    :class:`Stdio`; an fd must be open; a file object must have a working ``fileno()``.
+    """
+    if value is None:
+        return Stdio.INHERIT
+    if isinstance(value, Stdio):
+        return value
+    if isinstance(value, bool):
+        raise ValidationError(f"{name} must not be a bool", code="INVALID_ARGUMENT")
+    if isinstance(value, int):
+        special = _SUBPROCESS_CONSTANTS.get(value)
+        if special is not None:
+            return special
+        return _open_fd(value, f"{name}={value}")
+    fileno = getattr(value, "fileno", None)
+    if fileno is None:
+        raise ValidationError(
+            f"{name} must be subprocess.PIPE, DEVNULL, STDOUT, None, a file descriptor or a "
+            f"file object, not {type(value).__name__}",
+            code="INVALID_ARGUMENT",
+        )
+    _open_fd(_fileno(value, name), name)
+    return cast(IO[Any], value)
+
+
+def _fileno(value: object, name: str) -> int:
+    try:
+        fd = cast(IO[Any], value).fileno()
+    except (OSError, ValueError) as exc:  # io.UnsupportedOperation is both
+        raise ValidationError(
+            f"{name}: {type(value).__name__} has no file descriptor ({exc}); pass a real file, "
+            "or subprocess.PIPE and take the output from the result",
+            code="INVALID_ARGUMENT",
+        ) from None
+    return fd
+
+
+def stdio_fd(target: StdioTarget) -> Stdio | int:
+    """The engine's form of a target: a file object becomes its fd, read now (at spawn)."""
+    if isinstance(target, Stdio | int):
+        return target
+    return _open_fd(_fileno(target, "a file object given as a stream"), "the stream's file")
+
+
+_SUBPROCESS_CONSTANTS: Final = {
+    subprocess.PIPE: Stdio.PIPE,
+    subprocess.DEVNULL: Stdio.DEVNULL,
+    subprocess.STDOUT: Stdio.STDOUT,
+}
+
+
+def _pass_fds(value: object, name: str) -> tuple[int, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(f"{name} must be a sequence of fds", code="INVALID_ARGUMENT")
+    fds = []
+    for fd in value:
+        if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
+            raise ValidationError(
+                f"{name}: {fd!r} is not a file descriptor", code="INVALID_ARGUMENT"
+            )
+        fds.append(_open_fd(fd, f"{name} {fd}"))
+    return tuple(sorted(set(fds)))
+
+
+def _process_group(value: object, name: str) -> int | None:
+    return None if value is None else _int(value, name, 0)
+
+
+def _id(value: object, name: str, kind: str) -> int:
+    if isinstance(value, str):
+        try:
+            if kind == "user":
+                import pwd
+
+                return pwd.getpwnam(value).pw_uid
+            import grp
+
+            return grp.getgrnam(value).gr_gid
+        except KeyError:
+            raise ValidationError(
+                f"{name}: no {kind} named {value!r}", code="INVALID_ARGUMENT"
+            ) from None
+        except ImportError:  # pragma: no cover - every POSIX system has pwd and grp
+            raise ValidationError(
+                f"{name} must be a number on this platform", code="INVALID_ARGUMENT"
+            ) from None
+    return _int(value, name, 0)
+
+
+def _user(value: object, name: str) -> int | None:
+    return None if value is None else _id(value, name, "user")
+
+
+def _group(value: object, name: str) -> int | None:
+    return None if value is None else _id(value, name, "group")
+
+
+def _extra_groups(value: object, name: str) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(
+            f"{name} must be a list of groups, not a str", code="INVALID_ARGUMENT"
+        )
+    return tuple(_id(group, name, "group") for group in value)
+
+
+def _pipesize(value: object, name: str) -> int:
+    size = _int(value, name, -1)
+    return size if size > 0 else -1
+
+
+def _program(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not isinstance(path, str) or not path:
+        raise ValidationError(f"{name} must be a non-empty str or a Path", code="INVALID_ARGUMENT")
+    _check_no_nul(path, name)
+    return path
+
+
+def _startupinfo(value: object, name: str) -> object:
+    if value is not None:
+        raise ValidationError(
+            "startupinfo is only supported on Windows; pass None on POSIX",
+            code="PLATFORM_NOT_SUPPORTED",
+        )
+    return None
+
+
+def _creationflags(value: object, name: str) -> int:
+    if value:
+        raise ValidationError(
+            "creationflags is only supported on Windows; pass 0 on POSIX",
+            code="PLATFORM_NOT_SUPPORTED",
+        )
+    return 0
+
+
+_CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
+    "encoding": _str,
+    "errors": _str,
+    "foreground": _bool,
+    "contain": lambda value, name: _check_contain(value, name),
+    "stop_signal": lambda value, name: _check_signal(value),
+    "kill_grace": lambda value, name: _check_grace(value),
+    "stdin": check_stdio,
+    "stdout": check_stdio,
+    "stderr": check_stdio,
+    "pass_fds": _pass_fds,
+    "start_new_session": _bool,
+    "process_group": _process_group,
+    "user": _user,
+    "group": _group,
+    "extra_groups": _extra_groups,
+    "umask": lambda value, name: _int(value, name, -1),
+    "restore_signals": _bool,
+    "pipesize": _pipesize,
+    "executable": _program,
+    "process_title": _program,
+    "print_output": _bool,
+    "text": _optional_bool,
+    "universal_newlines": _optional_bool,
+    "startupinfo": _startupinfo,
+    "creationflags": _creationflags,
+}
+
+
+class IgnoredArgumentWarning(UserWarning):
+    """An unknown keyword argument was passed and ignored (as the seed library ignores it).
+
+    Make a test suite strict with ``warnings.simplefilter("error", IgnoredArgumentWarning)``
+    (or ``-W error::procfound.IgnoredArgumentWarning``): each one then raises instead.
+    """
 
 
 _VALID_SIGNALS: Final = frozenset(signal.valid_signals())
 _DEFAULT_OPTIONS: Final = RunOptions()
+_OPTION_NAMES: Final = frozenset(field.name for field in fields(RunOptions))
+assert set(_CHECKS) == _OPTION_NAMES, "every option has its check"
 
 
 def _check_contain(value: object, where: str) -> str | None:
@@ -120,21 +448,26 @@ def _check_contain(value: object, where: str) -> str | None:
     return value.strip().lower()
 
 
-def _check_signal(value: object) -> int:
+def check_signal(value: object, name: str = "stop_signal") -> int:
+    """A signal as a number: an int, a ``signal.Signals`` or a name like ``"SIGINT"``/``"INT"``."""
+    return _check_signal(value, name)
+
+
+def _check_signal(value: object, name: str = "stop_signal") -> int:
     if isinstance(value, str):
         name = value.strip().upper()
         name = name if name.startswith("SIG") else "SIG" + name
         sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
         if sig is None:
-            raise ValidationError(f"unknown stop_signal {value!r}", code="INVALID_ARGUMENT")
+            raise ValidationError(f"unknown {name} {value!r}", code="INVALID_ARGUMENT")
         return int(sig)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(
-            "stop_signal must be a signal number, a signal.Signals or a name like 'SIGINT'",
+            f"{name} must be a signal number, a signal.Signals or a name like 'SIGINT'",
             code="INVALID_ARGUMENT",
         )
     if value not in _VALID_SIGNALS or value == 0:
-        raise ValidationError(f"stop_signal {value} is not a signal", code="INVALID_ARGUMENT")
+        raise ValidationError(f"{name} {value} is not a signal", code="INVALID_ARGUMENT")
     return int(value)
 
 
@@ -322,34 +655,3 @@ def to_input_bytes(data: object, encoding: str) -> bytes | None:
 def redacted_env(overrides: Mapping[str, str] | None) -> dict[str, str] | None:
     """The overrides with every value hidden, for logs and reprs."""
     return None if overrides is None else dict.fromkeys(overrides, "***")
-
-
-def build_request(
-    argv: list[str],
-    *,
-    cwd: str | None,
-    overrides: dict[str, str] | None,
-    stdin: Stdio,
-    capture_output: bool,
-    stderr: Stdio | None = None,
-    options: RunOptions,
-    kill_on_parent_death: bool,
-    default_contain: str = "group",
-) -> SpawnRequest:
-    """The engine request for a validated call (``default_contain``: the call's own default)."""
-    piped_or_inherited = Stdio.PIPE if capture_output else Stdio.INHERIT
-    if options.foreground and stdin is Stdio.DEVNULL:
-        stdin = Stdio.INHERIT
-    return SpawnRequest(
-        argv=argv,
-        cwd=cwd,
-        env=None if overrides is None else {**os.environ, **overrides},
-        stdin=stdin,
-        stdout=piped_or_inherited,
-        stderr=stderr or piped_or_inherited,
-        new_group=not options.foreground,
-        kill_on_parent_death=bool(kill_on_parent_death),
-        contain=resolve_contain(options, default_contain),
-        stop_signal=options.stop_signal,
-        kill_grace=options.kill_grace,
-    )

@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from procfound.usage import ResourceUsage
 
+__all__ = ["CompletedProcess", "universal_newlines"]
+
+T = TypeVar("T")
+
+
+def universal_newlines(text: str) -> str:
+    """``text`` with ``\\r\\n`` and lone ``\\r`` line ends made ``\\n``, as text-mode subprocess
+    output reads.
+
+    Example:
+        >>> universal_newlines("a\\r\\nb\\rc\\n")
+        'a\\nb\\nc\\n'
+    """
+    if "\r" not in text:  # one scan; the common case copies nothing
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
 
 @dataclass(slots=True, eq=True)
-class CompletedProcess:
+class CompletedProcess(Generic[T]):
     """Result of a completed process.
 
     Attributes:
         args: The command as a list (a shell string is a one-element list).
         returncode: The exit code; negative (``-signal``) when a signal ended the child.
-        stdout: Captured output: ``str`` with ``text=True`` (the default), ``bytes`` otherwise,
-            empty when output was not captured.
+        stdout: Captured output: ``str`` with ``text=True`` (the default; ``\\r\\n`` and a
+            lone ``\\r`` read as ``\\n``), ``bytes`` otherwise; empty (``""`` / ``b""``) when it
+            was not captured (``capture_output=False``, or ``stdout=`` another target).
         stderr: Captured error output, like ``stdout``.
         cwd: The working directory the command ran in, as a string, or None.
         env: Only the environment *overrides* the caller passed (None when none were given),
@@ -35,8 +53,8 @@ class CompletedProcess:
 
     args: list[str]
     returncode: int
-    stdout: Any
-    stderr: Any
+    stdout: T
+    stderr: T
     cwd: str | None = None
     env: dict[str, str] | None = field(default=None, repr=False)
     duration: float | None = field(default=None, compare=False)
@@ -45,6 +63,35 @@ class CompletedProcess:
     stderr_dropped: int = 0
 
     __hash__ = None  # type: ignore[assignment]
+
+    def check_returncode(self) -> None:
+        """Raise :class:`~procfound.errors.ProcessError` if the command exited non-zero.
+
+        Raises:
+            ProcessError: With this result's return code and output (``.result`` is this).
+
+        Example:
+            >>> done = CompletedProcess(args=["false"], returncode=1, stdout="", stderr="")
+            >>> done.check_returncode()
+            Traceback (most recent call last):
+            ...
+            procfound.errors.ProcessError: Command failed with exit code 1: false
+            Command: false
+            Return code: 1
+        """
+        if self.returncode == 0:
+            return
+        from procfound.failures import ASYNC_RUN
+
+        error = ASYNC_RUN.sync_names().exit_failed(
+            " ".join(map(str, self.args)),
+            self.returncode,
+            cast(Any, self.stdout),
+            cast(Any, self.stderr),
+            (self.stdout_dropped, self.stderr_dropped),
+        )
+        error.duration, error.rusage, error.result = self.duration, self.rusage, self
+        raise error
 
     def __repr__(self) -> str:
         # Env overrides are often credentials: show only their names.

@@ -10,23 +10,14 @@ from typing import Any
 import anyio
 
 from procfound.engine.buffers import OutputBuffer
+from procfound.engine.echo import Echo
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.errors import ProcessError, command_text
+from procfound.errors import ProcessError
 from procfound.failures import ASYNC_RUN
-from procfound.request import (
-    RunOptions,
-    build_request,
-    check_cwd,
-    check_env,
-    check_max_bytes,
-    check_timeout,
-    command_list,
-    logger,
-    redacted_env,
-    to_input_bytes,
-)
-from procfound.result import CompletedProcess
+from procfound.invocation import Invocation
+from procfound.request import check_max_bytes, logger
+from procfound.result import CompletedProcess, universal_newlines
 from procfound.sync import make_sync
 from procfound.usage import ResourceUsage
 
@@ -47,7 +38,7 @@ async def async_run(
     kill_on_parent_death: bool = False,
     max_output: int | None = None,
     **kwargs: Any,
-) -> CompletedProcess:
+) -> CompletedProcess[Any]:
     """Run a command to completion and return its result, under asyncio or trio.
 
     The child starts in its own process group with ``/dev/null`` as stdin (unless ``input`` is
@@ -112,75 +103,87 @@ async def async_run(
         >>> anyio.run(async_run, ["echo", "hello"]).stdout
         'hello\\n'
     """
-    argv = command_list(cmd, shell=shell)
-    options = RunOptions.from_kwargs(kwargs)
-    deadline = check_timeout(timeout)
-    workdir = check_cwd(cwd)
-    overrides = check_env(env)
-    data = to_input_bytes(input, options.encoding)
-    cap = check_max_bytes(max_output, "max_output")
-    request = build_request(
-        argv,
-        cwd=workdir,
-        overrides=overrides,
-        stdin=Stdio.DEVNULL if data is None else Stdio.PIPE,
-        capture_output=capture_output,
-        options=options,
+    call = Invocation.from_call(
+        "run()",
+        cmd,
+        kwargs,
+        shell=shell,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        text=text,
+        input=input,
         kill_on_parent_death=kill_on_parent_death,
     )
-    shown = command_text(cmd)
-    logger.debug("run %s (cwd=%s, env=%s)", argv, workdir, redacted_env(overrides))
+    cap = check_max_bytes(max_output, "max_output")
+    piped = Stdio.PIPE if capture_output else Stdio.INHERIT
+    request = call.request(
+        stdin=Stdio.DEVNULL if call.input is None else Stdio.PIPE, stdout=piped, stderr=piped
+    )
     out, err = OutputBuffer(cap), OutputBuffer(cap)
+    echo = call.options.print_output
     try:
-        session = ChildSession(request, stdout=out, stderr=err, input=data)
+        session = ChildSession(
+            request,
+            stdout=Echo(out) if echo else out,
+            stderr=Echo(err) if echo else err,
+            input=call.input,
+        )
     except SpawnError as exc:
-        raise ASYNC_RUN.spawn_failed(shown, exc) from exc.os_error
+        raise ASYNC_RUN.spawn_failed(call.shown, exc) from exc.os_error
     timed_out = False
     try:
-        if deadline is None:  # no cancel scope to build and tear down on the hot path
+        if call.timeout is None:  # no cancel scope to build and tear down on the hot path
             await session.run_to_exit()
         else:
-            with anyio.move_on_after(deadline) as scope:
+            with anyio.move_on_after(call.timeout) as scope:
                 await session.run_to_exit()
             timed_out = scope.cancelled_caught
     finally:
         try:
             await session.finish()
         except UnkillableChildError as exc:
-            raise ASYNC_RUN.unkillable(shown, exc) from exc
+            raise ASYNC_RUN.unkillable(call.shown, exc) from exc
 
-    def output(buffer: OutputBuffer) -> str | bytes:
-        if not text:
-            return buffer.getvalue()
-        return buffer.decode(options.encoding, options.errors)
-
-    stdout, stderr = output(out), output(err)
-    dropped = (out.dropped, err.dropped)
-    usage = None if session.rusage is None else ResourceUsage.from_rusage(session.rusage)
+    assert session.returncode is not None  # finish() reaped it, or raised
+    result: CompletedProcess[Any] = CompletedProcess(
+        args=call.args,
+        returncode=session.returncode,
+        stdout=_output(out, call),
+        stderr=_output(err, call),
+        cwd=call.cwd,
+        env=call.env,
+        duration=session.duration,
+        rusage=None if session.rusage is None else ResourceUsage.from_rusage(session.rusage),
+        stdout_dropped=out.dropped,
+        stderr_dropped=err.dropped,
+    )
     if timed_out:
-        assert deadline is not None
+        assert call.timeout is not None
         error: ProcessError = ASYNC_RUN.timed_out(
-            shown, deadline, stdout, stderr, session.returncode, dropped
+            call.shown,
+            call.timeout,
+            result.stdout,
+            result.stderr,
+            session.returncode,
+            (out.dropped, err.dropped),
+        )
+    elif check and result.returncode != 0:
+        error = ASYNC_RUN.exit_failed(
+            call.shown, result.returncode, result.stdout, result.stderr, (out.dropped, err.dropped)
         )
     else:
-        assert session.returncode is not None
-        logger.debug("run %s exited %s", argv, session.returncode)
-        if not check or session.returncode == 0:
-            return CompletedProcess(
-                args=[cmd] if isinstance(cmd, str) else argv,
-                returncode=session.returncode,
-                stdout=stdout,
-                stderr=stderr,
-                cwd=workdir,
-                env=overrides,
-                duration=session.duration,
-                rusage=usage,
-                stdout_dropped=dropped[0],
-                stderr_dropped=dropped[1],
-            )
-        error = ASYNC_RUN.exit_failed(shown, session.returncode, stdout, stderr, dropped)
-    error.duration, error.rusage = session.duration, usage
+        logger.debug("run %s exited %s", call.argv, result.returncode)
+        return result
+    error.duration, error.rusage, error.result = result.duration, result.rusage, result
     raise error
+
+
+def _output(buffer: OutputBuffer, call: Invocation) -> str | bytes:
+    """A captured stream as the result holds it: bytes, or text with universal newlines."""
+    if not call.text:
+        return buffer.getvalue()
+    return universal_newlines(buffer.decode(call.options.encoding, call.options.errors))
 
 
 run = make_sync(async_run, "run")

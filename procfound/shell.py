@@ -83,7 +83,7 @@ async def async_shell(
     timeout: float | None = None,
     allow_shell_features: bool = DEFAULT_SHELL_ALLOW_FEATURES,
     **kwargs: Any,
-) -> CompletedProcess:
+) -> CompletedProcess[Any]:
     """Run a shell command through ``/bin/sh -c``, refusing shell features unless allowed.
 
     WARNING: this runs a shell. By default any shell metacharacter (``;`` ``&&`` ``||`` ``|``

@@ -19,27 +19,20 @@ import os
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
+from typing import Any, Final, Generic, ParamSpec, TypeVar
 
 import anyio
 
 from procfound.engine.buffers import BIG_PIPE, PIPE_FULL, OutputBuffer, grow_pipe
+from procfound.engine.echo import Echo
 from procfound.engine.lines import LineSplitter
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.errors import ProcessError, ValidationError, command_text
+from procfound.errors import ProcessError, ValidationError
 from procfound.failures import ASYNC_STREAM
-from procfound.request import (
-    RunOptions,
-    build_request,
-    check_cwd,
-    check_env,
-    check_max_bytes,
-    check_timeout,
-    command_list,
-    logger,
-    redacted_env,
-)
+from procfound.invocation import Invocation
+from procfound.request import check_max_bytes
+from procfound.result import universal_newlines
 from procfound.sync import make_sync_iterator
 
 __all__ = [
@@ -78,23 +71,81 @@ _PARAMETERS: Final = inspect.signature(_stream_parameters)
 
 @dataclass(frozen=True, slots=True)
 class StreamCall:
-    """The arguments of one stream call, bound to the shared parameters once."""
+    """The arguments of one stream call, bound to the shared parameters and validated once.
 
-    cmd: list[str]
-    cwd: str | Path | None
-    env: Mapping[str, str] | None
-    timeout: float | None
+    Validation happens when the stream function is called (so an ignored keyword is reported at
+    the caller's line), but a :class:`ValidationError` is kept in ``invalid`` and raised when
+    iteration starts, where a generator's errors belong. Nothing is spawned before that.
+    """
+
+    invocation: Invocation | None
+    invalid: ValidationError | None
     stream_stderr: bool
-    kill_on_parent_death: bool
     max_line: int | None
-    kwargs: dict[str, Any]
 
     @classmethod
-    def bind(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
-        """Bind a call's arguments the way Python would bind them to the template."""
+    def bind(cls, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
+        """Bind a call's arguments the way Python would bind them to the template, and check
+        them."""
         bound = _PARAMETERS.bind(*args, **kwargs)
         bound.apply_defaults()
-        return cls(**bound.arguments)
+        given = bound.arguments
+        stream_stderr = bool(given["stream_stderr"])
+        try:
+            invocation = _check_stream_call(name, given, stream_stderr)
+            max_line = check_max_bytes(given["max_line"], "max_line")
+        except ValidationError as exc:
+            return cls(None, exc, stream_stderr, None)
+        return cls(invocation, None, stream_stderr, max_line)
+
+    def checked(self) -> Invocation:
+        """The invocation; raises the call's :class:`ValidationError` if it had one."""
+        if self.invalid is not None:
+            raise self.invalid
+        assert self.invocation is not None
+        return self.invocation
+
+
+def _check_stream_call(name: str, given: dict[str, Any], stream_stderr: bool) -> Invocation:
+    if isinstance(given["cmd"], str):
+        raise ValidationError(
+            "stream commands must be a list of arguments (a str would need a shell)",
+            code="INVALID_COMMAND_TYPE",
+        )
+    call = Invocation.from_call(
+        f"{name}()",
+        given["cmd"],
+        given["kwargs"],
+        cwd=given["cwd"],
+        env=given["env"],
+        timeout=given["timeout"],
+        kill_on_parent_death=given["kill_on_parent_death"],
+    )
+    if not call.text:
+        raise ValidationError(
+            "streams yield text lines: text=False (or universal_newlines=False) cannot apply",
+            code="INVALID_ARGUMENT",
+        )
+    if call.target("stdout") not in (None, Stdio.PIPE):
+        raise ValidationError(
+            "a stream reads the child's stdout: stdout= cannot send it elsewhere",
+            code="INVALID_ARGUMENT",
+        )
+    if stream_stderr and call.target("stderr") not in (None, Stdio.STDOUT):
+        raise ValidationError(
+            "stream_stderr=True merges stderr into the lines; stderr= cannot also send it "
+            "elsewhere",
+            code="INVALID_ARGUMENT",
+        )
+    options = call.options
+    try:
+        LineSplitter(options.encoding, options.errors)
+    except ValueError as exc:  # a known codec that is not ASCII-compatible (UTF-16...)
+        raise ValidationError(
+            f"cannot split {options.encoding!r} output into lines: {exc}",
+            code="INVALID_ARGUMENT",
+        ) from exc
+    return call
 
 
 class _WithParameters(Generic[P]):
@@ -109,7 +160,7 @@ class _WithParameters(Generic[P]):
 
     def __call__(self, impl: Callable[[StreamCall], R], name: str) -> Callable[P, R]:
         def public(*args: P.args, **kwargs: P.kwargs) -> R:
-            return impl(StreamCall.bind(args, kwargs))
+            return impl(StreamCall.bind(name, args, kwargs))
 
         public.__name__ = public.__qualname__ = name
         public.__doc__ = impl.__doc__
@@ -159,6 +210,12 @@ class _Chunks:
             grow_pipe(fd)
         return False
 
+    def feed(self, data: bytes) -> None:
+        """Add bytes read by the echo (``print_output``)."""
+        if data:
+            self.chunks.append(data)
+            self.size += len(data)
+
     def take(self) -> list[bytes]:
         chunks, self.chunks = self.chunks, []
         return chunks
@@ -175,32 +232,23 @@ async def output_chunks(call: StreamCall) -> AsyncGenerator[list[bytes] | Ended,
     (a grown pipe's 1 MiB per read), and nothing is read while the consumer holds the generator:
     the pipe is the back-pressure.
     """
-    if isinstance(cast(object, call.cmd), str):
-        raise ValidationError(
-            "stream commands must be a list of arguments (a str would need a shell)",
-            code="INVALID_COMMAND_TYPE",
-        )
-    argv = command_list(call.cmd, shell=False)
-    options = RunOptions.from_kwargs(call.kwargs)
-    seconds = check_timeout(call.timeout)
-    workdir = check_cwd(call.cwd)
-    overrides = check_env(call.env)
-    request = build_request(
-        argv,
-        cwd=workdir,
-        overrides=overrides,
+    invocation = call.checked()
+    seconds = invocation.timeout
+    request = invocation.request(
         stdin=Stdio.DEVNULL,
-        capture_output=True,
+        stdout=Stdio.PIPE,
         stderr=Stdio.STDOUT if call.stream_stderr else Stdio.PIPE,
-        options=options,
-        kill_on_parent_death=call.kill_on_parent_death,
     )
-    shown = command_text(argv)
-    logger.debug("stream %s (cwd=%s, env=%s)", argv, workdir, redacted_env(overrides))
+    shown = invocation.shown
     output = _Chunks()
     errors = OutputBuffer(limit=STDERR_TAIL)
+    echo = invocation.options.print_output
     try:
-        session = ChildSession(request, stdout=output, stderr=errors)
+        session = ChildSession(
+            request,
+            stdout=Echo(output) if echo else output,
+            stderr=Echo(errors) if echo else errors,
+        )
     except SpawnError as exc:
         raise ASYNC_STREAM.spawn_failed(shown, exc) from exc.os_error
     deadline = math.inf if seconds is None else anyio.current_time() + seconds
@@ -225,7 +273,8 @@ async def output_chunks(call: StreamCall) -> AsyncGenerator[list[bytes] | Ended,
     # Output read before the end (and, on a timeout, during the kill) is still delivered.
     if output.chunks:
         yield output.take()
-    tail = errors.decode(options.encoding, options.errors)
+    options = invocation.options
+    tail = universal_newlines(errors.decode(options.encoding, options.errors))
     if timed_out:
         assert seconds is not None
         yield Ended(ASYNC_STREAM.timed_out(shown, seconds, None, tail))
@@ -247,15 +296,8 @@ class _Batcher:
     __slots__ = ("_splitter",)
 
     def __init__(self, call: StreamCall) -> None:
-        options = RunOptions.from_kwargs(call.kwargs)
-        limit = check_max_bytes(call.max_line, "max_line")
-        try:
-            self._splitter = LineSplitter(options.encoding, options.errors, limit)
-        except ValueError as exc:  # a known codec that is not ASCII-compatible (UTF-16...)
-            raise ValidationError(
-                f"cannot split {options.encoding!r} output into lines: {exc}",
-                code="INVALID_ARGUMENT",
-            ) from exc
+        options = call.checked().options
+        self._splitter = LineSplitter(options.encoding, options.errors, call.max_line)
 
     def batches(self, item: list[bytes] | Ended) -> Iterator[list[str]]:
         """The batches ``item`` completes; at the end, a last line without newline, then the

@@ -24,7 +24,7 @@ import anyio
 
 from procfound.errors import ProcessError, StateError
 from procfound.failures import SYNC_CALL
-from procfound.portal import PortalClosedError, in_portal_thread, submit
+from procfound.portal import PortalClosedError, current_job_scope, in_portal_thread, submit
 
 __all__ = ["acall_in_portal", "call_in_portal", "make_sync", "make_sync_iterator", "sync_docstring"]
 
@@ -88,20 +88,21 @@ async def _run_linked(
     call: _Call, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any, sync: bool = True
 ) -> None:
     call.started = True
+    if call.cancel_requested:  # Ctrl-C landed before the job started: it never runs
+        call.error = _Interrupted()
+        call.end()
+        return
+    # The worker's own cancel scope, not one per call (#18: 4 µs per call on asyncio, 15 µs on
+    # trio): cancelling it for Ctrl-C ends this job, and the worker retires after it.
+    call.scope = current_job_scope()
     # Workers run job after job in one context: the mark is set for this job and reset after.
     token = SYNC_CALL.set(sync)
     try:
-        with anyio.CancelScope() as scope:
-            call.scope = scope
-            if call.cancel_requested:  # Ctrl-C landed before the task started
-                scope.cancel()
-            call.result = await fn(*args, **kwargs)
-            return
-        call.error = _Interrupted()  # only reached when the scope was cancelled for Ctrl-C
+        call.result = await fn(*args, **kwargs)
     except Exception as exc:
         call.error = exc
-    except BaseException as exc:  # the portal is shutting down: let the cancellation through
-        call.error = exc
+    except BaseException as exc:  # cancelled: for Ctrl-C, or because the portal is stopping
+        call.error = _Interrupted() if call.cancel_requested else exc
         raise
     finally:
         SYNC_CALL.reset(token)
@@ -109,9 +110,10 @@ async def _run_linked(
 
 
 def _cancel(call: _Call) -> None:
+    """Cancel the call's job (in the portal thread); a finished call's worker is left alone."""
     call.cancel_requested = True
     scope = call.scope
-    if scope is not None:
+    if scope is not None and not call.finished:
         scope.cancel()
 
 

@@ -47,8 +47,8 @@ def test_message_has_every_section_in_order() -> None:
 def test_sections_are_omitted_when_absent_or_blank() -> None:
     error = ProcessError("Only this", stdout="  \n", stderr="")
     assert str(error) == "Only this"
-    assert error.stdout is None
-    assert error.stderr is None
+    assert error.stdout == ""  # whitespace only: "" (the seed strips a truthy value)
+    assert error.stderr is None  # empty: None
     assert error.return_code is None
     assert error.timeout is False
 

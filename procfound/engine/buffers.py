@@ -113,6 +113,15 @@ class OutputBuffer:
                 return False  # a short read means the pipe is empty: skip the EAGAIN syscall
         return False
 
+    def feed(self, data: bytes) -> None:
+        """Add bytes read elsewhere (``print_output``'s tee), kept like bytes read here."""
+        if not data:
+            return
+        self._data.write(data)
+        self.size += len(data)
+        if self.limit is not None and self.size > 2 * self.limit + _READ_SIZE:
+            self._keep_tail()
+
     def _keep_tail(self) -> None:
         # Trimming only once the buffer holds twice the limit keeps the copying amortised O(1)
         # per byte while memory stays within a small multiple of the limit.

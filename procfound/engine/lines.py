@@ -1,9 +1,10 @@
 """LineSplitter: bytes in, complete text lines out. Pure: no I/O, tested without processes.
 
-Lines are cut at ``\\n`` and lose their ``\\n`` or ``\\r\\n`` ending; a lone ``\\r`` stays part of
-the line. There is no length limit. Only whole lines are decoded, in one call per batch, so a
-multi-byte character split across two reads is decoded correctly: in UTF-8 (and every
-ASCII-compatible encoding) the byte ``\\n`` never occurs inside a character.
+Lines are cut at ``\\n``, ``\\r\\n`` and a lone ``\\r`` (universal newlines, as text-mode
+``subprocess`` and the seed read them) and lose their ending. There is no length limit. Only
+whole lines are decoded, in one call per batch, so a multi-byte character split across two
+reads is decoded correctly: in UTF-8 (and every ASCII-compatible encoding) the bytes ``\\n``
+and ``\\r`` never occur inside a character.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ class LineSplitter:
         ['one']
         >>> splitter.feed(b"o\\n\\nthree")
         ['two', '']
-        >>> splitter.close()
-        ['three']
+        >>> splitter.feed(b"\\rfour\\rfive\\r")
+        ['three', 'four', 'five']
+        >>> splitter.feed(b"\\nsix\\n")
+        ['six']
     """
 
     __slots__ = (
@@ -58,6 +61,7 @@ class LineSplitter:
         "_max",
         "_pending",
         "_pending_dropped",
+        "_skip_lf",
         "size",
     )
 
@@ -72,6 +76,9 @@ class LineSplitter:
         self.size = 0  # bytes seen so far
         self._max = max_line
         self._pending_dropped = 0  # bytes of the pending line let go past max_line
+        # The last byte split was a "\\r": its line was delivered at once (a progress bar's
+        # update must not wait), and a "\\n" that starts the next bytes is its other half.
+        self._skip_lf = False
 
     def feed(self, data: bytes) -> list[str]:
         """Add bytes; return the lines they complete."""
@@ -90,9 +97,18 @@ class LineSplitter:
         # data[start:stop] is new (view is a view of data). Decoding straight from the view
         # copies the bytes once, into the str.
         self.size += stop - start
+        if self._skip_lf and start < stop:
+            self._skip_lf = False
+            if data[start] == 0x0A:
+                start += 1
         if self._max is not None:
             return self._feed_capped(bytes(view[start:stop]))
         end = data.rfind(b"\n", start, stop)
+        # A lone "\r" after the last "\n" ends a line too; only that short tail is searched.
+        cr = data.rfind(b"\r", end + 1 if end >= 0 else start, stop)
+        if cr > end:
+            end = cr
+            self._skip_lf = cr == stop - 1
         if end < 0:
             self._pending += view[start:stop]
             return []
@@ -105,9 +121,9 @@ class LineSplitter:
             if end + 1 < stop:
                 self._pending += view[end + 1 : stop]
         if "\r" in text:
-            text = text.replace("\r\n", "\n")
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
-        lines.pop()  # the block ends with "\n": the last piece is always empty
+        lines.pop()  # the block ends with a line end: the last piece is always empty
         return lines
 
     def _feed_capped(self, data: bytes) -> list[str]:
@@ -116,7 +132,7 @@ class LineSplitter:
         lines: list[str] = []
         start = 0
         while True:
-            end = data.find(b"\n", start)
+            end = _line_end(data, start)
             piece = data[start:] if end < 0 else data[start:end]
             room = max(self._max - len(self._pending), 0)
             if len(piece) > room:
@@ -127,12 +143,15 @@ class LineSplitter:
                 return lines
             lines.append(self._finish_line())
             start = end + 1
+            if data[end] == 0x0D:  # "\r": a "\n" right after it is part of the same line end
+                if start == len(data):
+                    self._skip_lf = True
+                elif data[start] == 0x0A:
+                    start += 1
 
     def _finish_line(self) -> str:
         raw, dropped = self._pending, self._pending_dropped
         self._pending, self._pending_dropped = bytearray(), 0
-        if raw.endswith(b"\r") and not dropped:
-            raw = raw[:-1]
         # "ignore" at the cut: a character split by the cap is dropped whole, not replaced.
         text = raw.decode(self._encoding, "ignore" if dropped else self._errors)
         if not dropped:
@@ -149,6 +168,11 @@ class LineSplitter:
             return [self._finish_line()]
         text = self._pending.decode(self._encoding, self._errors)
         self._pending = bytearray()
-        if text.endswith("\r"):
-            text = text[:-1]
         return [text]
+
+
+def _line_end(data: bytes, start: int) -> int:
+    """The index of the first "\\n" or "\\r" in ``data[start:]``, or -1."""
+    newline = data.find(b"\n", start)
+    cr = data.find(b"\r", start, newline if newline >= 0 else len(data))
+    return cr if cr >= 0 else newline

@@ -472,9 +472,10 @@ class ChildSession:
                     return
             except ProcessLookupError:
                 return
-        self._signal_child(sig)
+        self.signal_child(sig)
 
-    def _signal_child(self, sig: int) -> None:
+    def signal_child(self, sig: int) -> None:
+        """Send ``sig`` to the child alone (its pidfd where there is one)."""
         pidfd = self.child.pidfd
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if pidfd is not None:

@@ -1,15 +1,19 @@
 """Turning a validated request into a running child: pipes, process group, pidfd.
 
-Two spawn paths, chosen per request in :func:`spawn`:
+**One spawn path, one semantics.** Every child is started by ``_posixsubprocess.fork_exec``, the
+C routine ``subprocess`` itself uses (vfork + exec where it is safe, ``close_range`` for the
+fds): no fd but 0-2 and ``pass_fds`` reaches the child, the program is looked up in the *child's*
+PATH, signal dispositions are restored (``restore_signals``), and an exec failure comes back
+through a pipe as the errno that :func:`spawn_error` describes. On an interpreter whose
+``fork_exec`` this module does not know (its arguments are private and change between
+versions) the same arguments go to :class:`subprocess.Popen`, which calls the same routine.
 
-* ``os.posix_spawnp`` (vfork + exec in C, no Python code between fork and exec): the fast path,
-  used whenever the request needs no working-directory change and no pre-exec work. It searches
-  our PATH, so when the child's differs the program is looked up first (``os.posix_spawn``).
-* ``subprocess.Popen`` (``_posixsubprocess``) for a ``cwd``, which posix_spawn in Python 3.11 cannot
-  express (``POSIX_SPAWN_CHDIR`` is not exposed).
+An earlier design used ``os.posix_spawnp`` for the common case and Popen only for a ``cwd``:
+the two paths differed in which fds reached the child and in where the program was looked up.
+``fork_exec`` is as fast as posix_spawn was (no copy of the environment, vfork; docs/design.md).
 
-Both put the child in a new process group (so the whole tree can be signalled at once) unless the
-caller asked for the terminal (``foreground``), and both report failures as :class:`SpawnError`.
+The child gets a new process group (so the whole tree can be signalled at once) unless the caller
+asked for the terminal (``foreground``) or for a group of its own choosing (``process_group``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from procfound.engine.contain import CgroupBox, Containment, open_containment
 from procfound.engine.kill import DEFAULT_GRACE
@@ -38,34 +42,75 @@ _IS_LINUX: Final = sys.platform.startswith("linux")
 # A trampoline that makes the child ask for SIGKILL when its parent dies, then checks that the
 # parent is still the one that spawned it (it may have died before the request took effect), then
 # execs the real command. setpriv(1) does the prctl from C, so no Python runs between fork and
-# exec and the fast spawn path still applies; sh does the parent check.
+# exec and vfork still applies; sh does the parent check.
 _PDEATHSIG_SCRIPT: Final = '[ "$PPID" = "$0" ] || kill -KILL $$; exec "$@"'
+# After a shell trampoline, the exec that shows another argv[0] than the program's path
+# (process_title, executable): POSIX sh has no ``exec -a``.
+_EXEC_AS: Final = "import os, sys; os.execv(sys.argv[1], sys.argv[2:])"
+_F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", None)
+
+
+def _known_fork_exec() -> Any:
+    """``_posixsubprocess.fork_exec`` where its 23 arguments are the ones passed below."""
+    if sys.version_info[:2] not in ((3, 11), (3, 12), (3, 13)):
+        return None
+    try:
+        import _posixsubprocess
+    except ImportError:  # pragma: no cover - every CPython on POSIX has it
+        return None
+    return _posixsubprocess.fork_exec
+
+
+# Module-level so a test can take the Popen path on this interpreter too (both must agree).
+_FORK_EXEC: Any = _known_fork_exec()
 
 
 class Stdio(Enum):
-    """Where one of the child's standard streams goes."""
+    """Where one of the child's standard streams goes (an ``int`` instead: that fd of ours)."""
 
     PIPE = "pipe"  # a pipe to us
     DEVNULL = "devnull"  # /dev/null
     INHERIT = "inherit"  # our own fd (the terminal, usually)
-    STDOUT = "stdout"  # stderr only: the same pipe as stdout
+    STDOUT = "stdout"  # stderr only: wherever stdout goes
 
 
 @dataclass(frozen=True, slots=True)
 class SpawnRequest:
     """Everything needed to start one child. Built and validated by the API layer."""
 
-    argv: list[str]
+    argv: list[str]  # as the child sees it; argv[0] is the program unless ``executable`` is set
     cwd: str | None = None
     env: dict[str, str] | None = None  # the full environment, or None to inherit ours
-    stdin: Stdio = Stdio.DEVNULL
-    stdout: Stdio = Stdio.PIPE
-    stderr: Stdio = Stdio.PIPE
+    stdin: Stdio | int = Stdio.DEVNULL
+    stdout: Stdio | int = Stdio.PIPE
+    stderr: Stdio | int = Stdio.PIPE
     new_group: bool = True
     kill_on_parent_death: bool = False
     contain: str = "group"  # "group", "tree" or "cgroup" (engine/contain.py)
     stop_signal: int = signal.SIGTERM  # the polite signal of the kill schedule
     kill_grace: float = DEFAULT_GRACE  # seconds from the stop signal to SIGKILL
+    executable: str | None = None  # the program to run, when argv[0] is only the name shown
+    pass_fds: tuple[int, ...] = ()  # fds of ours the child keeps (as themselves)
+    start_new_session: bool = False  # setsid(): a new session, and a group of its own
+    process_group: int | None = None  # join this existing group instead of a new one
+    user: int | None = None
+    group: int | None = None
+    extra_groups: tuple[int, ...] | None = None
+    umask: int = -1  # -1: leave ours
+    restore_signals: bool = True  # SIGPIPE, SIGXFZ, SIGXFSZ back to their defaults
+    pipesize: int = -1  # F_SETPIPE_SZ for the pipes made here (-1: the system's)
+
+    @property
+    def program(self) -> str:
+        """The program that is executed (looked up in the child's PATH unless it has a /)."""
+        return self.executable or self.argv[0]
+
+    @property
+    def owns_group(self) -> bool:
+        """True when the child leads a process group of its own, which the kill path signals."""
+        if self.start_new_session:
+            return True
+        return self.new_group and not self.process_group
 
 
 class SpawnError(Exception):
@@ -83,17 +128,21 @@ class SpawnError(Exception):
         return self.__cause__ or self
 
 
+class _BeforeExecError(OSError):
+    """The child failed before exec: changing directory, user, group or umask."""
+
+
 @dataclass(slots=True, eq=False)
 class Child:
     """A started child and our ends of its pipes (non-blocking, close-on-exec).
 
     ``pidfd`` is None where the platform has none; then exit is detected by polling ``waitid``.
-    The child is not reaped by anyone but :mod:`procfound.engine.process`, which keeps the pid
-    (and so the process group id) reserved until the group has been swept.
+    The child is not reaped by anyone but the session, which keeps the pid (and so the process
+    group id) reserved until the group has been swept.
     """
 
     pid: int
-    pgid: int | None  # None when the child shares our group (foreground mode)
+    pgid: int | None  # None when the child is not the leader of a group of its own
     pidfd: int | None
     stdin: int | None
     stdout: int | None
@@ -162,44 +211,65 @@ def _open_box(request: SpawnRequest) -> Containment | None:
         raise SpawnError(f"cannot make the cgroup for contain={request.contain!r}: {exc}") from exc
 
 
-def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
-    argv = request.argv
-    if request.kill_on_parent_death or isinstance(box, CgroupBox):
-        # A trampoline execs the program itself, where a failure could only show as exit code
-        # 127 ("exec: not found"): look first, so a program that cannot start gives the same
-        # error as without the option.
-        _check_program(request)
+def _command(request: SpawnRequest, box: Containment | None) -> tuple[str, list[str], SpawnRequest]:
+    """The program, argv and request to execute, trampolines included."""
+    program, argv = request.program, request.argv
+    if not (request.kill_on_parent_death or isinstance(box, CgroupBox)):
+        if box is not None:
+            argv, env = box.prepare(argv, request.env)
+            request = replace(request, env=env)
+        return program, argv, request
+    # A trampoline execs the program itself, where a failure could only show as exit code
+    # 127 ("exec: not found"): look first, so a program that cannot start gives the same
+    # error as without the option.
+    path = _check_program(request)
+    if argv[0] != program:  # the shell's exec cannot show another name: exec through Python
+        if not sys.executable:
+            from procfound.errors import PlatformError
+
+            raise PlatformError(
+                "process_title/executable with a trampoline needs sys.executable",
+                code="DEPENDENCY_MISSING",
+            )
+        argv = [sys.executable, "-I", "-S", "-c", _EXEC_AS, path, *argv]
     if box is not None:
         argv, env = box.prepare(argv, request.env)
         request = replace(request, env=env)
     if request.kill_on_parent_death:
         argv = _wrap_pdeathsig(argv)
-    to_close: list[int] = []  # the child's ends, closed in the parent after the spawn
+    return argv[0], argv, request
+
+
+def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
+    program, argv, request = _command(request, box)
+    opened: list[int] = []  # fds made for the child, closed in the parent after the spawn
     ours: list[int] = []  # our ends, closed only if the spawn fails
-    child_fds: dict[int, int] = {}
-    parent_fds: dict[int, int] = {}
+    child_fds = [-1, -1, -1]  # what becomes the child's 0, 1, 2 (-1: ours, inherited)
+    parent_fds: list[int | None] = [None, None, None]
+    devnull = -1
     try:
-        if request.stdin is Stdio.PIPE:
-            r, w = os.pipe()  # close-on-exec (PEP 446); our end made non-blocking below
-            to_close.append(r)
-            ours.append(w)
-            child_fds[0], parent_fds[0] = r, w
-        if request.stdout is Stdio.PIPE:
-            r, w = os.pipe()  # close-on-exec (PEP 446); our end made non-blocking below
-            to_close.append(w)
-            ours.append(r)
-            child_fds[1], parent_fds[1] = w, r
-        if request.stderr is Stdio.PIPE:
-            r, w = os.pipe()  # close-on-exec (PEP 446); our end made non-blocking below
-            to_close.append(w)
-            ours.append(r)
-            child_fds[2], parent_fds[2] = w, r
-        elif request.stderr is Stdio.STDOUT:
-            child_fds[2] = child_fds[1]
-        if request.cwd is None:
-            pid = _posix_spawn(argv, request, child_fds)
+        for target, choice in enumerate((request.stdin, request.stdout, request.stderr)):
+            if choice is Stdio.PIPE:
+                r, w = os.pipe()  # close-on-exec (PEP 446); our end made non-blocking below
+                mine, theirs = (w, r) if target == 0 else (r, w)
+                opened.append(theirs)
+                ours.append(mine)
+                child_fds[target], parent_fds[target] = theirs, mine
+                if request.pipesize > 0 and _F_SETPIPE_SZ is not None:
+                    fcntl.fcntl(mine, _F_SETPIPE_SZ, request.pipesize)
+            elif choice is Stdio.DEVNULL:
+                if devnull < 0:
+                    devnull = os.open(os.devnull, os.O_RDWR)
+                    opened.append(devnull)
+                child_fds[target] = devnull
+            elif choice is Stdio.STDOUT:
+                child_fds[target] = child_fds[1] if child_fds[1] >= 0 else 1
+            elif isinstance(choice, int):
+                child_fds[target] = choice
+        if _FORK_EXEC is not None:
+            pid = _fork_exec(program, argv, request, child_fds)
         else:
-            pid = _popen_spawn(argv, request, child_fds)
+            pid = _popen(program, argv, request, child_fds)
         for fd in ours:
             _set_nonblocking(fd)
     except BaseException as exc:
@@ -207,19 +277,19 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
             os.close(fd)
         if isinstance(exc, OSError):  # the spawn itself, or pipe creation (fd exhaustion)
             raise spawn_error(
-                exc, request.argv[0], request.cwd, argv=argv, env=request.env
+                exc, request.program, request.cwd, argv=argv, env=request.env
             ) from exc
         raise
     finally:
-        for fd in to_close:
+        for fd in opened:
             os.close(fd)
     return Child(
         pid=pid,
-        pgid=pid if request.new_group else None,
+        pgid=pid if request.owns_group else None,
         pidfd=_open_pidfd(pid),
-        stdin=parent_fds.get(0),
-        stdout=parent_fds.get(1),
-        stderr=parent_fds.get(2),
+        stdin=parent_fds[0],
+        stdout=parent_fds[1],
+        stderr=parent_fds[2],
         box=box,
     )
 
@@ -234,78 +304,116 @@ def _open_pidfd(pid: int) -> int | None:
         return None
 
 
-if sys.version_info >= (3, 13):
-
-    def _current_environ() -> None:
-        """Our environment for the child: None, so posix_spawn passes on the C ``environ``.
-
-        os.environ keeps that in step (putenv), and it is what subprocess and exec give a
-        child when no env is passed; nothing to copy.
-        """
-        return None
-
-else:
-
-    def _current_environ() -> dict[bytes, bytes]:
-        """Our environment for the child, as the mapping posix_spawn needs before Python 3.13.
-
-        A copy of ``os.environb``: the cheapest mapping measured (bytes need no encoding, in
-        Python or in C). With 35 variables a ``run(["true"])`` costs 33 µs more CPU (+3% wall)
-        than handing over os.environ's private dict did; ``dict(os.environ)`` or the
-        ``os.environ`` mapping itself cost 85 µs (+9%).
-        """
-        return dict(os.environb)
+def _process_group(request: SpawnRequest) -> int:
+    """The group the child joins (setpgid), or -1: none (setsid makes one; or ours)."""
+    if request.start_new_session:
+        return -1  # a session leader cannot setpgid; setsid made it a group leader already
+    if request.process_group is not None:
+        return request.process_group
+    return 0 if request.new_group else -1
 
 
-def _posix_spawn(argv: list[str], request: SpawnRequest, child_fds: dict[int, int]) -> int:
-    actions: list[tuple[int, ...] | tuple[int, int, str, int, int]] = []
-    for target, source in child_fds.items():
-        actions.append((os.POSIX_SPAWN_DUP2, source, target))
-    if request.stdin is Stdio.DEVNULL:
-        actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
-    if request.stdout is Stdio.DEVNULL:
-        actions.append((os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0))
-    if request.stderr is Stdio.DEVNULL:
-        actions.append((os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0))
-    kwargs: dict[str, object] = {"file_actions": actions}
-    if request.new_group:
-        kwargs["setpgroup"] = 0
-    # Restore default dispositions the way subprocess does (restore_signals=True), so a child
-    # of a Python parent does not inherit SIG_IGN for SIGPIPE and friends.
-    kwargs["setsigdef"] = _DEFAULT_SIGNALS
+def _fork_exec(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
+    executable = os.fsencode(program)
+    if b"/" in executable:
+        executables: tuple[bytes, ...] = (executable,)
+    else:  # as execvp would, in the child's PATH
+        executables = tuple(
+            os.path.join(os.fsencode(d), executable) for d in os.get_exec_path(request.env)
+        )
     env = request.env
-    if env is None:
-        return os.posix_spawnp(argv[0], argv, _current_environ(), **kwargs)  # type: ignore[arg-type]
-    if "/" not in argv[0] and env.get("PATH") != os.environ.get("PATH"):
-        # posix_spawnp searches *our* PATH; the program is looked up in the child's.
-        program = _find_program(argv[0], env, None)
-        return os.posix_spawn(program, argv, env, **kwargs)  # type: ignore[arg-type]
-    return os.posix_spawnp(argv[0], argv, env, **kwargs)  # type: ignore[arg-type]
+    env_list = (
+        None if env is None else [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    )
+    err_read, err_write = os.pipe()
+    low = []
+    while err_write < 3:  # only when our 0-2 are closed: keep it off the child's stdio
+        low.append(err_write)
+        err_write = os.dup(err_write)
+    for fd in low:
+        os.close(fd)
+    try:
+        try:
+            keep = tuple(sorted({*request.pass_fds, err_write}))
+            pid: int = _FORK_EXEC(
+                argv,
+                executables,
+                True,  # close_fds: nothing but 0-2 and pass_fds reaches the child
+                keep,
+                request.cwd,
+                env_list,
+                child_fds[0],
+                -1,  # our ends: close-on-exec, and close_fds closes them anyway
+                -1,
+                child_fds[1],
+                -1,
+                child_fds[2],
+                err_read,
+                err_write,
+                request.restore_signals,
+                request.start_new_session,
+                _process_group(request),
+                request.group,
+                None if request.extra_groups is None else list(request.extra_groups),
+                request.user,
+                request.umask,
+                None,  # preexec_fn: never (no Python between fork and exec)
+                True,  # allow vfork
+            )
+        finally:
+            os.close(err_write)
+        report = bytearray()
+        while True:  # EOF once the child has exec'd (the pipe is close-on-exec)
+            part = os.read(err_read, 50000)
+            report += part
+            if not part or len(report) > 50000:
+                break
+    finally:
+        os.close(err_read)
+    if report:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        raise _exec_failure(bytes(report), request.cwd, program)
+    return pid
 
 
-_DEFAULT_SIGNALS: Final = tuple(
-    sig for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if (sig := getattr(signal, name, None))
-)
+def _exec_failure(report: bytes, cwd: str | None, program: str) -> OSError:
+    """The OSError ``fork_exec``'s child reported as ``name:hex errno:detail``."""
+    try:
+        _name, hex_errno, detail = report.split(b":", 2)
+        code = int(hex_errno, 16)
+    except ValueError:
+        return OSError(errno.EINVAL, f"bad exec report from the child: {report!r}")
+    if detail == b"noexec":  # before exec: chdir, setgroups, setgid, setuid
+        if cwd is not None:
+            return _BeforeExecError(code, os.strerror(code), cwd)
+        return _BeforeExecError(code, os.strerror(code))
+    if code == 0:
+        return OSError(errno.EINVAL, detail.decode(errors="replace"))
+    return OSError(code, os.strerror(code), program)
 
 
-def _popen_spawn(argv: list[str], request: SpawnRequest, child_fds: dict[int, int]) -> int:
-    def stdio(target: int, choice: Stdio) -> int | None:
-        if target in child_fds:
-            return child_fds[target]
-        if choice is Stdio.DEVNULL:
-            return subprocess.DEVNULL
-        return None
-
+def _popen(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
+    """The same spawn through :class:`subprocess.Popen` (interpreters with another fork_exec)."""
+    group = _process_group(request)
     # An OSError (the program or cwd cannot be used) is described by spawn().
     popen = subprocess.Popen(
         argv,
+        executable=program,
         cwd=request.cwd,
         env=request.env,
-        stdin=stdio(0, request.stdin),
-        stdout=stdio(1, request.stdout),
-        stderr=stdio(2, request.stderr),
-        process_group=0 if request.new_group else None,
+        stdin=None if child_fds[0] < 0 else child_fds[0],
+        stdout=None if child_fds[1] < 0 else child_fds[1],
+        stderr=None if child_fds[2] < 0 else child_fds[2],
         close_fds=True,
+        pass_fds=request.pass_fds,
+        restore_signals=request.restore_signals,
+        start_new_session=request.start_new_session,
+        process_group=None if group < 0 else group,
+        user=request.user,
+        group=request.group,
+        extra_groups=request.extra_groups,
+        umask=request.umask,
     )
     # We reap the child ourselves. Mark the Popen finished so neither its __del__ (ResourceWarning)
     # nor subprocess's _cleanup() ever calls waitpid on a pid that may by then belong to another.
@@ -335,9 +443,9 @@ def _find_program(program: str, env: Mapping[str, str] | None, cwd: str | None) 
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
 
 
-def _check_program(request: SpawnRequest) -> None:
-    """Raise the :class:`SpawnError` exec would give for ``request``'s program, if any."""
-    program = request.argv[0]
+def _check_program(request: SpawnRequest) -> str:
+    """The path exec would run for ``request``; raise the :class:`SpawnError` it would give."""
+    program = request.program
     try:
         path = _find_program(program, request.env, request.cwd)
         if os.path.isdir(path) or not os.access(path, os.X_OK):
@@ -346,6 +454,7 @@ def _check_program(request: SpawnRequest) -> None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
     except OSError as exc:
         raise spawn_error(exc, program, request.cwd, env=request.env) from exc
+    return path
 
 
 def _missing_interpreter(path: str, cwd: str | None) -> str | None:
@@ -436,6 +545,12 @@ def spawn_error(
     """
     code = exc.errno
     at_cwd = cwd is not None and (exc.filename == cwd or not os.path.isdir(cwd))
+    if isinstance(exc, _BeforeExecError) and not at_cwd:
+        return SpawnError(
+            f"cannot start {shorten(program)}: setting its user, groups or umask failed: "
+            f"{exc.strerror}",
+            errno_=code,
+        )
     if code == errno.ENOENT:
         if cwd is not None and not os.path.isdir(cwd):
             return SpawnError(

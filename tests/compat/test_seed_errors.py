@@ -8,8 +8,6 @@ the test asserts procfound's behaviour and says so.
 
 from __future__ import annotations
 
-import pytest
-
 from procfound import ProcessError, ProcessTimeoutError, ShellFeatureError
 
 # Not ported: tests/errors/test_process_coverage.py::TestCommandNotFoundError::* — CommandNotFoundError is not in the process API (the seed's process module never raises it; SPEC has no such name).
@@ -115,11 +113,6 @@ class TestProcessError:
         error = ProcessError("Whitespace output", command="space_cmd", stdout="   \n\t  \n   ")
         assert str(error) == "Whitespace output\nCommand: space_cmd"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="incompatible: whitespace-only stdout gives .stdout None; the seed gives '' "
-        "(it strips a truthy value). SPEC is silent",
-    )
     def test_process_error_with_whitespace_only_stdout(self) -> None:
         """Seed: tests/errors/test_process_coverage.py::TestProcessError::test_process_error_with_whitespace_only_stdout"""
         error = ProcessError("Whitespace output", command="space_cmd", stdout="   \n\t  \n   ")
@@ -130,11 +123,6 @@ class TestProcessError:
         error = ProcessError("Whitespace errors", command="space_cmd", stderr="   \n\t  \n   ")
         assert str(error) == "Whitespace errors\nCommand: space_cmd"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="incompatible: whitespace-only stderr gives .stderr None; the seed gives '' "
-        "(it strips a truthy value). SPEC is silent",
-    )
     def test_process_error_with_whitespace_only_stderr(self) -> None:
         """Seed: tests/errors/test_process_coverage.py::TestProcessError::test_process_error_with_whitespace_only_stderr"""
         error = ProcessError("Whitespace errors", command="space_cmd", stderr="   \n\t  \n   ")

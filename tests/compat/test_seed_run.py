@@ -17,6 +17,7 @@ from conftest import python
 
 from procfound import (
     CompletedProcess,
+    IgnoredArgumentWarning,
     ProcessError,
     ProcessTimeoutError,
     ValidationError,
@@ -434,11 +435,12 @@ class TestAsyncRunCommand:
     async def test_command_with_kwargs(self) -> None:
         """Seed: tests/process/test_async_run.py::TestAsyncRunCommand::test_command_with_kwargs
 
-        Differs from the seed: the seed silently drops an unknown keyword argument; procfound
-        refuses it with ValidationError before anything runs (procfound/request.py RunOptions).
+        As the seed, the unknown keyword argument is dropped; procfound says so with an
+        IgnoredArgumentWarning (the seed was silent).
         """
-        with pytest.raises(ValidationError, match="some_kwarg"):
-            await async_run(["echo", "test"], shell=False, some_kwarg="value")
+        with pytest.warns(IgnoredArgumentWarning, match="some_kwarg"):
+            result = await async_run(["echo", "test"], shell=False, some_kwarg="value")
+        assert result.stdout == "test\n"
 
     @pytest.mark.anyio
     async def test_command_execution_exception(self) -> None:
@@ -493,13 +495,14 @@ class TestAsyncRunEdgeCases:
     async def test_shell_command_kwargs_filtering(self) -> None:
         """Seed: tests/process/test_async_run.py::TestAsyncRunEdgeCases::test_shell_command_kwargs_filtering
 
-        Observable half only: ``encoding`` is accepted. Differs from the seed: the unknown
-        ``extra_kwarg`` is refused with ValidationError instead of being dropped.
+        ``encoding`` is accepted; the unknown ``extra_kwarg`` is dropped, as by the seed, with an
+        IgnoredArgumentWarning.
         """
         result = await async_run("echo test", shell=True, encoding="utf-8")
         assert result.stdout == "test\n"
-        with pytest.raises(ValidationError, match="extra_kwarg"):
-            await async_run("echo test", shell=True, extra_kwarg="value", encoding="utf-8")
+        with pytest.warns(IgnoredArgumentWarning, match="extra_kwarg"):
+            result = await async_run("echo test", shell=True, extra_kwarg="value", encoding="utf-8")
+        assert result.stdout == "test\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 
 from procfound import (
     CompletedProcess,
+    IgnoredArgumentWarning,
     ProcessError,
     ProcessTimeoutError,
     ShellFeatureError,
@@ -249,11 +250,11 @@ class TestAsyncShell:
     async def test_shell_with_kwargs(self) -> None:
         """Seed: tests/process/test_async_shell.py::TestAsyncRunShell::test_shell_with_kwargs
 
-        Differs from the seed: the seed drops the unknown keyword argument; procfound refuses
-        it with ValidationError before anything runs.
+        As the seed, the unknown keyword argument is dropped, with an IgnoredArgumentWarning.
         """
-        with pytest.raises(ValidationError, match="some_kwarg"):
-            await async_shell("echo kwargs", some_kwarg="value")
+        with pytest.warns(IgnoredArgumentWarning, match="some_kwarg"):
+            result = await async_shell("echo kwargs", some_kwarg="value")
+        assert result.stdout == "kwargs\n"
 
 
 # --------------------------------------------------------------------------------------------

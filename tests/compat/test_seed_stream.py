@@ -18,9 +18,9 @@ import pytest
 from conftest import python
 
 from procfound import (
+    IgnoredArgumentWarning,
     ProcessError,
     ProcessTimeoutError,
-    ValidationError,
     async_stream,
     stream,
 )
@@ -294,11 +294,10 @@ class TestAsyncStream:
     async def test_stream_with_kwargs(self) -> None:
         """Seed: tests/process/test_async_stream.py::TestAsyncStreamCommand::test_stream_with_kwargs
 
-        Differs from the seed: the seed drops the unknown keyword argument; procfound refuses
-        it with ValidationError before anything runs.
+        As the seed, the unknown keyword argument is dropped, with an IgnoredArgumentWarning.
         """
-        with pytest.raises(ValidationError, match="some_kwarg"):
-            await collect(["echo", "test"], some_kwarg="value")
+        with pytest.warns(IgnoredArgumentWarning, match="some_kwarg"):
+            assert await collect(["echo", "test"], some_kwarg="value") == ["test"]
 
     @pytest.mark.anyio
     async def test_stream_empty_stdout(self) -> None:

@@ -1,0 +1,172 @@
+"""One call's arguments, validated once: what every operation turns into a child session.
+
+``run``, ``shell``, ``stream`` and ``ManagedProcess`` each build an :class:`Invocation` from their
+arguments (:meth:`Invocation.from_call`) and ask it for the engine's
+:class:`~procfound.engine.spawn.SpawnRequest` (:meth:`Invocation.request`), giving only their own
+defaults: where stdin, stdout and stderr go unless the caller chose, and the containment level.
+Adding an option touches :class:`~procfound.request.RunOptions` (its check), this module (how it
+shapes the request) and the engine's request; no operation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from procfound.engine.spawn import SpawnRequest, Stdio
+from procfound.errors import ValidationError, command_text
+from procfound.request import (
+    UNSET,
+    RunOptions,
+    StdioTarget,
+    check_cwd,
+    check_env,
+    check_timeout,
+    command_list,
+    logger,
+    redacted_env,
+    resolve_contain,
+    stdio_fd,
+    to_input_bytes,
+)
+
+__all__ = ["Invocation"]
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """A validated call: the command, where it runs, its deadline and its keyword controls."""
+
+    where: str  # the public function, for messages ("run()")
+    command: str | list[str]  # as given (a shell string stays a string), for results and errors
+    argv: list[str]  # what is executed: argv[0] is the program (the shell for shell=True)
+    cwd: str | None
+    env: dict[str, str] | None  # the caller's overrides only
+    timeout: float | None
+    text: bool
+    input: bytes | None
+    kill_on_parent_death: bool
+    options: RunOptions
+    executable: str | None  # the program, when argv[0] is only the name shown
+
+    @classmethod
+    def from_call(
+        cls,
+        where: str,
+        cmd: object,
+        kwargs: Mapping[str, Any],
+        *,
+        shell: bool = False,
+        cwd: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: object = None,
+        text: bool = True,
+        input: object = None,
+        kill_on_parent_death: bool = False,
+    ) -> Invocation:
+        """Check every argument of a call before anything runs.
+
+        Raises:
+            ValidationError: Naming the argument that is not acceptable.
+        """
+        argv = command_list(cmd, shell=shell)
+        options = RunOptions.from_kwargs(kwargs, where)
+        if options.universal_newlines is not None:
+            if not text and options.universal_newlines:
+                raise ValidationError(
+                    "text=False and universal_newlines=True contradict each other",
+                    code="INVALID_ARGUMENT",
+                )
+            text = options.universal_newlines
+        if options.text is not None:
+            text = options.text
+        executable = options.executable
+        if shell and executable is not None:
+            argv, executable = [executable, *argv[1:]], None  # as subprocess: the shell
+        data = to_input_bytes(input, options.encoding)
+        if data is not None and options.stdin is not UNSET:
+            raise ValidationError(
+                "stdin and input cannot both be given (input is written to a pipe on stdin)",
+                code="INVALID_ARGUMENT",
+            )
+        return cls(
+            where=where,
+            command=cmd if isinstance(cmd, str) else argv,
+            argv=argv,
+            cwd=check_cwd(cwd),
+            env=check_env(env),
+            timeout=check_timeout(timeout),
+            text=bool(text),
+            input=data,
+            kill_on_parent_death=bool(kill_on_parent_death),
+            options=options,
+            executable=executable,
+        )
+
+    @property
+    def shown(self) -> str:
+        """The command as messages show it."""
+        return command_text(self.command)
+
+    @property
+    def args(self) -> list[str]:
+        """The command as a result's ``args`` (a shell string is a one-element list)."""
+        return [self.command] if isinstance(self.command, str) else self.argv
+
+    def target(self, name: str) -> StdioTarget | None:
+        """The caller's own target for ``name`` (``"stdin"``/``"stdout"``/``"stderr"``), if any."""
+        value = getattr(self.options, name)
+        return None if value is UNSET else value
+
+    def request(
+        self,
+        *,
+        stdin: Stdio,
+        stdout: Stdio,
+        stderr: Stdio,
+        default_contain: str = "group",
+    ) -> SpawnRequest:
+        """The engine request; ``stdin``/``stdout``/``stderr`` apply where the caller chose none.
+
+        A file object given as a target is turned into its fd here, just before the spawn.
+        """
+        options = self.options
+        if options.foreground and stdin is Stdio.DEVNULL:
+            stdin = Stdio.INHERIT  # the terminal is what foreground asks for
+        targets = [
+            stdio_fd(target) if (target := self.target(name)) is not None else default
+            for name, default in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))
+        ]
+        argv, executable = self.argv, self.executable
+        if options.process_title is not None:
+            executable = executable or argv[0]
+            argv = [options.process_title, *argv[1:]]
+        logger.debug(
+            "%s %s (cwd=%s, env=%s)", self.where, self.argv, self.cwd, redacted_env(self.env)
+        )
+        return SpawnRequest(
+            argv=argv,
+            cwd=self.cwd,
+            env=None if self.env is None else {**os.environ, **self.env},
+            stdin=targets[0],
+            stdout=targets[1],
+            stderr=targets[2],
+            new_group=not options.foreground,
+            kill_on_parent_death=self.kill_on_parent_death,
+            contain=resolve_contain(options, default_contain),
+            stop_signal=options.stop_signal,
+            kill_grace=options.kill_grace,
+            executable=executable,
+            pass_fds=options.pass_fds,
+            start_new_session=options.start_new_session,
+            process_group=options.process_group,
+            user=options.user,
+            group=options.group,
+            extra_groups=options.extra_groups,
+            umask=options.umask,
+            restore_signals=options.restore_signals,
+            pipesize=options.pipesize,
+        )
