@@ -11,6 +11,7 @@ import random
 import signal
 import statistics
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -399,3 +400,103 @@ async def spawn_and_await_pidfd(argv: list[str]) -> None:
             os.close(pidfd)
         child.drain()
         child.wait()
+
+
+def bridge_backend() -> Backend:
+    """The backend of procfound's portal, as procfound picks it (env ``PROCFOUND_BACKEND``)."""
+    backend = os.environ.get("PROCFOUND_BACKEND", "asyncio").strip().lower() or "asyncio"
+    return "trio" if backend == "trio" else "asyncio"
+
+
+class LoopThread:
+    """A bare event loop on a daemon thread, reached the way procfound's bridge reaches its own.
+
+    In: the loop's own thread-safe, non-blocking call (``loop.call_soon_threadsafe`` on asyncio,
+    ``TrioToken.run_sync_soon`` on trio). Out: a ``threading.Lock`` the loop releases and the
+    caller waits on. No AnyIO portal, no worker, no cancel scope: the physical floor of one
+    sync call through an event-loop thread (``procfound.sync.call_in_portal`` uses the same
+    primitives). Use as a context manager; ``close`` stops the loop and joins its thread.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._done = threading.Lock()
+        self._done.acquire()
+        self._ready = threading.Event()
+        self._call_soon: Callable[..., object] | None = None
+        self._start_task: Callable[[Callable[[], Awaitable[object]]], object] | None = None
+        self._stop: Callable[[], object] | None = None
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._main, name="bench-loop", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._call_soon is None:
+            self._thread.join()
+            raise RuntimeError(f"the {backend} loop thread did not start: {self._failure}")
+
+    def _main(self) -> None:
+        try:
+            if self.backend == "trio":
+                import trio
+
+                async def serve() -> None:
+                    async with trio.open_nursery() as nursery:
+                        self._call_soon = trio.lowlevel.current_trio_token().run_sync_soon
+                        self._start_task = nursery.start_soon
+                        self._stop = nursery.cancel_scope.cancel
+                        self._ready.set()
+                        await trio.sleep_forever()
+
+                trio.run(serve)
+            else:
+                loop = asyncio.new_event_loop()
+                self._call_soon = loop.call_soon_threadsafe
+                self._start_task = lambda fn: loop.create_task(fn())  # type: ignore[arg-type]
+                self._stop = loop.stop
+                self._ready.set()
+                try:
+                    loop.run_forever()
+                finally:
+                    loop.close()
+        except BaseException as exc:
+            self._failure.append(exc)
+        finally:
+            self._ready.set()
+
+    def round_trip(self) -> None:
+        """Hand a token to the loop thread and wait until it hands it back."""
+        assert self._call_soon is not None
+        self._call_soon(self._done.release)
+        self._done.acquire()
+
+    def call(self, work: Callable[[], Awaitable[object]]) -> None:
+        """Run ``await work()`` as a task of the loop and wait for it; re-raise its error."""
+        assert self._call_soon is not None
+        assert self._start_task is not None
+        failure: list[BaseException] = []
+
+        async def task() -> None:
+            try:
+                await work()
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                self._done.release()
+
+        self._call_soon(self._start_task, task)
+        self._done.acquire()
+        if failure:
+            raise failure[0]
+
+    def close(self) -> None:
+        """Stop the loop and join its thread."""
+        if self._stop is not None and self._thread.is_alive():
+            assert self._call_soon is not None
+            self._call_soon(self._stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> LoopThread:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -12,8 +12,10 @@ import anyio
 from benchmarks.harness import (
     Contender,
     LoopKind,
+    LoopThread,
     Unavailable,
     Workload,
+    bridge_backend,
     in_loop,
     procfound_attr,
     require_pidfd,
@@ -98,6 +100,48 @@ def workload(quick: bool) -> Workload:
 
         return timed(lambda: call_in_portal(work))
 
+    backend = bridge_backend()
+
+    def bare_round_trip() -> float:
+        """Physical reference: n cross-thread round trips through the bridge's own primitives.
+
+        A token goes to a bare event-loop thread of the portal's backend with the loop's
+        thread-safe call and comes back through a ``threading.Lock``, as in
+        ``procfound.sync.call_in_portal``: the floor the sync shim is held to.
+        """
+        with LoopThread(backend) as loop:
+            loop.round_trip()  # the thread is running and warm before the clock starts
+            return timed(lambda: [loop.round_trip() for _ in range(n)])
+
+    def raw_across_threads() -> float:
+        """Physical reference: the pidfd-awaited spawn in a bare loop thread, called across.
+
+        What a sync ``run`` costs at the floor with an event-loop thread: the loop floor plus
+        one round trip around a child (a thread idle for a whole child wakes slower than one
+        handing tokens back and forth).
+        """
+        require_pidfd()
+
+        async def one() -> None:
+            await spawn_and_await_pidfd(cmd)
+
+        with LoopThread(backend) as loop:
+            loop.call(one)
+            return timed(lambda: [loop.call(one) for _ in range(n)])
+
+    def bridge_round_trip() -> float:
+        """Reference: procfound's own round trip, ``call_in_portal`` of a no-op coroutine."""
+        try:
+            from procfound.sync import call_in_portal
+        except ImportError as exc:
+            raise Unavailable(f"procfound.sync.call_in_portal: {exc}") from exc
+
+        async def noop() -> None:
+            pass
+
+        call_in_portal(noop)  # the portal is started and warm before the clock starts
+        return timed(lambda: [call_in_portal(noop) for _ in range(n)])
+
     def procfound_async(how: Any) -> float:
         async_run = procfound_attr("async_run")
 
@@ -152,6 +196,27 @@ def workload(quick: bool) -> Workload:
                 "procfound.async_run looped inside the portal thread (run minus this = the shim)",
                 "reference",
                 procfound_engine_in_portal,
+                "reference",
+            ),
+            Contender(
+                f"bare cross-thread round trip, {backend} loop's thread-safe call in, "
+                "Lock out (physical; the shim's floor)",
+                "reference",
+                bare_round_trip,
+                "reference",
+            ),
+            Contender(
+                "procfound call_in_portal(no-op coroutine): the bridge's own round trip "
+                f"[{backend}]",
+                "reference",
+                bridge_round_trip,
+                "reference",
+            ),
+            Contender(
+                f"posix_spawn + pidfd awaited in a bare {backend} loop thread, called across "
+                "threads (physical sync floor)",
+                "reference",
+                raw_across_threads,
                 "reference",
             ),
             Contender(
