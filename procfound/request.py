@@ -24,7 +24,7 @@ from typing import IO, Any, Final, cast
 from procfound.engine.contain import CONTAIN_LEVELS
 from procfound.engine.kill import DEFAULT_GRACE
 from procfound.engine.spawn import Stdio
-from procfound.errors import ValidationError
+from procfound.errors import ValidationError, shorten
 
 __all__ = [
     "UNSET",
@@ -231,10 +231,12 @@ def _optional_bool(value: object, name: str) -> bool | None:
     return None if value is None else _bool(value, name)
 
 
-def _int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def _int(value: object, name: str, minimum: int, maximum: int = 2**31 - 1) -> int:
+    # The bound keeps a huge int from reaching C (pid_t, uid_t, mode_t) as an OverflowError.
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValidationError(
-            f"{name} must be an int of at least {minimum}, not {value!r}", code="INVALID_ARGUMENT"
+            f"{name} must be an int from {minimum} to {maximum}, not {shorten(repr(value))}",
+            code="INVALID_ARGUMENT",
         )
     return int(value)
 
@@ -242,7 +244,7 @@ def _int(value: object, name: str, minimum: int) -> int:
 def _open_fd(fd: int, name: str) -> int:
     try:
         os.fstat(fd)
-    except OSError:
+    except (OSError, OverflowError):
         raise ValidationError(
             f"{name}: {fd} is not an open file descriptor", code="INVALID_ARGUMENT"
         ) from None
@@ -338,7 +340,7 @@ def _id(value: object, name: str, kind: str) -> int:
             raise ValidationError(
                 f"{name} must be a number on this platform", code="INVALID_ARGUMENT"
             ) from None
-    return _int(value, name, 0)
+    return _int(value, name, 0, 2**32 - 2)  # (uid_t)-1 means "unchanged"
 
 
 def _user(value: object, name: str) -> int | None:
@@ -399,7 +401,7 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "errors": _str,
     "foreground": _bool,
     "contain": lambda value, name: _check_contain(value, name),
-    "stop_signal": lambda value, name: _check_signal(value),
+    "stop_signal": lambda value, name: _check_signal(value, name),
     "kill_grace": lambda value, name: _check_grace(value),
     "stdin": check_stdio,
     "stdout": check_stdio,
@@ -410,7 +412,7 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "user": _user,
     "group": _group,
     "extra_groups": _extra_groups,
-    "umask": lambda value, name: _int(value, name, -1),
+    "umask": lambda value, name: _int(value, name, -1, 0o7777),
     "restore_signals": _bool,
     "pipesize": _pipesize,
     "executable": _program,
@@ -455,9 +457,9 @@ def check_signal(value: object, name: str = "stop_signal") -> int:
 
 def _check_signal(value: object, name: str = "stop_signal") -> int:
     if isinstance(value, str):
-        name = value.strip().upper()
-        name = name if name.startswith("SIG") else "SIG" + name
-        sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
+        given = value.strip().upper()
+        given = given if given.startswith("SIG") else "SIG" + given
+        sig = getattr(signal.Signals, given, None) if given.isidentifier() else None
         if sig is None:
             raise ValidationError(f"unknown {name} {value!r}", code="INVALID_ARGUMENT")
         return int(sig)
