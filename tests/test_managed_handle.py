@@ -1,0 +1,193 @@
+"""``ManagedProcess.process``: the launched child as the seed's ``Popen`` showed it (pid,
+returncode, poll, wait, send_signal, terminate, kill), and the seed's other ``ManagedProcess``
+arguments: ``shell``, stdio targets, ``print_output``, ``bufsize`` and ``**kwargs``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SyncCall, pid_alive, python
+
+from procfound import ManagedProcess, ProcessError, ProcessHandle, ValidationError
+
+SLEEP = ["sleep", "30"]
+# Prints "ready", then a line for every SIGUSR1 it gets.
+SIGNALLED = python(
+    """
+    import signal, time
+    signal.signal(signal.SIGUSR1, lambda sig, frame: print("got", sig, flush=True))
+    print("ready", flush=True)
+    for _ in range(300):
+        time.sleep(0.1)
+    """
+)
+
+
+def test_process_is_none_until_launch_then_a_handle(sync_call: SyncCall) -> None:
+    def scenario() -> None:
+        proc = ManagedProcess(SLEEP)
+        before = proc.process
+        assert before is None
+        with proc:
+            handle = proc.process
+            assert isinstance(handle, ProcessHandle)
+            assert handle.pid == proc.pid
+            assert handle.returncode is None
+            assert handle.poll() is None
+            assert handle.args == "sleep 30"
+
+    sync_call(scenario)
+
+
+def test_terminate_and_kill_end_the_child_with_their_signal(sync_call: SyncCall) -> None:
+    def scenario() -> tuple[int, int, int | None]:
+        with ManagedProcess(SLEEP) as first, ManagedProcess(SLEEP) as second:
+            assert first.process is not None
+            assert second.process is not None
+            first.process.terminate()
+            second.process.kill()
+            return (
+                first.process.wait(timeout=5),
+                second.process.wait(timeout=5),
+                first.process.poll(),
+            )
+
+    assert sync_call(scenario) == (-signal.SIGTERM, -signal.SIGKILL, -signal.SIGTERM)
+
+
+def test_wait_timeout_raises_and_the_child_keeps_running(sync_call: SyncCall) -> None:
+    def scenario() -> None:
+        with ManagedProcess(SLEEP) as proc:
+            handle = proc.process
+            assert handle is not None
+            started = time.monotonic()
+            with pytest.raises(subprocess.TimeoutExpired) as caught:
+                handle.wait(timeout=0.2)
+            assert 0.1 < time.monotonic() - started < 10
+            assert caught.value.timeout == 0.2
+            assert proc.is_running()
+            assert pid_alive(handle.pid)
+            assert handle.poll() is None
+
+    sync_call(scenario)
+
+
+@pytest.mark.anyio
+async def test_send_signal_reaches_the_childs_handler() -> None:
+    async with ManagedProcess(SIGNALLED) as proc:
+        assert await proc.read_line_async(timeout=10) == "ready"
+        assert proc.process is not None
+        proc.process.send_signal(signal.SIGUSR1)
+        assert await proc.read_line_async(timeout=10) == f"got {int(signal.SIGUSR1)}"
+        proc.process.send_signal("SIGUSR1")  # type: ignore[arg-type]  # names work too
+        assert await proc.read_line_async(timeout=10) == f"got {int(signal.SIGUSR1)}"
+        assert proc.process.poll() is None
+
+
+def test_handle_after_exit_and_cleanup(sync_call: SyncCall) -> None:
+    def scenario() -> None:
+        proc = ManagedProcess(["sh", "-c", "exit 7"])
+        proc.launch()
+        handle = proc.process
+        assert handle is not None
+        assert handle.wait(timeout=5) == 7
+        handle.send_signal(signal.SIGTERM)  # exited, not yet reaped: nothing happens
+        proc.cleanup()
+        assert proc.process is handle  # kept after cleanup (the seed set it to None)
+        handle.terminate()
+        handle.kill()
+        assert (handle.returncode, handle.poll(), handle.wait(), handle.wait(timeout=0)) == (
+            7,
+            7,
+            7,
+            7,
+        )
+        assert proc.returncode == 7
+
+    sync_call(scenario)
+
+
+def test_bad_signal_is_refused(sync_call: SyncCall) -> None:
+    def scenario() -> None:
+        with ManagedProcess(SLEEP) as proc:
+            assert proc.process is not None
+            for bad in (0, 12345, -1, "SIGNOPE", 1.5):
+                with pytest.raises(ValidationError):
+                    proc.process.send_signal(bad)  # type: ignore[arg-type]
+            assert proc.process.poll() is None
+
+    sync_call(scenario)
+
+
+@pytest.mark.anyio
+async def test_shell_true_runs_the_first_element_as_a_script() -> None:
+    async with ManagedProcess(["echo test"], shell=True) as proc:
+        assert await proc.read_line_async(timeout=10) == "test"
+    async with ManagedProcess(["echo $0 $1", "name", "arg"], shell=True) as proc:
+        assert await proc.read_line_async(timeout=10) == "name arg"
+
+
+def test_stdin_pipe_is_refused() -> None:
+    with pytest.raises(ValidationError, match="stdin"):
+        ManagedProcess(["cat"], stdin=subprocess.PIPE)
+
+
+@pytest.mark.anyio
+async def test_stdout_to_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    source = tmp_path / "in.txt"
+    source.write_text("from stdin\n")
+    with open(target, "wb") as out, open(source, "rb") as stdin:
+        async with ManagedProcess(["cat"], stdout=out, stdin=stdin) as proc:
+            assert proc.process is not None
+            assert proc.process.wait(timeout=10) == 0
+            with pytest.raises(ProcessError) as caught:
+                await proc.read_line_async(timeout=1)
+            assert caught.value.code == "PROCESS_NO_STDOUT"
+    assert target.read_text() == "from stdin\n"
+
+
+@pytest.mark.anyio
+async def test_print_output_echoes_what_is_still_read(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with ManagedProcess(
+        ["sh", "-c", "echo one; echo two; echo err >&2"], print_output=True, stderr_relay=False
+    ) as proc:
+        assert await proc.read_line_async(timeout=10) == "one"
+        assert await proc.read_line_async(timeout=10) == "two"
+        assert proc.process is not None
+        proc.process.wait(timeout=10)
+    assert sorted(capsys.readouterr().out.splitlines()) == ["err", "one", "two"]
+
+
+def test_bufsize_and_kwargs_are_kept(sync_call: SyncCall) -> None:
+    def scenario() -> None:
+        proc = ManagedProcess(["echo", "abcdef"], bufsize=2, encoding="latin-1", stop_signal=2)
+        assert proc.bufsize == 2
+        assert proc.kwargs == {"encoding": "latin-1", "stop_signal": 2}
+        with proc:
+            # Reads are bufsize bytes long (not observable from outside: the owner's size).
+            assert proc._owner is not None
+            assert proc._owner.stdout.read_size == 2
+            assert proc.process is not None
+            proc.process.wait(timeout=10)
+            assert proc.stdout_tail == "abcdef\n"
+        default = ManagedProcess(["true"], bufsize=-1)
+        with default:
+            assert default._owner is not None
+            assert default._owner.stdout.read_size > 1024
+
+    sync_call(scenario)
+
+
+@pytest.mark.anyio
+async def test_small_bufsize_still_reads_whole_lines() -> None:
+    async with ManagedProcess(["printf", "abcdef\\nxy\\n"], bufsize=1) as proc:
+        assert await proc.read_line_async(timeout=10) == "abcdef"
+        assert await proc.read_line_async(timeout=10) == "xy"
