@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import io
+import mmap
 import os
+import platform
+import sys
 from typing import Final
 
 __all__ = ["BIG_PIPE", "PIPE_FULL", "InputFeeder", "OutputBuffer", "grow_pipe"]
@@ -51,6 +54,75 @@ def _give_back(scratch: _Scratch) -> None:
         _spare.append(scratch)
 
 
+# Capturing a big output straight into the memory of the result (#18). Past _RESERVE_AFTER bytes
+# (without a limit) the buffer reserves address space for the rest: an io.BytesIO around
+# bytes(n), which calloc maps without touching a page, so it costs no memory until written.
+# Each read first touches one byte per page of the next 1 MiB (the page faults are taken here,
+# while the child goes on writing) and then lands in that memory: no scratch copy, and the result
+# is the reservation cut to size (getvalue() without a copy). Measured on 256 MiB from
+# `head -c` (9 interleaved rounds): 0.46 of subprocess.run's time against 0.56 for reading into
+# a scratch buffer and appending to a BytesIO, with the fresh-memory floor at 0.38. Reading into
+# untouched memory without the touch was no faster (0.58-0.60): the faults were then taken
+# inside the pipe read, under the pipe's lock, and the child waited.
+_RESERVE_AFTER: Final = 4 * 1024 * 1024
+_MIN_RESERVE: Final = 1024 * 1024 * 1024
+_PAGE: Final = mmap.PAGESIZE
+_TOUCH: Final = memoryview(bytes(_READ_SIZE // _PAGE + 1))
+_reserve_ok: bool | None = None  # decided on first use; False once a reservation cost memory
+
+
+def _reservations_possible() -> bool:
+    """Whether address space can be reserved for free here (decided once per process).
+
+    Only glibc's calloc is known to leave a large block untouched (not with MALLOC_PERTURB_),
+    and under strict overcommit (mode 2) a reservation would take commit charge from the system.
+    """
+    global _reserve_ok
+    if _reserve_ok is None:
+        _reserve_ok = (
+            sys.implementation.name == "cpython"
+            and sys.platform.startswith("linux")
+            and platform.libc_ver()[0] == "glibc"
+            and not os.environ.get("MALLOC_PERTURB_")
+            and _overcommit_mode() != "2"
+        )
+    return _reserve_ok
+
+
+def _overcommit_mode() -> str:
+    try:
+        with open("/proc/sys/vm/overcommit_memory") as file:
+            return file.read().strip()
+    except OSError:
+        return "2"  # unknown: do not reserve
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as file:
+            return int(file.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _reserve(size: int) -> io.BytesIO | None:
+    """A BytesIO over ``size`` zero bytes that cost no memory yet, or None if that is not free."""
+    global _reserve_ok
+    if not _reservations_possible():
+        return None
+    before = _resident_bytes()
+    try:
+        reserved = io.BytesIO(bytes(size))  # the BytesIO holds the only reference: no copy
+    except MemoryError:
+        return None
+    after = _resident_bytes()
+    if before < 0 or after < 0 or after - before > size // 2:
+        # The allocator wrote the block (a preloaded malloc, a debug setting): never again.
+        _reserve_ok = False
+        return None
+    return reserved
+
+
 def grow_pipe(fd: int) -> None:
     """Grow a pipe that arrived full to 1 MiB, so each wake-up moves more than 64 KiB."""
     if _F_SETPIPE_SZ is None:
@@ -71,9 +143,13 @@ class OutputBuffer:
 
     Past ``limit`` bytes the buffer keeps reading (so the child never blocks on a full pipe) but
     keeps only the last ``limit`` bytes; :attr:`dropped` counts what was let go.
+
+    Without a limit, an output past 4 MiB is read straight into reserved memory that becomes
+    the result (see ``_reserve``); reads go back to the scratch path if the reservation is
+    used up or cannot be had.
     """
 
-    __slots__ = ("_data", "_grown", "dropped", "limit", "size")
+    __slots__ = ("_data", "_grown", "_region", "_reserve_tried", "dropped", "limit", "size")
 
     def __init__(self, limit: int | None = None) -> None:
         if limit is not None and limit < 0:
@@ -83,6 +159,8 @@ class OutputBuffer:
         self.limit = limit
         self.dropped = 0
         self._grown = _F_SETPIPE_SZ is None
+        self._region: memoryview | None = None  # the reserved memory, while reading into it
+        self._reserve_tried = limit is not None
 
     def fill_from(self, fd: int) -> bool:
         """Read what ``fd`` (non-blocking) has now; return True at end of file."""
@@ -95,6 +173,8 @@ class OutputBuffer:
     def _fill(self, fd: int, scratch: _Scratch) -> bool:
         taken = 0
         while taken < _MAX_PER_FILL:
+            if self._region is not None:
+                return self._fill_region(fd, taken)
             try:
                 n = os.readv(fd, [scratch.data])
             except BlockingIOError:
@@ -109,14 +189,61 @@ class OutputBuffer:
                 grow_pipe(fd)
             if self.limit is not None and self.size > 2 * self.limit + _READ_SIZE:
                 self._keep_tail()
+            if not self._reserve_tried and self.size >= _RESERVE_AFTER:
+                self._start_region()
             if n < _READ_SIZE:
                 return False  # a short read means the pipe is empty: skip the EAGAIN syscall
         return False
+
+    def _start_region(self) -> None:
+        self._reserve_tried = True
+        reserved = _reserve(max(_MIN_RESERVE, 8 * self.size))
+        if reserved is None:
+            return
+        region = reserved.getbuffer()
+        with self._data.getbuffer() as kept:
+            region[: self.size] = kept
+        self._data, self._region = reserved, region
+
+    def _fill_region(self, fd: int, taken: int) -> bool:
+        region = self._region
+        assert region is not None
+        end = len(region)
+        while taken < _MAX_PER_FILL:
+            if end - self.size < _READ_SIZE:
+                self._end_region()  # used up: the scratch path takes over
+                return False
+            with region[self.size : self.size + _READ_SIZE] as chunk:
+                stride = chunk[::_PAGE]
+                with _TOUCH[: len(stride)] as zeros:
+                    stride[:] = zeros  # take this chunk's page faults now, outside the read
+                stride.release()
+                try:
+                    n = os.readv(fd, [chunk])
+                except BlockingIOError:
+                    return False
+            if n == 0:
+                return True
+            self.size += n
+            taken += n
+            if n < _READ_SIZE:
+                return False
+        return False
+
+    def _end_region(self) -> None:
+        """Stop reading into the reservation: cut it to what was read (no copy), append after."""
+        region, self._region = self._region, None
+        if region is None:
+            return
+        region.release()
+        self._data.truncate(self.size)
+        self._data.seek(self.size)
 
     def feed(self, data: bytes) -> None:
         """Add bytes read elsewhere (``print_output``'s tee), kept like bytes read here."""
         if not data:
             return
+        self._end_region()
         self._data.write(data)
         self.size += len(data)
         if self.limit is not None and self.size > 2 * self.limit + _READ_SIZE:
@@ -138,12 +265,16 @@ class OutputBuffer:
         """The bytes read so far (the last ``limit`` of them, with a limit)."""
         if self.limit is not None and self.size > self.limit:
             self._keep_tail()
+        self._end_region()
         return self._data.getvalue()
 
     def decode(self, encoding: str = "utf-8", errors: str = "replace") -> str:
         """The bytes read so far, decoded once (no intermediate bytes copy)."""
         if self.limit is not None and self.size > self.limit:
             self._keep_tail()
+        if self._region is not None:
+            with self._region[: self.size] as read:
+                return str(read, encoding, errors)
         with self._data.getbuffer() as view:
             return str(view, encoding, errors)
 
