@@ -10,11 +10,12 @@ shapes the request) and the engine's request; no operation.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from procfound.engine.spawn import SpawnRequest, Stdio
 from procfound.errors import ValidationError, command_text
@@ -33,7 +34,13 @@ from procfound.request import (
     to_input_bytes,
 )
 
-__all__ = ["Invocation"]
+__all__ = ["CALLED_AS", "Invocation"]
+
+# The public function a call came through, for messages: async_shell runs async_run under
+# "shell()", so an ignored keyword is reported where the caller passed it.
+CALLED_AS: Final[contextvars.ContextVar[str]] = contextvars.ContextVar(
+    "procfound_called_as", default="run()"
+)
 
 
 @dataclass(frozen=True, slots=True)

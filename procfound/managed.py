@@ -717,7 +717,8 @@ class ManagedProcess:
             {name: value for name, value in kwargs.items() if name != "shell"},
             cwd=cwd,
             env=env,
-            text=bool(text_mode),
+            # universal_newlines=True is the seed's other name for text_mode=True
+            text=bool(text_mode) or bool(kwargs.get("universal_newlines")),
             kill_on_parent_death=kill_on_parent_death,
         )
         if self._call.target("stdin") is Stdio.PIPE:

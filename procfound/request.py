@@ -196,7 +196,7 @@ def _check_codec(encoding: str, errors: str) -> None:
 
 
 def _check_combinations(options: RunOptions) -> None:
-    if options.foreground and (options.start_new_session or options.process_group):
+    if options.foreground and (options.start_new_session or options.process_group is not None):
         raise ValidationError(
             "foreground=True keeps the child in our process group; it cannot be combined with "
             "start_new_session or process_group",

@@ -15,7 +15,7 @@ from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
 from procfound.errors import ProcessError
 from procfound.failures import ASYNC_RUN
-from procfound.invocation import Invocation
+from procfound.invocation import CALLED_AS, Invocation
 from procfound.request import check_max_bytes, logger
 from procfound.result import CompletedProcess, universal_newlines
 from procfound.sync import make_sync
@@ -58,8 +58,9 @@ async def async_run(
     cancellation propagates.
 
     **Differences from subprocess.run:** ``check=True`` by default; the child gets a new process
-    group; stdin is ``/dev/null`` by default, not inherited; unknown keyword arguments are an
-    error rather than passed to Popen.
+    group; stdin is ``/dev/null`` by default, not inherited; a stream sent elsewhere
+    (``stdout=a_file``) is ``""`` on the result, not None; unknown keyword arguments are
+    ignored with an :class:`~procfound.IgnoredArgumentWarning` rather than a ``TypeError``.
 
     Args:
         cmd: The command and its arguments as a list, passed to the child exactly. A string
@@ -71,7 +72,8 @@ async def async_run(
         check: Raise :class:`ProcessError` when the command exits non-zero.
         timeout: Seconds the whole call may take; None waits for ever.
         text: Decode output as text (``encoding``/``errors`` keyword options, default UTF-8
-            with replacement); False returns bytes.
+            with replacement), with universal newlines (``\\r\\n`` and a lone ``\\r`` become
+            ``\\n``); False returns the bytes untouched.
         input: Bytes (or str, encoded) to write to the child's stdin, which is then closed.
         shell: Run ``cmd`` (a string) through ``/bin/sh -c``. See :func:`async_shell` for the
             safer form.
@@ -84,7 +86,13 @@ async def async_run(
             stdin so the child may use the terminal; only the child itself is then stopped);
             ``contain`` (``"group"``, the default, ``"tree"`` or ``"cgroup"``: what is stopped
             when the call ends, see the cleanup docs), ``stop_signal`` (sent first, SIGTERM
-            by default) and ``kill_grace`` (seconds from it to SIGKILL, 0.5 by default).
+            by default) and ``kill_grace`` (seconds from it to SIGKILL, 0.5 by default);
+            ``process_title`` (the child's ``argv[0]``, what ``ps`` shows) and
+            ``print_output`` (echo the output to ``sys.stdout`` as it arrives, and still
+            capture it); and subprocess's ``stdin``, ``stdout``, ``stderr``, ``pass_fds``,
+            ``start_new_session``, ``process_group``, ``user``, ``group``, ``extra_groups``,
+            ``umask``, ``restore_signals``, ``pipesize``, ``executable`` and
+            ``universal_newlines``, with their usual meaning (docs/migrate/from-subprocess.md).
 
     Returns:
         CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd``,
@@ -93,10 +101,11 @@ async def async_run(
 
     Raises:
         ValidationError: If the arguments are wrong (a string command without ``shell=True``,
-            an unknown keyword argument, a negative timeout...).
+            a negative timeout, ``stdout=`` something that is not a file...).
         ProcessError: If the command cannot start (the message names the missing path), or
-            exits non-zero and ``check`` is True.
-        ProcessTimeoutError: If ``timeout`` passes; it carries the partial output.
+            exits non-zero and ``check`` is True; ``.result`` holds the whole result.
+        ProcessTimeoutError: If ``timeout`` passes; it carries the partial output (and
+            ``.result`` the partial result).
 
     Example:
         >>> import anyio
@@ -104,7 +113,7 @@ async def async_run(
         'hello\\n'
     """
     call = Invocation.from_call(
-        "run()",
+        CALLED_AS.get(),
         cmd,
         kwargs,
         shell=shell,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from procfound.errors import ShellFeatureError, ValidationError
+from procfound.invocation import CALLED_AS
 from procfound.result import CompletedProcess
 from procfound.run import async_run
 from procfound.sync import make_sync
@@ -122,16 +123,20 @@ async def async_shell(
     if not isinstance(cmd, str):
         raise ValidationError("shell commands must be strings", code="INVALID_SHELL_COMMAND")
     validate_shell_safety(cmd, allow_shell_features)
-    return await async_run(
-        cmd,
-        cwd=cwd,
-        env=env,
-        capture_output=capture_output,
-        check=check,
-        timeout=timeout,
-        shell=True,
-        **kwargs,
-    )
+    token = CALLED_AS.set("shell()")  # an ignored keyword is reported as shell()'s
+    try:
+        return await async_run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            capture_output=capture_output,
+            check=check,
+            timeout=timeout,
+            shell=True,
+            **kwargs,
+        )
+    finally:
+        CALLED_AS.reset(token)
 
 
 shell = make_sync(async_shell, "shell")

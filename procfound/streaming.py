@@ -329,8 +329,9 @@ async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], N
         stream_stderr: Merge stderr into the streamed lines.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies.
         max_line: Cut lines longer than this many bytes (see :func:`async_stream`).
-        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``, ``contain``,
-            ``stop_signal``, ``kill_grace`` (as for :func:`async_run`).
+        **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
+            of :func:`async_run` (``print_output`` echoes the output while it is streamed);
+            ``stdout`` can only be the pipe that is streamed.
 
     Yields:
         Non-empty lists of lines, without their line endings.
@@ -363,10 +364,11 @@ async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], N
 async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
     """Yield a command's output line by line, as soon as each line is written.
 
-    **Output:** each line of stdout, without its ``\\n`` or ``\\r\\n``, decoded as UTF-8 with
-    replacement; no length limit. With ``stream_stderr=True`` stderr goes into the same pipe, in
-    the child's own order. Otherwise stderr is read on the side (it can never fill up and block
-    the child) and its last 64 KiB go into the error.
+    **Output:** each line of stdout, without its ending (``\\n``, ``\\r\\n`` or a lone ``\\r``:
+    universal newlines), decoded as UTF-8 with replacement; no length limit. With
+    ``stream_stderr=True`` stderr goes into the same pipe, in the child's own order. Otherwise
+    stderr is read on the side (it can never fill up and block the child) and its last 64 KiB
+    go into the error.
 
     **Errors:** a non-zero exit raises :class:`ProcessError` (with the return code and the
     stderr tail) after every line was yielded. ``timeout`` covers the whole stream: lines keep
@@ -388,8 +390,9 @@ async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
         max_line: Cut lines longer than this many bytes to their first ``max_line`` bytes;
             such a line is a :class:`~procfound.engine.lines.CutLine` (a ``str``) whose
             ``dropped`` says how many bytes were let go. Memory stays bounded either way.
-        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``, ``contain``,
-            ``stop_signal``, ``kill_grace`` (as for :func:`async_run`).
+        **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
+            of :func:`async_run` (``print_output`` echoes the output while it is streamed);
+            ``stdout`` can only be the pipe that is streamed.
 
     Yields:
         Lines of output from the command.
@@ -445,8 +448,9 @@ def _stream_batches(call: StreamCall) -> Generator[list[str], None, None]:
         stream_stderr: Merge stderr into the streamed lines.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies.
         max_line: Cut lines longer than this many bytes (see :func:`async_stream`).
-        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``, ``contain``,
-            ``stop_signal``, ``kill_grace`` (as for :func:`async_run`).
+        **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
+            of :func:`async_run` (``print_output`` echoes the output while it is streamed);
+            ``stdout`` can only be the pipe that is streamed.
 
     Yields:
         Non-empty lists of lines, without their line endings.
@@ -481,8 +485,9 @@ def _stream(call: StreamCall) -> LineStream:
         max_line: Cut lines longer than this many bytes to their first ``max_line`` bytes;
             such a line is a :class:`~procfound.engine.lines.CutLine` (a ``str``) whose
             ``dropped`` says how many bytes were let go. Memory stays bounded either way.
-        **kwargs: ``encoding`` and ``errors`` for decoding, ``foreground``, ``contain``,
-            ``stop_signal``, ``kill_grace`` (as for :func:`async_run`).
+        **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
+            of :func:`async_run` (``print_output`` echoes the output while it is streamed);
+            ``stdout`` can only be the pipe that is streamed.
 
     Yields:
         Lines of output from the command.

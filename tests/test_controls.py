@@ -248,14 +248,7 @@ async def test_timeout_and_cancellation_stop_the_child_whatever_the_targets(
         ({"stdout": "out.txt"}, "str"),
         ({"stdin": subprocess.DEVNULL, "input": "data"}, "stdin and input"),
         ({"foreground": True, "start_new_session": True}, "foreground"),
-        pytest.param(
-            {"foreground": True, "process_group": 0},
-            "foreground",
-            marks=pytest.mark.xfail(
-                reason="request.py tests `options.process_group` for truth: process_group=0 "
-                "(a group of the child's own) slips past the foreground check"
-            ),
-        ),
+        ({"foreground": True, "process_group": 0}, "foreground"),
         ({"start_new_session": True, "process_group": 1}, "start_new_session"),
         ({"user": "no-such-user-procfound"}, "no user named"),
         ({"group": "no-such-group-procfound"}, "no group named"),
@@ -640,7 +633,7 @@ def test_unknown_keyword_warns_and_the_call_proceeds(sync_call: SyncCall) -> Non
         assert sync_call(run, ["echo", "ran"], bogus=1).stdout == "ran\n"
     with pytest.warns(IgnoredArgumentWarning, match=r"stream\(\) .*'close_fds'"):
         assert sync_call(lambda: list(stream(["echo", "ran"], close_fds=True))) == ["ran"]
-    with pytest.warns(IgnoredArgumentWarning, match=r"'bogus'"):
+    with pytest.warns(IgnoredArgumentWarning, match=r"shell\(\) .*'bogus'"):
         assert sync_call(shell, "echo ran", bogus=1).stdout == "ran\n"
 
 
@@ -650,6 +643,10 @@ async def test_unknown_keyword_warns_and_the_call_proceeds_async() -> None:
         assert (await async_run(["echo", "ran"], bogus=1)).stdout == "ran\n"
     with pytest.warns(IgnoredArgumentWarning, match=r"async_stream\(\) .*'bogus'"):
         assert [line async for line in async_stream(["echo", "ran"], bogus=1)] == ["ran"]
+    with pytest.warns(IgnoredArgumentWarning, match=r"shell\(\) .*'bogus'"):
+        assert (await async_shell("echo ran", bogus=1)).stdout == "ran\n"
+    with pytest.warns(IgnoredArgumentWarning, match=r"run\(\) .*'bogus'"):  # not shell()'s name
+        assert (await async_run(["echo", "ran"], bogus=1)).stdout == "ran\n"
     with pytest.warns(IgnoredArgumentWarning, match=r"ManagedProcess\(\) .*'bogus'"):
         proc = ManagedProcess(["echo", "ran"], bogus=1)
     async with proc:

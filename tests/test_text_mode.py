@@ -104,11 +104,6 @@ async def test_managed_without_text_mode_splits_at_newline_only() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    reason="ManagedProcess passes its default text_mode=False on as an explicit text=False, so "
-    "universal_newlines=True alone is refused as a contradiction",
-    raises=ValidationError,
-)
 async def test_managed_universal_newlines_keyword_is_text_mode() -> None:
     async with ManagedProcess(["printf", "a\\rb\\n"], universal_newlines=True) as proc:
         assert await read_all(proc, proc.read_line_async, 2) == ["a", "b"]

@@ -128,8 +128,10 @@ class SpawnError(Exception):
         return self.__cause__ or self
 
 
-class _BeforeExecError(OSError):
-    """The child failed before exec: changing directory, user, group or umask."""
+# Set on the OSError of a child that failed before exec (changing directory, user, group or
+# umask). An attribute rather than a subclass: OSError(ENOENT, ...) must stay the
+# FileNotFoundError that subprocess (the fallback path) raises for the same failure.
+_BEFORE_EXEC: Final = "_procfound_before_exec"
 
 
 @dataclass(slots=True, eq=False)
@@ -385,9 +387,9 @@ def _exec_failure(report: bytes, cwd: str | None, program: str) -> OSError:
     except ValueError:
         return OSError(errno.EINVAL, f"bad exec report from the child: {report!r}")
     if detail == b"noexec":  # before exec: chdir, setgroups, setgid, setuid
-        if cwd is not None:
-            return _BeforeExecError(code, os.strerror(code), cwd)
-        return _BeforeExecError(code, os.strerror(code))
+        error = OSError(code, os.strerror(code), cwd) if cwd else OSError(code, os.strerror(code))
+        setattr(error, _BEFORE_EXEC, True)
+        return error
     if code == 0:
         return OSError(errno.EINVAL, detail.decode(errors="replace"))
     return OSError(code, os.strerror(code), program)
@@ -545,7 +547,7 @@ def spawn_error(
     """
     code = exc.errno
     at_cwd = cwd is not None and (exc.filename == cwd or not os.path.isdir(cwd))
-    if isinstance(exc, _BeforeExecError) and not at_cwd:
+    if getattr(exc, _BEFORE_EXEC, False) and not at_cwd:
         return SpawnError(
             f"cannot start {shorten(program)}: setting its user, groups or umask failed: "
             f"{exc.strerror}",
