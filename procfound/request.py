@@ -430,6 +430,17 @@ class IgnoredArgumentWarning(UserWarning):
 
     Make a test suite strict with ``warnings.simplefilter("error", IgnoredArgumentWarning)``
     (or ``-W error::procfound.IgnoredArgumentWarning``): each one then raises instead.
+
+    Example:
+        >>> import warnings
+        >>> from procfound import run
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("error", IgnoredArgumentWarning)
+        ...     try:
+        ...         run(["true"], close_fds=False)
+        ...     except IgnoredArgumentWarning as warning:
+        ...         print(warning)
+        run() ignored unknown keyword argument(s) 'close_fds' (dropped as ...)
     """
 
 

@@ -39,6 +39,7 @@ IN_PROCESS = [
     "procfound.probes",
     "procfound.errors",
     "procfound.result",
+    "procfound.request",
     "procfound.usage",
     "procfound.exit",  # the exit helpers raise SystemExit, which doctest catches
 ]

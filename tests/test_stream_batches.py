@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing
@@ -478,14 +479,14 @@ def bad_call(case: str, marker: Path) -> tuple[Any, dict[str, Any], str]:
     touch = ["touch", str(marker)]
     calls: dict[str, tuple[Any, dict[str, Any], str]] = {
         "str-command": (f"touch {marker}", {}, "INVALID_COMMAND_TYPE"),
-        "unknown-keyword": (touch, {"no_such_option": True}, "INVALID_ARGUMENT"),
+        "stdout-elsewhere": (touch, {"stdout": subprocess.DEVNULL}, "INVALID_ARGUMENT"),
         "utf-16": (touch, {"encoding": "utf-16"}, "INVALID_ARGUMENT"),
         "unknown-codec": (touch, {"encoding": "no-such-codec"}, "INVALID_ARGUMENT"),
     }
     return calls[case]
 
 
-BAD_CASES = ["str-command", "unknown-keyword", "utf-16", "unknown-codec"]
+BAD_CASES = ["str-command", "stdout-elsewhere", "utf-16", "unknown-codec"]
 
 SYNC_STREAMS: dict[str, Callable[..., Iterator[Any]]] = {
     "stream_batches": stream_batches,
