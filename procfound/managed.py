@@ -617,9 +617,11 @@ class ProcessHandle:
             subprocess.TimeoutExpired: If it is still running after ``timeout`` (as
                 ``Popen.wait``); the child keeps running.
             ValidationError: If ``timeout`` is not a number of seconds.
-            StateError: If called from procfound's portal thread.
+            StateError: If called from procfound's portal thread, or in a process forked
+                after the launch (``FORKED_PROCESS``).
         """
         seconds = check_timeout(timeout)
+        self._check_not_forked()
         code = self.returncode
         if code is None:
             code = call_in_portal(self._owner.wait_exit, seconds)
@@ -632,12 +634,22 @@ class ProcessHandle:
 
         Raises:
             ValidationError: If ``sig`` is not a signal.
+            StateError: In a process forked after the launch (``FORKED_PROCESS``).
         """
         number = check_signal(sig, "sig")
+        self._check_not_forked()
         if in_portal_thread():
             submit(self._owner.send_signal, number)  # a job of its own: no nested wait
         else:
             call_in_portal(self._owner.send_signal, number)
+
+    def _check_not_forked(self) -> None:
+        if self._owner.pid_of_creator != os.getpid():
+            raise StateError(
+                "this process was launched before os.fork(); it belongs to the parent process, "
+                "which alone can wait for it or signal it",
+                code="FORKED_PROCESS",
+            )
 
     def terminate(self) -> None:
         """Send SIGTERM to the child."""

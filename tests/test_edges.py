@@ -268,6 +268,42 @@ def test_a_forked_child_leaves_the_parents_managed_process_alone(backend: str) -
     assert "NEXT 1" in done.stdout
 
 
+SERVER = "import time\nprint(0, flush=True)\ntime.sleep(60)"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_forked_child_cannot_signal_or_wait_through_the_parents_handle(backend: str) -> None:
+    done = fresh_interpreter(
+        f"""
+        import os, signal, sys, anyio, procfound
+        with procfound.ManagedProcess([{PY!r}, "-c", {SERVER!r}]) as proc:
+            handle = proc.process
+            first = anyio.run(proc.read_line_async)
+            pid = os.fork()
+            if pid == 0:
+                refused = []
+                for attempt in (handle.kill, handle.terminate, lambda: handle.wait(1)):
+                    try:
+                        attempt()
+                    except procfound.StateError as exc:
+                        refused.append(exc.code)
+                print("REFUSED", refused, flush=True)
+                sys.exit(0)
+            _, status = os.waitpid(pid, 0)
+            print("CHILD", os.waitstatus_to_exitcode(status), flush=True)
+            print("RUNNING", proc.is_running(), handle.poll(), flush=True)
+            handle.send_signal(signal.SIGTERM)
+            print("WAITED", handle.wait(timeout=10), flush=True)
+        """,
+        backend,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "REFUSED ['FORKED_PROCESS', 'FORKED_PROCESS', 'FORKED_PROCESS']" in done.stdout
+    assert "CHILD 0" in done.stdout
+    assert "RUNNING True None" in done.stdout
+    assert "WAITED -15" in done.stdout, done.stdout + done.stderr
+
+
 # --------------------------------------------------------------------------------------------
 # One owner: reads racing terminate while fd numbers are reused
 # --------------------------------------------------------------------------------------------

@@ -81,6 +81,7 @@ def _reservations_possible() -> bool:
     if _reserve_ok is None:
         _reserve_ok = (
             sys.implementation.name == "cpython"
+            and sys.maxsize > 2**32  # a 32-bit process has no gigabytes of address space to spare
             and sys.platform.startswith("linux")
             and platform.libc_ver()[0] == "glibc"
             and not os.environ.get("MALLOC_PERTURB_")

@@ -476,6 +476,8 @@ class ChildSession:
 
     def signal_child(self, sig: int) -> None:
         """Send ``sig`` to the child alone (its pidfd where there is one)."""
+        if self._disowned:  # our copy of the pidfd is closed: its number may be another fd's
+            return
         pidfd = self.child.pidfd
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if pidfd is not None:
@@ -539,6 +541,7 @@ class ChildSession:
         _open.pop(id(self), None)
         fds = [*self._readers, *self._external, self._stdin, self.child.pidfd]
         self._readers, self._external, self._stdin = {}, [], None
+        self.child.pidfd = None
         self._paused.clear()
         for fd in fds:
             if fd is not None:
