@@ -97,9 +97,21 @@ def workload(quick: bool) -> Workload:
         result = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True)
         _check(result.stdout, size)
 
+    def stdlib_text() -> float:
+        def work() -> None:
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            _check(out.encode(), size)
+
+        return timed(work)
+
     def procfound_sync() -> float:
         run = procfound_attr("run")
         return timed(lambda: _check(run(cmd, text=False).stdout, size))
+
+    def procfound_text() -> float:
+        """Text mode: decoded once, and scanned for "\r" (universal newlines)."""
+        run = procfound_attr("run")
+        return timed(lambda: _check(run(cmd).stdout.encode(), size))
 
     def procfound_async(how: Any) -> float:
         async_run = procfound_attr("async_run")
@@ -147,6 +159,15 @@ def workload(quick: bool) -> Workload:
             ),
             Contender("trio.run_process(capture_*)", "trio", lambda: in_loop("trio", trio_peer)),
             Contender("procfound.run(text=False)", "procfound sync", procfound_sync),
+            Contender(
+                "subprocess.run(capture_output=True, text=True) (text)",
+                "stdlib",
+                stdlib_text,
+                "reference",
+            ),
+            Contender(
+                "procfound.run() (text, universal newlines)", "procfound sync", procfound_text
+            ),
             Contender(
                 "procfound.async_run(text=False)",
                 "procfound[asyncio]",

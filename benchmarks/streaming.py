@@ -34,6 +34,23 @@ async def from_memory(lines: list[str]) -> AsyncIterator[str]:
         yield line
 
 
+async def split_from_memory(data: bytes) -> AsyncIterator[str]:
+    """The least an async line reader *of a pipe* does: the output's 64 KiB chunks decoded and
+    split into new strings inside the clock, then one ``yield`` per line; still no I/O."""
+    pending = b""
+    for start in range(0, len(data), CHUNK):
+        buf = pending + data[start : start + CHUNK]
+        cut = buf.rfind(b"\n") + 1
+        pending = buf[cut:]
+        if cut:
+            lines = buf[:cut].decode("utf-8", "replace").split("\n")
+            lines.pop()  # the empty string after the final newline
+            for line in lines:
+                yield line
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
 def workload(quick: bool) -> Workload:
     n = 200_000 if quick else 1_000_000
     cmd = [shutil.which("seq") or "seq", str(n)]
@@ -151,6 +168,18 @@ def workload(quick: bool) -> Workload:
 
         return in_loop(how, work)
 
+    def async_split_floor(how: LoopKind) -> float:
+        """Reference: the ceiling plus the decode and split a reader of a pipe must do."""
+        data = output()
+
+        async def work() -> None:
+            count, last = 0, ""
+            async for last in split_from_memory(data):  # noqa: B007
+                count += 1
+            check(count, last)
+
+        return in_loop(how, work)
+
     def procfound_sync() -> float:
         stream = procfound_attr("stream")
 
@@ -222,6 +251,20 @@ def workload(quick: bool) -> Workload:
                 "(per-line async for ceiling) [trio]",
                 "reference",
                 lambda: async_for_ceiling("anyio[trio]"),
+                "reference",
+            ),
+            Contender(
+                "bare async generator decoding + splitting 64 KiB chunks from memory "
+                "(per-line floor of a pipe reader) [asyncio]",
+                "reference",
+                lambda: async_split_floor("anyio[asyncio]"),
+                "reference",
+            ),
+            Contender(
+                "bare async generator decoding + splitting 64 KiB chunks from memory "
+                "(per-line floor of a pipe reader) [trio]",
+                "reference",
+                lambda: async_split_floor("anyio[trio]"),
                 "reference",
             ),
             Contender(
