@@ -74,7 +74,7 @@ def workload(quick: bool) -> Workload:
                 await proc.aclose()
         return total
 
-    def procfound_async(how: Any, *, alaunch: bool = False) -> float:
+    def procfound_async(how: Any, *, alaunch: bool = False, contain: str | None = None) -> float:
         managed_process = procfound_attr("ManagedProcess")
         wait_for_output = procfound_attr("wait_for_process_output")
 
@@ -82,7 +82,11 @@ def workload(quick: bool) -> Workload:
             total = 0.0
             for _ in range(n):
                 start = time.perf_counter()
-                proc = managed_process(cmd)
+                proc = (
+                    managed_process(cmd)
+                    if contain is None
+                    else managed_process(cmd, contain=contain)
+                )
                 try:
                     if alaunch:
                         await proc.alaunch()
@@ -141,7 +145,14 @@ def workload(quick: bool) -> Workload:
                 "procfound[trio]",
                 lambda: procfound_async("anyio[trio]", alaunch=True),
             ),
+            Contender(
+                "ManagedProcess(contain='group').alaunch + wait_for_process_output",
+                "procfound[asyncio]",
+                lambda: procfound_async("anyio[asyncio]", alaunch=True, contain="group"),
+            ),
         ],
         note="Shutdown (kill and reap) happens after the clock stops. The child is "
-        f'`sh -c "{SCRIPT}"`.',
+        f'`sh -c "{SCRIPT}"`. ManagedProcess contains the whole tree by default '
+        "(`contain='tree'`: a cgroup per launch and a one-exec trampoline where a cgroup is "
+        "writable); the `contain='group'` row shows the launch without it.",
     )
