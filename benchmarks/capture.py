@@ -24,6 +24,20 @@ def _check(data: bytes | bytearray, size: int) -> None:
         raise AssertionError(f"captured {len(data)} bytes, expected {size}")
 
 
+def _child_on_pipe(cmd: list[str], pipe_size: int | None) -> tuple[int, subprocess.Popen[bytes]]:
+    """Start ``cmd`` writing into a new pipe (grown to ``pipe_size``); our read end and it."""
+    r, w = os.pipe()
+    try:
+        if pipe_size:
+            fcntl.fcntl(w, F_SETPIPE_SZ, pipe_size)
+        return r, subprocess.Popen(cmd, stdout=w)
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+
+
 def workload(quick: bool) -> Workload:
     size = (64 if quick else 256) * MIB
     cmd = [shutil.which("head") or "head", "-c", str(size), "/dev/zero"]
@@ -39,16 +53,7 @@ def workload(quick: bool) -> Workload:
         buf = bytearray(MIB)
 
         def work() -> None:
-            r, w = os.pipe()
-            try:
-                if pipe_size:
-                    fcntl.fcntl(w, F_SETPIPE_SZ, pipe_size)
-                proc = subprocess.Popen(cmd, stdout=w)
-            except BaseException:
-                os.close(r)
-                raise
-            finally:
-                os.close(w)
+            r, proc = _child_on_pipe(cmd, pipe_size)
             total = 0
             try:
                 while chunk := os.readv(r, [buf]):
@@ -82,25 +87,16 @@ def workload(quick: bool) -> Workload:
         return seconds
 
     def read_into_fresh_memory() -> float:
-        """The physical floor of a capture that keeps its output: blocking ``os.readv`` of the
-        pipe straight into fresh anonymous memory that is kept, each 1 MiB's pages touched just
-        before it is read into (so the faults are not taken inside the pipe read); no event loop.
-        """
+        """A capture that keeps its output with no library and no event loop: blocking
+        ``os.readv`` of the pipe straight into a fresh anonymous mmap, each 1 MiB's pages touched
+        just before it is read into (so the faults are not taken inside the pipe read)."""
         kept: list[int] = []
         page = mmap.PAGESIZE
 
         def work() -> None:
             region = mmap.mmap(-1, size + MIB)
             view = memoryview(region)
-            r, w = os.pipe()
-            try:
-                fcntl.fcntl(w, F_SETPIPE_SZ, MIB)
-                proc = subprocess.Popen(cmd, stdout=w)
-            except BaseException:
-                os.close(r)
-                raise
-            finally:
-                os.close(w)
+            r, proc = _child_on_pipe(cmd, MIB)
             total = 0
             try:
                 while True:
@@ -191,8 +187,8 @@ def workload(quick: bool) -> Workload:
                 "reference",
             ),
             Contender(
-                "os.readv straight into fresh memory, pages touched before each read, "
-                "no event loop (physical floor of keeping it)",
+                "os.readv straight into a fresh mmap, pages touched before each read, "
+                "no event loop (physical)",
                 "reference",
                 read_into_fresh_memory,
                 "reference",
