@@ -429,7 +429,8 @@ class IgnoredArgumentWarning(UserWarning):
     """An unknown keyword argument was passed and ignored (as the seed library ignores it).
 
     Make a test suite strict with ``warnings.simplefilter("error", IgnoredArgumentWarning)``
-    (or ``-W error::procfound.IgnoredArgumentWarning``): each one then raises instead.
+    (or pytest's ``-W error::procfound.IgnoredArgumentWarning``; ``python -W`` cannot name it,
+    since it is read before third-party modules can be imported): each one then raises.
 
     Example:
         >>> import warnings
