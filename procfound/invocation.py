@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -94,11 +94,14 @@ class Invocation:
         if shell and executable is not None:
             argv, executable = [executable, *argv[1:]], None  # as subprocess: the shell
         data = to_input_bytes(input, options.encoding)
-        if data is not None and options.stdin is not UNSET:
+        if data is not None and options.stdin not in (UNSET, Stdio.INHERIT):
+            # As subprocess.run: stdin=None (its default) may come with input; input wins.
             raise ValidationError(
                 "stdin and input cannot both be given (input is written to a pipe on stdin)",
                 code="INVALID_ARGUMENT",
             )
+        if data is not None:
+            options = replace(options, stdin=UNSET)
         return cls(
             where=where,
             command=cmd if isinstance(cmd, str) else argv,

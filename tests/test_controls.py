@@ -182,6 +182,13 @@ async def test_async_shell_takes_stdio_targets() -> None:
     assert (result.stdout, result.stderr) == ("1\n2\n", "")
 
 
+def test_input_with_stdin_none_is_written_as_in_subprocess_run(sync_call: SyncCall) -> None:
+    # subprocess.run(input=..., stdin=None) is allowed (None is its default); stdin=PIPE is not.
+    assert sync_call(run, ["cat"], input="fed", stdin=None).stdout == "fed"
+    with pytest.raises(ValidationError, match="stdin and input"):
+        sync_call(run, ["cat"], input="fed", stdin=subprocess.PIPE)
+
+
 def test_none_target_inherits_our_streams(capfd: pytest.CaptureFixture[str]) -> None:
     result = run(BOTH, stdout=None, stderr=None)
     assert (result.stdout, result.stderr) == ("", "")
