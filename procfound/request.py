@@ -78,6 +78,7 @@ class RunOptions:
     ``stop_signal`` is sent first (default SIGTERM; a number, a ``signal.Signals`` or a name
     such as ``"SIGINT"``) and ``kill_grace`` seconds later SIGKILL (0: at once).
 
+    ``encoding=None`` / ``errors=None`` (subprocess's defaults) mean procfound's defaults.
     The rest have :class:`subprocess.Popen`'s meaning (docs/migrate/from-subprocess.md):
     ``stdin``/``stdout``/``stderr`` targets (UNSET: the call's own choice), ``pass_fds``,
     ``start_new_session``, ``process_group``, ``user``, ``group``, ``extra_groups`` (resolved to
@@ -397,8 +398,8 @@ def _creationflags(value: object, name: str) -> int:
 
 
 _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
-    "encoding": _str,
-    "errors": _str,
+    "encoding": lambda value, name: "utf-8" if value is None else _str(value, name),
+    "errors": lambda value, name: "replace" if value is None else _str(value, name),
     "foreground": _bool,
     "contain": lambda value, name: _check_contain(value, name),
     "stop_signal": lambda value, name: _check_signal(value, name),

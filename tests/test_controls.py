@@ -189,6 +189,27 @@ def test_input_with_stdin_none_is_written_as_in_subprocess_run(sync_call: SyncCa
         sync_call(run, ["cat"], input="fed", stdin=subprocess.PIPE)
 
 
+def test_subprocess_defaults_passed_explicitly_are_accepted(sync_call: SyncCall) -> None:
+    defaults: dict[str, Any] = {
+        "encoding": None,
+        "errors": None,
+        "pass_fds": (),
+        "start_new_session": False,
+        "process_group": None,
+        "user": None,
+        "group": None,
+        "extra_groups": None,
+        "umask": -1,
+        "restore_signals": True,
+        "pipesize": -1,
+        "executable": None,
+        "startupinfo": None,
+        "creationflags": 0,
+        "universal_newlines": None,
+    }
+    assert sync_call(run, ["printf", "\\303\\251\\377"], **defaults).stdout == "\u00e9\ufffd"
+
+
 def test_none_target_inherits_our_streams(capfd: pytest.CaptureFixture[str]) -> None:
     result = run(BOTH, stdout=None, stderr=None)
     assert (result.stdout, result.stderr) == ("", "")
