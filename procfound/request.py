@@ -78,7 +78,9 @@ class RunOptions:
     ``stop_signal`` is sent first (default SIGTERM; a number, a ``signal.Signals`` or a name
     such as ``"SIGINT"``) and ``kill_grace`` seconds later SIGKILL (0: at once).
 
-    ``encoding=None`` / ``errors=None`` (subprocess's defaults) mean procfound's defaults.
+    ``encoding=None`` / ``errors=None`` (subprocess's defaults) mean procfound's defaults;
+    ``close_fds=True`` is what always happens (``False`` is ignored with a warning) and
+    ``bufsize`` has nothing to buffer (accepted, without effect).
     The rest have :class:`subprocess.Popen`'s meaning (docs/migrate/from-subprocess.md):
     ``stdin``/``stdout``/``stderr`` targets (UNSET: the call's own choice), ``pass_fds``,
     ``start_new_session``, ``process_group``, ``user``, ``group``, ``extra_groups`` (resolved to
@@ -112,6 +114,8 @@ class RunOptions:
     universal_newlines: bool | None = None
     startupinfo: object = None  # Windows only: refused on POSIX unless None
     creationflags: int = 0  # Windows only: refused on POSIX unless 0
+    close_fds: bool = True  # always what happens; False is ignored with a warning
+    bufsize: int = -1  # no file objects here to buffer: accepted, without effect
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], where: str = "this call") -> RunOptions:
@@ -128,21 +132,24 @@ class RunOptions:
             _warn_ignored(unknown, where)
             kwargs = {name: value for name, value in kwargs.items() if name in _OPTION_NAMES}
         checked = {name: _CHECKS[name](value, name) for name, value in kwargs.items()}
+        if checked.get("close_fds") is False:
+            _warn_ignored(["close_fds=False"], where, "no fd but 0-2 and pass_fds reaches a child")
+            checked["close_fds"] = True
         options = cls(**checked)
         _check_codec(options.encoding, options.errors)
         _check_combinations(options)
         return options
 
 
-def _warn_ignored(names: list[str], where: str) -> None:
+def _warn_ignored(names: list[str], where: str, why: str = "") -> None:
     listed = ", ".join(map(repr, names))
-    warnings.warn(
-        IgnoredArgumentWarning(
-            f"{where} ignored unknown keyword argument(s) {listed} "
-            "(dropped as provide.foundation.process drops them; see the migration guide)"
-        ),
-        stacklevel=_caller_level(),
+    message = (
+        f"{where} ignored {listed}: {why}"
+        if why
+        else f"{where} ignored unknown keyword argument(s) {listed} "
+        "(dropped as provide.foundation.process drops them; see the migration guide)"
     )
+    warnings.warn(IgnoredArgumentWarning(message), stacklevel=_caller_level())
 
 
 def _caller_level() -> int:
@@ -423,6 +430,8 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "universal_newlines": _optional_bool,
     "startupinfo": _startupinfo,
     "creationflags": _creationflags,
+    "close_fds": _bool,
+    "bufsize": lambda value, name: _int(value, name, -1),
 }
 
 
@@ -439,10 +448,10 @@ class IgnoredArgumentWarning(UserWarning):
         >>> with warnings.catch_warnings():
         ...     warnings.simplefilter("error", IgnoredArgumentWarning)
         ...     try:
-        ...         run(["true"], close_fds=False)
+        ...         run(["true"], preexec_fn=None)
         ...     except IgnoredArgumentWarning as warning:
         ...         print(warning)
-        run() ignored unknown keyword argument(s) 'close_fds' (dropped as ...)
+        run() ignored unknown keyword argument(s) 'preexec_fn' (dropped as ...)
     """
 
 

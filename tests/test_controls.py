@@ -210,6 +210,21 @@ def test_subprocess_defaults_passed_explicitly_are_accepted(sync_call: SyncCall)
     assert sync_call(run, ["printf", "\\303\\251\\377"], **defaults).stdout == "\u00e9\ufffd"
 
 
+def test_close_fds_true_and_bufsize_are_accepted_and_close_fds_false_warns(
+    sync_call: SyncCall,
+) -> None:
+    # What CPython's own tests pass: close_fds=True is what always happens, bufsize is moot.
+    r, w = os.pipe()
+    try:
+        result = sync_call(run, ["true"], close_fds=True, bufsize=0, pass_fds=(w,))
+        assert result.returncode == 0
+        with pytest.warns(IgnoredArgumentWarning, match=r"run\(\) ignored 'close_fds=False'"):
+            assert sync_call(run, ["true"], close_fds=False).returncode == 0
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_none_target_inherits_our_streams(capfd: pytest.CaptureFixture[str]) -> None:
     result = run(BOTH, stdout=None, stderr=None)
     assert (result.stdout, result.stderr) == ("", "")
@@ -659,8 +674,8 @@ def test_unknown_keyword_warns_and_the_call_proceeds(sync_call: SyncCall) -> Non
     assert issubclass(IgnoredArgumentWarning, UserWarning)
     with pytest.warns(IgnoredArgumentWarning, match=r"run\(\) .*'bogus'"):
         assert sync_call(run, ["echo", "ran"], bogus=1).stdout == "ran\n"
-    with pytest.warns(IgnoredArgumentWarning, match=r"stream\(\) .*'close_fds'"):
-        assert sync_call(lambda: list(stream(["echo", "ran"], close_fds=True))) == ["ran"]
+    with pytest.warns(IgnoredArgumentWarning, match=r"stream\(\) .*'preexec_fn'"):
+        assert sync_call(lambda: list(stream(["echo", "ran"], preexec_fn=None))) == ["ran"]
     with pytest.warns(IgnoredArgumentWarning, match=r"shell\(\) .*'bogus'"):
         assert sync_call(shell, "echo ran", bogus=1).stdout == "ran\n"
 
