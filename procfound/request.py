@@ -278,9 +278,13 @@ def check_stdio(value: object, name: str) -> StdioTarget:
         return _open_fd(value, f"{name}={value}")
     fileno = getattr(value, "fileno", None)
     if fileno is None:
+        hint = ""
+        if isinstance(value, bytes | bytearray | str):
+            hint = " (data for the child's stdin goes in input=)" if name == "stdin" else ""
+            hint = hint or " (a path? open the file and pass the file object)"
         raise ValidationError(
             f"{name} must be subprocess.PIPE, DEVNULL, STDOUT, None, a file descriptor or a "
-            f"file object, not {type(value).__name__}",
+            f"file object, not {type(value).__name__}{hint}",
             code="INVALID_ARGUMENT",
         )
     _open_fd(_fileno(value, name), name)
