@@ -252,11 +252,14 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
     try:
         for target, choice in enumerate((request.stdin, request.stdout, request.stderr)):
             if choice is Stdio.PIPE:
-                r, w = os.pipe()  # close-on-exec (PEP 446); our end made non-blocking below
+                r, w = os.pipe()  # close-on-exec (PEP 446)
                 mine, theirs = (w, r) if target == 0 else (r, w)
                 opened.append(theirs)
                 ours.append(mine)
                 child_fds[target], parent_fds[target] = theirs, mine
+                # Before the spawn, so nothing can fail between it and the return: our end is
+                # its own open file description, the child's end stays blocking.
+                _set_nonblocking(mine)
                 if request.pipesize > 0 and _F_SETPIPE_SZ is not None:
                     fcntl.fcntl(mine, _F_SETPIPE_SZ, request.pipesize)
             elif choice is Stdio.DEVNULL:
@@ -272,8 +275,6 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
             pid = _fork_exec(program, argv, request, child_fds)
         else:
             pid = _popen(program, argv, request, child_fds)
-        for fd in ours:
-            _set_nonblocking(fd)
     except BaseException as exc:
         for fd in ours:
             os.close(fd)
