@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import shutil
 import subprocess
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Any, Final, cast
 
 import anyio
@@ -154,30 +154,27 @@ def workload(quick: bool) -> Workload:
 
         return timed(work)
 
+    def count_in_loop(how: LoopKind, lines: Callable[[], AsyncIterator[str]]) -> float:
+        """``async for`` over ``lines()``, every line counted, in a fresh loop."""
+
+        async def work() -> None:
+            count, last = 0, ""
+            async for last in lines():  # noqa: B007
+                count += 1
+            check(count, last)
+
+        return in_loop(how, work)
+
     def async_for_ceiling(how: LoopKind) -> float:
         """Reference: ``async for`` over a bare async generator of the lines, pre-split."""
         lines = output().decode().split("\n")
         lines.pop()
-
-        async def work() -> None:
-            count, last = 0, ""
-            async for last in from_memory(lines):  # noqa: B007
-                count += 1
-            check(count, last)
-
-        return in_loop(how, work)
+        return count_in_loop(how, lambda: from_memory(lines))
 
     def async_split_floor(how: LoopKind) -> float:
         """Reference: the ceiling plus the decode and split a reader of a pipe must do."""
         data = output()
-
-        async def work() -> None:
-            count, last = 0, ""
-            async for last in split_from_memory(data):  # noqa: B007
-                count += 1
-            check(count, last)
-
-        return in_loop(how, work)
+        return count_in_loop(how, lambda: split_from_memory(data))
 
     def procfound_sync() -> float:
         stream = procfound_attr("stream")

@@ -11,6 +11,7 @@ shapes the request) and the engine's request; no operation.
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -154,9 +155,10 @@ class Invocation:
         if options.process_title is not None:
             executable = executable or argv[0]
             argv = [options.process_title, *argv[1:]]
-        logger.debug(
-            "%s %s (cwd=%s, env=%s)", self.where, self.argv, self.cwd, redacted_env(self.env)
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # the redacted copy is not made on the hot path
+            logger.debug(
+                "%s %s (cwd=%s, env=%s)", self.where, self.argv, self.cwd, redacted_env(self.env)
+            )
         return SpawnRequest(
             argv=argv,
             cwd=self.cwd,

@@ -34,6 +34,7 @@ import anyio
 
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo, write_bytes
+from procfound.engine.lines import universal_newlines
 from procfound.engine.matching import PatternMatcher
 from procfound.engine.readiness import child_has_exited, peek_returncode
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
@@ -49,7 +50,6 @@ from procfound.invocation import Invocation
 from procfound.portal import in_portal_thread, register_shutdown_hook, submit
 from procfound.probes import HttpProbe, Probe, path_probe, port_probe, wait_until_ready
 from procfound.request import SHELL, RunOptions, check_signal, check_timeout, logger, redacted_env
-from procfound.result import universal_newlines
 from procfound.sync import acall_in_portal, call_in_portal, make_sync
 from procfound.usage import ResourceUsage
 
@@ -821,22 +821,20 @@ class ManagedProcess:
     @property
     def stderr_tail(self) -> str:
         """The last 64 KiB of stderr (also when it is relayed)."""
-        owner = self._owner
-        if owner is None:
-            return ""
-        if in_portal_thread():
-            return owner.stderr_text()
-        return call_in_portal(_stderr_text, owner)  # the owner's buffer is read in its thread
+        return self._owner_text(_Owner.stderr_text)
 
     @property
     def stdout_tail(self) -> str:
         """The last 64 KiB of stdout read from the child, whether or not a read consumed it."""
+        return self._owner_text(_Owner.stdout_text)
+
+    def _owner_text(self, text: Callable[[_Owner], str]) -> str:
         owner = self._owner
         if owner is None:
             return ""
         if in_portal_thread():
-            return owner.stdout_text()
-        return call_in_portal(_stdout_text, owner)
+            return text(owner)
+        return call_in_portal(_in_owner, text, owner)  # the owner's buffers are read in its thread
 
     @property
     def stdout_dropped(self) -> int:
@@ -1120,12 +1118,8 @@ class ManagedProcess:
         return owner
 
 
-async def _stderr_text(owner: _Owner) -> str:
-    return owner.stderr_text()
-
-
-async def _stdout_text(owner: _Owner) -> str:
-    return owner.stdout_text()
+async def _in_owner(text: Callable[[_Owner], str], owner: _Owner) -> str:
+    return text(owner)
 
 
 def _expected_parts(expected_parts: object) -> list[str]:

@@ -413,7 +413,7 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "errors": lambda value, name: "replace" if value is None else _str(value, name),
     "foreground": _bool,
     "contain": lambda value, name: _check_contain(value, name),
-    "stop_signal": lambda value, name: _check_signal(value, name),
+    "stop_signal": lambda value, name: check_signal(value, name),
     "kill_grace": lambda value, name: _check_grace(value),
     "stdin": check_stdio,
     "stdout": check_stdio,
@@ -478,10 +478,6 @@ def _check_contain(value: object, where: str) -> str | None:
 
 def check_signal(value: object, name: str = "stop_signal") -> int:
     """A signal as a number: an int, a ``signal.Signals`` or a name like ``"SIGINT"``/``"INT"``."""
-    return _check_signal(value, name)
-
-
-def _check_signal(value: object, name: str = "stop_signal") -> int:
     if isinstance(value, str):
         given = value.strip().upper()
         given = given if given.startswith("SIG") else "SIG" + given

@@ -7,22 +7,9 @@ from typing import Any, Generic, TypeVar, cast
 
 from procfound.usage import ResourceUsage
 
-__all__ = ["CompletedProcess", "universal_newlines"]
+__all__ = ["CompletedProcess"]
 
 T = TypeVar("T")
-
-
-def universal_newlines(text: str) -> str:
-    """``text`` with ``\\r\\n`` and lone ``\\r`` line ends made ``\\n``, as text-mode subprocess
-    output reads.
-
-    Example:
-        >>> universal_newlines("a\\r\\nb\\rc\\n")
-        'a\\nb\\nc\\n'
-    """
-    if "\r" not in text:  # one scan; the common case copies nothing
-        return text
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 @dataclass(slots=True, eq=True)

@@ -11,13 +11,14 @@ import anyio
 
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo
+from procfound.engine.lines import universal_newlines
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
 from procfound.errors import ProcessError
 from procfound.failures import ASYNC_RUN
 from procfound.invocation import CALLED_AS, Invocation
 from procfound.request import check_max_bytes, logger
-from procfound.result import CompletedProcess, universal_newlines
+from procfound.result import CompletedProcess
 from procfound.sync import make_sync
 from procfound.usage import ResourceUsage
 

@@ -25,14 +25,13 @@ import anyio
 
 from procfound.engine.buffers import BIG_PIPE, PIPE_FULL, OutputBuffer, grow_pipe
 from procfound.engine.echo import Echo
-from procfound.engine.lines import LineSplitter
+from procfound.engine.lines import LineSplitter, universal_newlines
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
 from procfound.errors import ProcessError, ValidationError
 from procfound.failures import ASYNC_STREAM
 from procfound.invocation import Invocation
 from procfound.request import check_max_bytes
-from procfound.result import universal_newlines
 from procfound.sync import make_sync_iterator
 
 __all__ = [

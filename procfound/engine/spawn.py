@@ -216,30 +216,27 @@ def _open_box(request: SpawnRequest) -> Containment | None:
 def _command(request: SpawnRequest, box: Containment | None) -> tuple[str, list[str], SpawnRequest]:
     """The program, argv and request to execute, trampolines included."""
     program, argv = request.program, request.argv
-    if not (request.kill_on_parent_death or isinstance(box, CgroupBox)):
-        if box is not None:
-            argv, env = box.prepare(argv, request.env)
-            request = replace(request, env=env)
-        return program, argv, request
-    # A trampoline execs the program itself, where a failure could only show as exit code
-    # 127 ("exec: not found"): look first, so a program that cannot start gives the same
-    # error as without the option.
-    path = _check_program(request)
-    if argv[0] != program:  # the shell's exec cannot show another name: exec through Python
-        if not sys.executable:
-            from procfound.errors import PlatformError
+    trampoline = request.kill_on_parent_death or isinstance(box, CgroupBox)
+    if trampoline:
+        # A trampoline execs the program itself, where a failure could only show as exit code
+        # 127 ("exec: not found"): look first, so a program that cannot start gives the same
+        # error as without the option.
+        path = _check_program(request)
+        if argv[0] != program:  # the shell's exec cannot show another name: exec via Python
+            if not sys.executable:
+                from procfound.errors import PlatformError
 
-            raise PlatformError(
-                "process_title/executable with a trampoline needs sys.executable",
-                code="DEPENDENCY_MISSING",
-            )
-        argv = [sys.executable, "-I", "-S", "-c", _EXEC_AS, path, *argv]
+                raise PlatformError(
+                    "process_title/executable with a trampoline needs sys.executable",
+                    code="DEPENDENCY_MISSING",
+                )
+            argv = [sys.executable, "-I", "-S", "-c", _EXEC_AS, path, *argv]
     if box is not None:
         argv, env = box.prepare(argv, request.env)
         request = replace(request, env=env)
     if request.kill_on_parent_death:
         argv = _wrap_pdeathsig(argv)
-    return argv[0], argv, request
+    return (argv[0] if trampoline else program), argv, request
 
 
 def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
