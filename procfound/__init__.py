@@ -33,11 +33,13 @@ from procfound.request import IgnoredArgumentWarning
 from procfound.result import CompletedProcess
 from procfound.run import async_run, run, run_simple
 from procfound.shell import async_shell, shell
+from procfound.stop import DEFAULT_KILL_GRACE, StopPolicy, stop_policy
 from procfound.streaming import async_stream, async_stream_batches, stream, stream_batches
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_KILL_GRACE",
     "CompletedProcess",
     "IgnoredArgumentWarning",
     "ManagedProcess",
@@ -47,6 +49,7 @@ __all__ = [
     "ProcessTimeoutError",
     "ShellFeatureError",
     "StateError",
+    "StopPolicy",
     "ValidationError",
     "async_run",
     "async_shell",
@@ -69,6 +72,7 @@ __all__ = [
     "set_process_title",
     "set_process_title_from_argv",
     "shell",
+    "stop_policy",
     "stream",
     "stream_batches",
     "wait_for_http",

@@ -20,13 +20,16 @@ from typing import Any, Final, NoReturn, final
 import anyio
 
 from procfound import (
+    DEFAULT_KILL_GRACE,
     ManagedProcess,
     PlatformError,
     ProcessError,
     ProcessTimeoutError,
     StateError,
+    StopPolicy,
     ValidationError,
     run,
+    stop_policy,
     stream,
     wait_for_process_output,
 )
@@ -41,7 +44,6 @@ EXIT_CANNOT_EXECUTE: Final = (
 )
 EXIT_CANNOT_RUN: Final = 127  # what a shell exits with for a command it cannot find
 EXIT_INTERRUPTED: Final = 130
-CONTAIN_LEVELS: Final = ("group", "tree", "cgroup")
 EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE reports
 
 # After `read_line_async` returns "", how long to wait for one more character: "" is either a
@@ -88,24 +90,12 @@ def _finite_seconds(text: str) -> float:
     return value
 
 
-def _signal_option(text: str) -> int:
-    """A signal: a name (``TERM``, ``SIGINT``) or a number."""
-    word = text.strip().upper()
-    if word.isdigit() and int(word) in {int(sig) for sig in signal.valid_signals()}:
-        return int(word)
-    name = word if word.startswith("SIG") else "SIG" + word
-    sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
-    if sig is None:
-        raise argparse.ArgumentTypeError(f"expected a signal name or number, got {text!r}")
-    return int(sig)
-
-
 def _add_containment_options(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """``--contain``, ``--stop-signal``, ``--kill-grace``: what is stopped, and how."""
     return [
         parser.add_argument(
             "--contain",
-            choices=CONTAIN_LEVELS,
+            metavar="{group,tree,cgroup}",
             help=(
                 "what is stopped when the command ends: its process group, its whole tree "
                 "(default: also descendants that left the group), or the tree by cgroup only"
@@ -113,10 +103,12 @@ def _add_containment_options(parser: argparse.ArgumentParser) -> list[argparse.A
         ),
         parser.add_argument(
             "--stop-signal",
-            type=_signal_option,
-            default=signal.SIGTERM,
+            default="TERM",
             metavar="SIG",
-            help="the signal sent first when the command is stopped (default TERM)",
+            help=(
+                "the signal sent first when the command is stopped: a name (TERM, INT, "
+                "RTMIN+2) or a number (default TERM)"
+            ),
         ),
         parser.add_argument(
             "--kill-grace",
@@ -127,17 +119,26 @@ def _add_containment_options(parser: argparse.ArgumentParser) -> list[argparse.A
     ]
 
 
-def _containment(args: argparse.Namespace) -> dict[str, Any]:
-    """The containment keywords for the API: the CLI's default is the whole tree, unless
+def _stop_policy(args: argparse.Namespace) -> StopPolicy:
+    """The command's stop policy, checked whole by the library's own :func:`stop_policy` (one
+    rule for the API and the CLI). The CLI's default level is the whole tree, unless
     PROCFOUND_CONTAIN says otherwise."""
-    options: dict[str, Any] = {"stop_signal": args.stop_signal}
-    if args.contain is not None:
-        options["contain"] = args.contain
-    elif not os.environ.get("PROCFOUND_CONTAIN", "").strip():
-        options["contain"] = "tree"
-    if args.kill_grace is not None:
-        options["kill_grace"] = args.kill_grace
-    return options
+    return stop_policy(
+        args.stop_signal,
+        DEFAULT_KILL_GRACE if args.kill_grace is None else args.kill_grace,
+        args.contain,
+        default_contain="tree",
+    )
+
+
+def _containment(args: argparse.Namespace) -> dict[str, Any]:
+    """The stop policy as the API's keywords."""
+    policy: StopPolicy = args.policy
+    return {
+        "stop_signal": policy.stop_signal,
+        "kill_grace": policy.kill_grace,
+        "contain": policy.contain,
+    }
 
 
 def _port_option(text: str) -> tuple[str, int]:
@@ -572,6 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:  # reported by the command's parser, so the hint names its --help
         grammar.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.cmd = command
+    try:
+        args.policy = _stop_policy(args)
+    except ValidationError as exc:  # a usage error, before anything starts
+        grammar.commands[args.command].error(_first_line(exc.message))
     try:
         return _COMMANDS[args.command](args)
     except ValidationError as exc:

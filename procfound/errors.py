@@ -31,14 +31,27 @@ MESSAGE_OUTPUT_LIMIT: Final = 4000
 MESSAGE_COMMAND_LIMIT: Final = 200
 
 
+def signal_name(sig: int) -> str:
+    """The name of a signal number as people write it: ``SIGTERM``, ``SIGRTMIN+6``, ``signal 99``.
+
+    Example:
+        >>> signal_name(15), signal_name(signal.SIGRTMIN + 6)
+        ('SIGTERM', 'SIGRTMIN+6')
+    """
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        pass
+    low, high = getattr(signal, "SIGRTMIN", None), getattr(signal, "SIGRTMAX", None)
+    if low is not None and high is not None and low <= sig <= high:
+        return f"SIGRTMIN+{sig - low}" if sig - low <= high - sig else f"SIGRTMAX-{high - sig}"
+    return f"signal {sig}"
+
+
 def describe_returncode(returncode: int) -> str:
     """Render a return code, naming the signal for a child killed by one (``-9 (SIGKILL)``)."""
     if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"{returncode} (killed by {name})"
+        return f"{returncode} (killed by {signal_name(-returncode)})"
     return str(returncode)
 
 

@@ -3,7 +3,8 @@
 ``run``, ``shell``, ``stream`` and ``ManagedProcess`` each build an :class:`Invocation` from their
 arguments (:meth:`Invocation.from_call`) and ask it for the engine's
 :class:`~procfound.engine.spawn.SpawnRequest` (:meth:`Invocation.request`), giving only their own
-defaults: where stdin, stdout and stderr go unless the caller chose, and the containment level.
+defaults: where stdin, stdout and stderr go unless the caller chose, and the containment level
+of its stop policy (:meth:`Invocation.stop_policy`, handed whole to the engine's session).
 Adding an option touches :class:`~procfound.request.RunOptions` (its check), this module (how it
 shapes the request) and the engine's request; no operation.
 """
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
+from procfound.engine.kill import StopPolicy
 from procfound.engine.spawn import SpawnRequest, Stdio
 from procfound.errors import ValidationError, command_text
 from procfound.request import (
@@ -30,8 +32,8 @@ from procfound.request import (
     command_list,
     logger,
     redacted_env,
-    resolve_contain,
     stdio_fd,
+    stop_policy_of,
     to_input_bytes,
 )
 
@@ -132,13 +134,17 @@ class Invocation:
         value = getattr(self.options, name)
         return None if value is UNSET else value
 
+    def stop_policy(self, default_contain: str = "group") -> StopPolicy:
+        """How the call's tree is stopped, whole (its level defaults to ``default_contain``,
+        the operation's own, where neither the call nor ``PROCFOUND_CONTAIN`` chose one)."""
+        return stop_policy_of(self.options, default_contain)
+
     def request(
         self,
         *,
         stdin: Stdio,
         stdout: Stdio,
         stderr: Stdio,
-        default_contain: str = "group",
     ) -> SpawnRequest:
         """The engine request; ``stdin``/``stdout``/``stderr`` apply where the caller chose none.
 
@@ -168,9 +174,6 @@ class Invocation:
             stderr=targets[2],
             new_group=not options.foreground,
             kill_on_parent_death=self.kill_on_parent_death,
-            contain=resolve_contain(options, default_contain),
-            stop_signal=options.stop_signal,
-            kill_grace=options.kill_grace,
             executable=executable,
             pass_fds=options.pass_fds,
             start_new_session=options.start_new_session,

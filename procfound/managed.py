@@ -49,7 +49,8 @@ from procfound.errors import (
 from procfound.invocation import Invocation
 from procfound.portal import in_portal_thread, register_shutdown_hook, submit
 from procfound.probes import HttpProbe, Probe, path_probe, port_probe, wait_until_ready
-from procfound.request import SHELL, RunOptions, check_signal, check_timeout, logger, redacted_env
+from procfound.request import SHELL, RunOptions, check_timeout, logger, redacted_env
+from procfound.stop import parse_signal
 from procfound.sync import acall_in_portal, call_in_portal, make_sync
 from procfound.usage import ResourceUsage
 
@@ -636,7 +637,7 @@ class ProcessHandle:
             ValidationError: If ``sig`` is not a signal.
             StateError: In a process forked after the launch (``FORKED_PROCESS``).
         """
-        number = check_signal(sig, "sig")
+        number = parse_signal(sig, "sig")
         self._check_not_forked()
         if in_portal_thread():
             submit(self._owner.send_signal, number)  # a job of its own: no nested wait
@@ -714,8 +715,8 @@ class ManagedProcess:
         kill_on_parent_death: bool = False,
         **kwargs: Any,
     ) -> None:
+        given: object = command  # kept as the caller passed it (Popen's args), shell or not
         if kwargs.get("shell"):  # as Popen(list, shell=True): the first element is the script
-            given: object = command
             if isinstance(given, str):
                 command = [given]
             elif not isinstance(given, list) or not given:
@@ -739,7 +740,11 @@ class ManagedProcess:
                 "subprocess.DEVNULL as stdin, or use run(..., input=...)",
                 code="INVALID_ARGUMENT",
             )
-        self.command = self._call.argv
+        # How the child is stopped, checked whole before anything can start (procfound.stop).
+        self._stop = self._call.stop_policy("tree")  # services are the ones that daemonise
+        self.command: list[str] | str = (
+            cast("list[str] | str", given) if kwargs.get("shell") else self._call.argv
+        )
         self.cwd = self._call.cwd
         self._overrides = self._call.env
         self.capture_output = capture_output
@@ -869,12 +874,7 @@ class ManagedProcess:
         # launched process that cleanup can stop.
         call = self._call
         piped = Stdio.PIPE if self.capture_output else Stdio.INHERIT
-        request = call.request(
-            stdin=Stdio.DEVNULL,
-            stdout=piped,
-            stderr=piped,
-            default_contain="tree",  # long-lived services are the ones that daemonise
-        )
+        request = call.request(stdin=Stdio.DEVNULL, stdout=piped, stderr=piped)
         owner = _Owner(
             self._options,
             capture=request.stdout is Stdio.PIPE,
@@ -891,7 +891,7 @@ class ManagedProcess:
         if echo and isinstance(stderr, _StderrKeeper):  # relayed stderr is shown already
             stderr = Echo(stderr)
         try:
-            owner.session = ChildSession(request, stdout=stdout, stderr=stderr)
+            owner.session = ChildSession(request, self._stop, stdout=stdout, stderr=stderr)
         except SpawnError as exc:
             raise ProcessError(
                 f"Failed to launch process: {exc.reason}",

@@ -21,10 +21,10 @@ from enum import Enum
 from types import FrameType
 from typing import IO, Any, Final, cast
 
-from procfound.engine.contain import CONTAIN_LEVELS
 from procfound.engine.kill import DEFAULT_GRACE
 from procfound.engine.spawn import Stdio
 from procfound.errors import ValidationError, shorten
+from procfound.stop import StopPolicy, parse_contain, parse_grace, parse_signal, resolve_contain
 
 __all__ = [
     "UNSET",
@@ -33,21 +33,19 @@ __all__ = [
     "StdioTarget",
     "check_cwd",
     "check_env",
-    "check_signal",
     "check_stdio",
     "check_timeout",
     "command_list",
     "logger",
     "redacted_env",
-    "resolve_contain",
     "stdio_fd",
+    "stop_policy_of",
     "to_input_bytes",
 ]
 
 logger: Final = logging.getLogger("procfound")
 
 SHELL: Final = "/bin/sh"
-CONTAIN_ENV: Final = "PROCFOUND_CONTAIN"
 
 
 class _Unset(Enum):
@@ -412,9 +410,9 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "encoding": lambda value, name: "utf-8" if value is None else _str(value, name),
     "errors": lambda value, name: "replace" if value is None else _str(value, name),
     "foreground": _bool,
-    "contain": lambda value, name: _check_contain(value, name),
-    "stop_signal": lambda value, name: check_signal(value, name),
-    "kill_grace": lambda value, name: _check_grace(value),
+    "contain": lambda value, name: None if value is None else parse_contain(value, name),
+    "stop_signal": lambda value, name: parse_signal(value, name),
+    "kill_grace": lambda value, name: parse_grace(value, name),
     "stdin": check_stdio,
     "stdout": check_stdio,
     "stderr": check_stdio,
@@ -459,62 +457,17 @@ class IgnoredArgumentWarning(UserWarning):
     """
 
 
-_VALID_SIGNALS: Final = frozenset(signal.valid_signals())
 _DEFAULT_OPTIONS: Final = RunOptions()
 _OPTION_NAMES: Final = frozenset(field.name for field in fields(RunOptions))
 assert set(_CHECKS) == _OPTION_NAMES, "every option has its check"
 
 
-def _check_contain(value: object, where: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or value.strip().lower() not in CONTAIN_LEVELS:
-        raise ValidationError(
-            f"{where} must be one of {', '.join(map(repr, CONTAIN_LEVELS))}, not {value!r}",
-            code="INVALID_ARGUMENT",
-        )
-    return value.strip().lower()
-
-
-def check_signal(value: object, name: str = "stop_signal") -> int:
-    """A signal as a number: an int, a ``signal.Signals`` or a name like ``"SIGINT"``/``"INT"``."""
-    if isinstance(value, str):
-        given = value.strip().upper()
-        given = given if given.startswith("SIG") else "SIG" + given
-        sig = getattr(signal.Signals, given, None) if given.isidentifier() else None
-        if sig is None:
-            raise ValidationError(f"unknown {name} {value!r}", code="INVALID_ARGUMENT")
-        return int(sig)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(
-            f"{name} must be a signal number, a signal.Signals or a name like 'SIGINT'",
-            code="INVALID_ARGUMENT",
-        )
-    if value not in _VALID_SIGNALS or value == 0:
-        raise ValidationError(f"{name} {value} is not a signal", code="INVALID_ARGUMENT")
-    return int(value)
-
-
-def _check_grace(value: object) -> float:
-    seconds = check_timeout(value, "kill_grace")
-    if seconds is None or math.isinf(seconds):
-        raise ValidationError(
-            "kill_grace must be a finite number of seconds (the tree is always SIGKILLed after it)",
-            code="INVALID_ARGUMENT",
-        )
-    return seconds
-
-
-def resolve_contain(options: RunOptions, default: str) -> str:
-    """The containment level of a call: its own, else ``PROCFOUND_CONTAIN``, else ``default``."""
-    if options.contain is not None:
-        return options.contain
-    from_env = os.environ.get(CONTAIN_ENV, "").strip()
-    if from_env:
-        level = _check_contain(from_env, f"the environment variable {CONTAIN_ENV}")
-        assert level is not None
-        return level
-    return default
+def stop_policy_of(options: RunOptions, default_contain: str) -> StopPolicy:
+    """The call's stop policy: its ``stop_signal``, ``kill_grace`` and ``contain`` (checked by
+    :func:`~procfound.stop.stop_policy`'s parts when the options were made), with
+    ``PROCFOUND_CONTAIN`` and then ``default_contain`` where it chose no level."""
+    contain = resolve_contain(options.contain, default_contain)
+    return StopPolicy(options.stop_signal, options.kill_grace, contain)
 
 
 def command_list(cmd: object, *, shell: bool) -> list[str]:

@@ -135,6 +135,7 @@ async def async_run(
     try:
         session = ChildSession(
             request,
+            call.stop_policy(),
             stdout=Echo(out) if echo else out,
             stderr=Echo(err) if echo else err,
             input=call.input,

@@ -245,6 +245,7 @@ async def output_chunks(call: StreamCall) -> AsyncGenerator[list[bytes] | Ended,
     try:
         session = ChildSession(
             request,
+            invocation.stop_policy(),
             stdout=Echo(output) if echo else output,
             stderr=Echo(errors) if echo else errors,
         )

@@ -53,7 +53,7 @@ from procfound import (
     stream,
     wait_for_process_output,
 )
-from procfound.engine.kill import DEFAULT_GRACE, KILL_WAIT, KillSchedule
+from procfound.engine.kill import DEFAULT_GRACE, KILL_WAIT, KillSchedule, StopPolicy
 from procfound.engine.session import ChildSession
 from procfound.portal import get_portal
 
@@ -646,14 +646,12 @@ def sigkill_ignored(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 
     monkeypatch.setattr(ChildSession, "_signal_group", drop_sigkill)
 
-    def short_schedule(
-        grace: float = DEFAULT_GRACE, kill_wait: float = KILL_WAIT, stop_signal: int = 15
-    ) -> KillSchedule:
+    def short_schedule(policy: StopPolicy) -> KillSchedule:
         # Every session's own schedule (run, stream, and ManagedProcess, whose terminate keeps
         # the session's kill_wait with its own grace) waits briefly for the "unkillable" child.
-        return KillSchedule(SIMULATED_GRACE, SIMULATED_KILL_WAIT, stop_signal)
+        return KillSchedule(SIMULATED_GRACE, SIMULATED_KILL_WAIT, policy.stop_signal)
 
-    monkeypatch.setattr(session_module, "KillSchedule", short_schedule)
+    monkeypatch.setattr(StopPolicy, "schedule", property(short_schedule))
     pids: list[int] = []
     yield pids
     for pid in pids:

@@ -14,7 +14,7 @@ import signal
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DEFAULT_GRACE", "KILL_WAIT", "KillSchedule", "KillStep"]
+__all__ = ["DEFAULT_GRACE", "KILL_WAIT", "KillSchedule", "KillStep", "StopPolicy"]
 
 DEFAULT_GRACE: Final = 0.5
 KILL_WAIT: Final = 5.0
@@ -32,35 +32,37 @@ class KillStep:
 class KillSchedule:
     """How to stop a tree: a polite request, a grace period, then force, all bounded.
 
+    ``stop_signal`` is any signal number the platform has (real-time ones included): it is kept
+    as a number, never converted to :class:`signal.Signals` (which has no real-time members).
+
     Example:
         >>> [step.signals for step in KillSchedule(grace=1.0).steps()]
-        [(<Signals.SIGTERM: 15>, <Signals.SIGCONT: 18>), (<Signals.SIGKILL: 9>,)]
+        [(15, 18), (9,)]
         >>> KillSchedule(grace=0).steps()[0].signals
-        (<Signals.SIGKILL: 9>,)
+        (9,)
     """
 
     grace: float = DEFAULT_GRACE
     kill_wait: float = KILL_WAIT
-    stop_signal: int = signal.SIGTERM
+    stop_signal: int = int(signal.SIGTERM)
 
     def __post_init__(self) -> None:
         if not 0 <= self.grace < float("inf") or self.kill_wait <= 0:
             raise ValueError("grace must be finite and >= 0, and kill_wait > 0")
-        object.__setattr__(self, "stop_signal", signal.Signals(self.stop_signal))
 
     def steps(self) -> tuple[KillStep, ...]:
         """The steps in order; with no grace, SIGKILL at once.
 
         Example:
-            >>> [step.signals for step in KillSchedule(0.2, stop_signal=signal.SIGINT).steps()]
-            [(<Signals.SIGINT: 2>, <Signals.SIGCONT: 18>), (<Signals.SIGKILL: 9>,)]
+            >>> [step.signals for step in KillSchedule(0.2, stop_signal=signal.SIGRTMIN).steps()]
+            [(34, 18), (9,)]
         """
-        kill = KillStep((signal.SIGKILL,), self.kill_wait)
+        kill = KillStep((int(signal.SIGKILL),), self.kill_wait)
         if self.grace == 0 or self.stop_signal == signal.SIGKILL:
             return (kill,)
-        polite: tuple[int, ...] = (self.stop_signal,)
+        polite: tuple[int, ...] = (int(self.stop_signal),)
         if self.stop_signal != signal.SIGCONT:
-            polite += (signal.SIGCONT,)
+            polite += (int(signal.SIGCONT),)
         return (KillStep(polite, self.grace), kill)
 
     def with_grace(self, grace: float) -> KillSchedule:
@@ -71,3 +73,27 @@ class KillSchedule:
     def bound(self) -> float:
         """The longest the whole schedule can take, in seconds."""
         return sum(step.wait for step in self.steps())
+
+
+@dataclass(frozen=True, slots=True)
+class StopPolicy:
+    """How one call's tree is stopped, whole: the first signal, the grace, what is contained.
+
+    Built and checked once, before anything is spawned, by :func:`procfound.stop.stop_policy`
+    (for the API, the CLI and the pytest plugin alike) and handed to the engine as it is: the
+    engine reads it and converts nothing. ``contain`` is ``"group"``, ``"tree"`` or
+    ``"cgroup"`` (engine/contain.py).
+
+    Example:
+        >>> StopPolicy(kill_grace=0).schedule.steps()[0].signals
+        (9,)
+    """
+
+    stop_signal: int = int(signal.SIGTERM)
+    kill_grace: float = DEFAULT_GRACE
+    contain: str = "group"
+
+    @property
+    def schedule(self) -> KillSchedule:
+        """The TERM→KILL escalation this policy asks for."""
+        return KillSchedule(self.kill_grace, stop_signal=self.stop_signal)

@@ -28,7 +28,7 @@ import anyio
 
 from procfound.engine.buffers import InputFeeder, OutputBuffer
 from procfound.engine.contain import empty_box, empty_box_now
-from procfound.engine.kill import KillSchedule, KillStep
+from procfound.engine.kill import KillSchedule, KillStep, StopPolicy
 from procfound.engine.readiness import ReadinessSet, child_has_exited, open_readiness_set
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
 
@@ -48,6 +48,7 @@ EXIT_DRAIN_GRACE: Final = 0.25
 EOF_EXIT_SPIN: Final = 50e-6
 
 _log: Final = logging.getLogger("procfound")
+_DEFAULT_POLICY: Final = StopPolicy()
 
 # How long close_now() waits for a SIGKILLed child before leaving it to a later reap.
 _CLOSE_NOW_WAIT: Final = 2.0
@@ -169,6 +170,7 @@ class ChildSession:
     def __init__(
         self,
         request: SpawnRequest,
+        policy: StopPolicy = _DEFAULT_POLICY,
         *,
         stdout: Sink | None = None,
         stderr: Sink | None = None,
@@ -178,6 +180,8 @@ class ChildSession:
 
         Args:
             request: What to start. Pipes are made for the streams it marks ``PIPE``.
+            policy: How the tree is stopped (checked by the caller, read here as it is): the
+                containment level the child starts in, the stop signal and the grace.
             stdout: Where stdout goes, when piped (an :class:`OutputBuffer` if None), or
                 :data:`EXTERNAL`: the caller reads ``child.stdout`` itself; the session only
                 closes it at the end.
@@ -187,7 +191,7 @@ class ChildSession:
         if _unreaped:
             _reap_stragglers()
         started_at = time.monotonic()
-        child = spawn(request)
+        child = spawn(request, policy.contain)
         # From here on the child must reach finish(): nothing below may raise before the caller
         # has the session, except building the readiness set, which is cleaned up here.
         try:
@@ -207,7 +211,7 @@ class ChildSession:
         self._exited = False
         self._disowned = False
         # The caller's stop signal and grace; finish() follows it unless given another.
-        self.schedule = KillSchedule(request.kill_grace, stop_signal=request.stop_signal)
+        self.schedule = policy.schedule
         self._box_ended = False
         self._polite_until: float | None = None  # when the polite step's grace ends
         self._paused: set[int] = set()

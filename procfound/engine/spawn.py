@@ -23,7 +23,6 @@ import errno
 import fcntl
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -32,7 +31,6 @@ from enum import Enum
 from typing import Any, Final
 
 from procfound.engine.contain import CgroupBox, Containment, open_containment
-from procfound.engine.kill import DEFAULT_GRACE
 from procfound.errors import shorten
 
 __all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn", "spawn_error"]
@@ -86,9 +84,6 @@ class SpawnRequest:
     stderr: Stdio | int = Stdio.PIPE
     new_group: bool = True
     kill_on_parent_death: bool = False
-    contain: str = "group"  # "group", "tree" or "cgroup" (engine/contain.py)
-    stop_signal: int = signal.SIGTERM  # the polite signal of the kill schedule
-    kill_grace: float = DEFAULT_GRACE  # seconds from the stop signal to SIGKILL
     executable: str | None = None  # the program to run, when argv[0] is only the name shown
     pass_fds: tuple[int, ...] = ()  # fds of ours the child keeps (as themselves)
     start_new_session: bool = False  # setsid(): a new session, and a group of its own
@@ -185,13 +180,15 @@ def _wrap_pdeathsig(argv: list[str]) -> list[str]:
     ]
 
 
-def spawn(request: SpawnRequest) -> Child:
+def spawn(request: SpawnRequest, contain: str = "group") -> Child:
     """Start the child described by ``request``; raise :class:`SpawnError` if it cannot start.
 
+    ``contain`` is the stop policy's containment level (``"group"``, ``"tree"``, ``"cgroup"``):
+    for the last two the child starts inside the box that ends with it (``Child.box``).
     The caller owns the returned :class:`Child` at once: there is no await between the fork and
     the return, so no cancellation can land while a child exists without a handle.
     """
-    box = _open_box(request)
+    box = _open_box(contain)
     try:
         return _spawn(request, box)
     except BaseException:
@@ -200,17 +197,17 @@ def spawn(request: SpawnRequest) -> Child:
         raise
 
 
-def _open_box(request: SpawnRequest) -> Containment | None:
-    if request.contain == "group":
+def _open_box(contain: str) -> Containment | None:
+    if contain == "group":
         return None
     try:
-        return open_containment(request.contain)
+        return open_containment(contain)
     except LookupError as exc:
         from procfound.errors import PlatformError
 
         raise PlatformError(str(exc), code="PLATFORM_NOT_SUPPORTED") from None
     except OSError as exc:
-        raise SpawnError(f"cannot make the cgroup for contain={request.contain!r}: {exc}") from exc
+        raise SpawnError(f"cannot make the cgroup for contain={contain!r}: {exc}") from exc
 
 
 def _command(request: SpawnRequest, box: Containment | None) -> tuple[str, list[str], SpawnRequest]:

@@ -351,11 +351,12 @@ class TestManagedProcessInitialization:
         """Seed: tests/process/test_lifecycle_comprehensive_coverage_managedprocessinitialization_managedprocesslaunch_etc.py::TestManagedProcessInitialization::test_initialization_with_all_params (shell=True)
 
         As the seed: ``shell=True`` is kept in ``kwargs`` and runs the command through
-        ``/bin/sh -c``.
+        ``/bin/sh -c``; ``command`` stays what the caller passed (as Popen's ``args``).
         """
         proc = ManagedProcess(["sleep", "1"], shell=True)
         assert proc.kwargs == {"shell": True}
-        assert proc.command == ["/bin/sh", "-c", "sleep", "1"]
+        assert proc.command == ["sleep", "1"]
+        assert ManagedProcess("echo hi", shell=True).command == "echo hi"
 
     def test_properties_before_launch(self) -> None:
         """Seed: tests/process/test_lifecycle_comprehensive_coverage_managedprocessinitialization_managedprocesslaunch_etc.py::TestManagedProcessInitialization::test_properties_before_launch"""
