@@ -27,7 +27,7 @@ from typing import Any, Final, Protocol
 import anyio
 
 from procfound.engine.buffers import InputFeeder, OutputBuffer
-from procfound.engine.contain import empty_box, empty_box_now
+from procfound.engine.contain import Containment, empty_box, empty_box_now
 from procfound.engine.kill import KillSchedule, KillStep, StopPolicy
 from procfound.engine.readiness import ReadinessSet, child_has_exited, open_readiness_set
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
@@ -55,6 +55,11 @@ _CLOSE_NOW_WAIT: Final = 2.0
 
 # Children that outlived SIGKILL (uninterruptible sleep); reaped whenever a later session starts.
 _unreaped: set[int] = set()
+
+# What an interrupted kill path left to finish (see ChildSession._kill_now): a SIGKILLed child
+# not reaped yet (pid, None), or a SIGKILLed box not empty yet (None, box). Finished without
+# blocking when the next session starts, and with a bounded wait at interpreter exit.
+_handed_off: list[tuple[int | None, Containment | None]] = []
 
 # Every session whose fds are open, by id (see the module docstring).
 _open: dict[int, ChildSession] = {}
@@ -141,6 +146,35 @@ def _reap_stragglers() -> None:
             done = pid
         if done:
             _unreaped.discard(pid)
+    _finish_handed_off(wait=0.0)
+
+
+def _finish_handed_off(wait: float) -> None:
+    """Reap the children and remove the boxes an interrupted kill path handed off.
+
+    ``wait``: seconds to wait for them (0: only what is done already). SIGKILL was sent when
+    they were handed off; a box is swept again in case something forked meanwhile.
+    """
+    give_up = time.monotonic() + wait
+    while _handed_off:
+        for item in list(_handed_off):
+            pid, box = item
+            if pid is not None:
+                try:
+                    done = os.waitpid(pid, os.WNOHANG)[0] != 0
+                except ChildProcessError:
+                    done = True
+            else:
+                assert box is not None
+                box.signal(signal.SIGKILL)
+                done = not box.members()
+                if done:
+                    box.close()
+            if done:
+                _handed_off.remove(item)
+        if not _handed_off or time.monotonic() >= give_up:
+            return
+        time.sleep(0.005)
 
 
 class ChildSession:
@@ -188,7 +222,7 @@ class ChildSession:
             stderr: Where stderr goes, like ``stdout``.
             input: Bytes for stdin, when stdin is piped; stdin is closed once they are written.
         """
-        if _unreaped:
+        if _unreaped or _handed_off:
             _reap_stragglers()
         started_at = time.monotonic()
         child = spawn(request, policy.contain)
@@ -361,9 +395,16 @@ class ChildSession:
     ) -> None:
         """End the session: stop the tree if it still runs, sweep its group, reap, close all.
 
-        Runs shielded, so an outer cancellation cannot interrupt it, and bounded by the kill
+        Runs shielded, so an AnyIO cancellation cannot interrupt it, and bounded by the kill
         schedule, so it cannot hang. After it returns, no fd of the session is open and the
         child is reaped, unless it outlived SIGKILL (then :class:`UnkillableChildError`).
+
+        Whatever still interrupts it (a native asyncio ``Task.cancel()``, which AnyIO's shield
+        cannot stop, as when ``asyncio.run`` finalises an abandoned stream; a ``GeneratorExit``;
+        a KeyboardInterrupt raised in the loop's thread) lands in :meth:`_kill_now`, the
+        synchronous last step of every kill path: SIGKILL to the group, the child and the box,
+        then a reap without blocking or a hand-off to the at-exit reaper. So an interrupted
+        finish still leaves no process, fd or cgroup behind.
 
         Args:
             schedule: The TERM→KILL schedule; the default grace is half a second.
@@ -373,16 +414,21 @@ class ChildSession:
         """
         if self._disowned or self.closed:
             return
-        schedule = schedule or self.schedule
+        try:
+            await self._finish(schedule or self.schedule, interruptible)
+        finally:
+            if not self.closed:  # cut short before the end: nothing below can be cancelled
+                self._kill_now()
+                self._close_all()
+
+    async def _finish(self, schedule: KillSchedule, interruptible: bool) -> None:
         if self._exited and not self._readers and self._stdin is None:
             # The common end of a run: nothing left to wait for, so nothing to shield (unless
             # descendants that left the group are to be stopped too: contain="tree").
-            try:
-                self._signal_group(signal.SIGKILL)  # sweep what is left of the tree
-                await self._end_box(schedule)
-                self._reap()
-            finally:
-                self._close_all()
+            self._signal_group(signal.SIGKILL)  # sweep what is left of the tree
+            await self._end_box(schedule)
+            self._reap()
+            self._close_all()
             return
         steps = schedule.steps()
         interrupted: BaseException | None = None
@@ -403,12 +449,41 @@ class ChildSession:
                     self._signal_group(signal.SIGKILL)  # sweep what is left of the tree
                     await self._end_box(schedule)
                     self._reap()
-            finally:
+            except UnkillableChildError:  # in _unreaped: a later session's start reaps it
                 if self.child.box is not None and not self._box_ended:
-                    self.child.box.signal(signal.SIGKILL)  # the child outlived SIGKILL
+                    self._box_ended = True
+                    self.child.box.signal(signal.SIGKILL)
                 self._close_all()
+                raise
+        self._close_all()
         if interrupted is not None:
             raise interrupted
+
+    def _kill_now(self) -> None:
+        """The last step of every kill path, synchronous so that nothing can cut it short.
+
+        SIGKILL to the group and the child (pidfd), ``cgroup.kill`` or the pinned sweep of the
+        box, then one reap that does not block. What is not reaped yet (SIGKILL is delivered at
+        once, but the exit takes a moment), and a box that is not empty yet, are handed to the
+        reaper: the next session's start and the interpreter's exit (:func:`close_all_sessions`)
+        finish them. Safe to call more than once.
+        """
+        if self._disowned:
+            return
+        if self.returncode is None:
+            self.killed = True
+            self._signal_group(signal.SIGKILL)
+            self.signal_child(signal.SIGKILL)  # even if it left the group
+            self._reap(block=False)
+        box = self.child.box
+        if box is not None and not self._box_ended:
+            self._box_ended = True
+            box.signal(signal.SIGKILL)
+            if box.members():
+                self.child.box = None  # _close_all must not remove it while it is populated
+                _handed_off.append((None, box))
+        if self.returncode is None:
+            _handed_off.append((self.pid, None))
 
     async def _stop(self, steps: tuple[KillStep, ...], kill_wait: float) -> None:
         for step in steps:
@@ -489,13 +564,15 @@ class ChildSession:
             else:  # no pidfd: the pid is still reserved for us (unreaped), so it is still ours
                 os.kill(self.pid, sig)
 
-    def _reap(self) -> None:
+    def _reap(self, *, block: bool = True) -> None:
         if self.returncode is not None:
             return
         try:
-            _, status, rusage = os.wait4(self.pid, 0)
+            pid, status, rusage = os.wait4(self.pid, 0 if block else os.WNOHANG)
         except ChildProcessError:  # someone else reaped it (a foreign SIGCHLD handler)
             self.returncode = 0
+            return
+        if not pid:  # not exited yet (block=False)
             return
         self.ended_at = time.monotonic()
         self.returncode = os.waitstatus_to_exitcode(status)
@@ -571,10 +648,13 @@ class ChildSession:
 
 
 def close_all_sessions() -> None:
-    """At interpreter exit: kill, reap and close every session still open, whoever owns it."""
+    """At interpreter exit: kill, reap and close every session still open, whoever owns it,
+    and finish what interrupted kill paths handed off."""
     for session in list(_open.values()):
         with contextlib.suppress(Exception):
             session.close_now()
+    with contextlib.suppress(Exception):
+        _finish_handed_off(wait=_CLOSE_NOW_WAIT)
 
 
 def _disown_all_after_fork() -> None:
@@ -582,6 +662,7 @@ def _disown_all_after_fork() -> None:
         with contextlib.suppress(Exception):
             session.disown()
     _open.clear()
+    _handed_off.clear()  # the parent's to finish, not ours
 
 
 os.register_at_fork(after_in_child=_disown_all_after_fork)
