@@ -216,6 +216,9 @@ class _Owner:
         self.capture = capture
         self.session: ChildSession | None = None
         self.supervisor_done = anyio.Event()
+        # Set once the child has really exited (its code is known): not when the supervisor is
+        # merely stopped by finish(), which still has the whole grace to wait through.
+        self.exited = anyio.Event()
         self._changed = anyio.Event()
         self._activity = anyio.Event()  # set by any output (stdout or stderr); for probes
         self._probing = 0  # readiness waits in progress: stdout is read past the high-water mark
@@ -236,6 +239,7 @@ class _Owner:
                 if self._stop_requested:
                     self._scope.cancel()
                 await session.run_to_exit()
+                self.exited.set()
         finally:
             self.supervisor_done.set()
             self.output_changed()
@@ -447,16 +451,23 @@ class _Owner:
         )
 
     async def exit_code(self) -> int | None:
-        """The exit code, waiting briefly for it after the output has ended."""
-        with anyio.move_on_after(_EXIT_STATUS_WAIT):
-            await self.supervisor_done.wait()
+        """The exit code: waited for through a stop in progress (bounded by its kill schedule),
+        else briefly (the output has ended, but a child may close stdout and run on)."""
+        if self._stop_requested:
+            await self.exited.wait()
+        else:
+            with anyio.move_on_after(_EXIT_STATUS_WAIT):
+                await self.exited.wait()
         return self.returncode()
 
     async def wait_exit(self, seconds: float | None) -> int | None:
-        """The exit code once the child has exited (not reaped: that is finish's), or None if
-        ``seconds`` passed first."""
+        """The exit code once the child has exited, or None if ``seconds`` passed first.
+
+        Whoever ends the child (its own exit, or a terminate running in another thread), this
+        waits for the exit itself, not for the supervisor to stop.
+        """
         with anyio.move_on_after(seconds):
-            await self.supervisor_done.wait()
+            await self.exited.wait()
         return self.returncode()
 
     async def send_signal(self, sig: int) -> None:
@@ -544,6 +555,7 @@ class _Owner:
                 self.stopped_gracefully = not session.killed
             finally:
                 self.finished = True
+                self.exited.set()  # reaped (or given up on after SIGKILL): waiters may go
                 self.stdout.eof = True
                 self.output_changed()
             return self.stopped_gracefully

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 from conftest import SyncCall, pid_alive, python
 
@@ -191,3 +194,41 @@ async def test_small_bufsize_still_reads_whole_lines() -> None:
     async with ManagedProcess(["printf", "abcdef\\nxy\\n"], bufsize=1) as proc:
         assert await proc.read_line_async(timeout=10) == "abcdef"
         assert await proc.read_line_async(timeout=10) == "xy"
+
+
+# -- two threads on one child (issue #22, item 8) ----------------------------------------------
+
+IGNORES_TERM = (
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('up', flush=True); time.sleep(60)"
+)
+
+
+def test_wait_ends_when_the_child_exits_while_another_thread_terminates_it() -> None:
+    with ManagedProcess([sys.executable, "-c", IGNORES_TERM], kill_grace=1.5) as proc:
+        assert anyio.run(proc.read_line_async) == "up"
+        handle = proc.process
+        assert handle is not None
+        stopper = threading.Thread(target=proc.terminate_gracefully, args=(1.5,))
+        started = time.monotonic()
+        stopper.start()
+        try:
+            time.sleep(0.2)  # the stop is in its grace: SIGTERM was ignored
+            code = handle.wait(timeout=10)
+        finally:
+            stopper.join(30)
+        elapsed = time.monotonic() - started
+    assert code == -signal.SIGKILL  # its real code, after the grace
+    assert elapsed > 1.0
+
+
+def test_wait_ready_reports_the_real_code_when_another_thread_terminates_the_child() -> None:
+    with ManagedProcess([sys.executable, "-c", IGNORES_TERM], kill_grace=1.5) as proc:
+        stopper = threading.Timer(0.5, proc.terminate_gracefully, args=(1.5,))
+        stopper.start()
+        try:
+            with pytest.raises(ProcessError, match="exited with code -9") as caught:
+                proc.wait_ready(port=1, timeout=20)  # nothing listens there: never ready
+        finally:
+            stopper.join(30)
+    assert caught.value.return_code == -signal.SIGKILL
