@@ -33,13 +33,12 @@ from procfound.request import IgnoredArgumentWarning
 from procfound.result import CompletedProcess
 from procfound.run import async_run, run, run_simple
 from procfound.shell import async_shell, shell
-from procfound.stop import DEFAULT_KILL_GRACE, StopPolicy, stop_policy
+from procfound.stop import StopPolicy, stop_policy
 from procfound.streaming import async_stream, async_stream_batches, stream, stream_batches
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_KILL_GRACE",
     "CompletedProcess",
     "IgnoredArgumentWarning",
     "ManagedProcess",

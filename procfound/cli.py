@@ -20,7 +20,6 @@ from typing import Any, Final, NoReturn, final
 import anyio
 
 from procfound import (
-    DEFAULT_KILL_GRACE,
     ManagedProcess,
     PlatformError,
     ProcessError,
@@ -125,7 +124,7 @@ def _stop_policy(args: argparse.Namespace) -> StopPolicy:
     PROCFOUND_CONTAIN says otherwise."""
     return stop_policy(
         args.stop_signal,
-        DEFAULT_KILL_GRACE if args.kill_grace is None else args.kill_grace,
+        StopPolicy().kill_grace if args.kill_grace is None else args.kill_grace,
         args.contain,
         default_contain="tree",
     )

@@ -24,7 +24,6 @@ from procfound.errors import ValidationError, shorten, signal_name
 __all__ = [
     "CONTAIN_ENV",
     "CONTAIN_LEVELS",
-    "DEFAULT_KILL_GRACE",
     "StopPolicy",
     "parse_contain",
     "parse_grace",
@@ -35,7 +34,6 @@ __all__ = [
 ]
 
 CONTAIN_ENV: Final = "PROCFOUND_CONTAIN"
-DEFAULT_KILL_GRACE: Final = DEFAULT_GRACE  # seconds from the stop signal to SIGKILL
 # Every signal this platform can deliver (real-time ones included: 34-64 on Linux). glibc keeps
 # 32 and 33 for itself, so they are not in the set and are refused.
 _VALID_SIGNALS: Final = frozenset(int(sig) for sig in signal.valid_signals()) - {0}

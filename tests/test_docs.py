@@ -40,6 +40,8 @@ IN_PROCESS = [
     "procfound.errors",
     "procfound.result",
     "procfound.request",
+    "procfound.stop",
+    "procfound.engine.kill",
     "procfound.usage",
     "procfound.exit",  # the exit helpers raise SystemExit, which doctest catches
 ]

@@ -8,6 +8,7 @@ still running.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -449,13 +450,21 @@ def test_terminate_gracefully_stops_a_managed_child_that_left_its_group(
         proc.cleanup()
 
 
+def _release(held: list[ManagedProcess]) -> None:
+    """Drop the last reference, and collect: an earlier test's traceback may hold a cycle."""
+    held.clear()
+    gc.collect()
+
+
 def test_a_garbage_collected_foreground_managed_process_is_really_killed() -> None:
     proc = ManagedProcess(["sleep", "60"], foreground=True)
     proc.launch()
     pid = proc.pid
     assert pid is not None
+    held = [proc]
+    del proc
     with pytest.warns(ResourceWarning, match="garbage-collected"):
-        del proc
+        _release(held)
     assert wait_gone(pid, 3)
     # Its owner reaps it too: no zombie is left for the leak check.
 
