@@ -220,70 +220,110 @@ class _Chunks:
         return chunks
 
 
-async def output_chunks(call: StreamCall) -> AsyncGenerator[list[bytes] | Ended, None]:
-    """The process side of every stream: yield the bytes each wake-up read, then the outcome.
+class ChunkPump:
+    """The process side of every stream: the bytes each wake-up read, then the outcome.
 
-    Validates its arguments, spawns, and after the last chunk yields :class:`Ended` with the
-    exit or timeout error, if any (the consumer validates and applies ``max_line``,
-    ``encoding`` and ``errors``). No cancel
-    scope or task group spans a ``yield``: the deadline is applied to each wait on its own, so
-    the generator can be suspended in the consumer's code safely. What one step reads is bounded
-    (a grown pipe's 1 MiB per read), and nothing is read while the consumer holds the generator:
-    the pipe is the back-pressure.
+    A plain object rather than an async generator, so that each public stream is *one* native
+    async generator. Nested generators are each tracked by the event loop, and at
+    ``asyncio.run``'s end ``shutdown_asyncgens`` closes them all at once: the outer one's
+    ``finally`` then found the inner one "already running" (issue #22). The outer generator
+    owns this pump and closes it in its ``finally``.
+
+    Made inside the generator's body, so the arguments are checked and the child spawned at the
+    first iteration, as before. No cancel scope or task group spans a ``yield``: the deadline is
+    applied to each wait on its own, so the consumer may hold the generator safely. What one
+    :meth:`pull` reads is bounded (a grown pipe's 1 MiB per read), and nothing is read while the
+    consumer holds the generator: the pipe is the back-pressure.
     """
-    invocation = call.checked()
-    seconds = invocation.timeout
-    request = invocation.request(
-        stdin=Stdio.DEVNULL,
-        stdout=Stdio.PIPE,
-        stderr=Stdio.STDOUT if call.stream_stderr else Stdio.PIPE,
+
+    __slots__ = (
+        "_closed",
+        "_deadline",
+        "_errors",
+        "_exited",
+        "_invocation",
+        "_output",
+        "_session",
+        "_timed_out",
     )
-    shown = invocation.shown
-    output = _Chunks()
-    errors = OutputBuffer(limit=STDERR_TAIL)
-    echo = invocation.options.print_output
-    try:
-        session = ChildSession(
-            request,
-            invocation.stop_policy(),
-            stdout=Echo(output) if echo else output,
-            stderr=Echo(errors) if echo else errors,
+
+    def __init__(self, call: StreamCall) -> None:
+        invocation = call.checked()
+        request = invocation.request(
+            stdin=Stdio.DEVNULL,
+            stdout=Stdio.PIPE,
+            stderr=Stdio.STDOUT if call.stream_stderr else Stdio.PIPE,
         )
-    except SpawnError as exc:
-        raise ASYNC_STREAM.spawn_failed(shown, exc) from exc.os_error
-    deadline = math.inf if seconds is None else anyio.current_time() + seconds
-    timed_out = False
-    try:
-        exited = False
-        while not exited:
-            with anyio.move_on_at(deadline) as scope:
-                exited = await session.step()
-            if scope.cancelled_caught:
-                timed_out = True
-                break
-            if output.chunks:
-                yield output.take()
-        if not timed_out:
-            await session.drain()
-    finally:
+        self._invocation = invocation
+        self._output = _Chunks()
+        self._errors = OutputBuffer(limit=STDERR_TAIL)
+        echo = invocation.options.print_output
         try:
-            await session.finish()
+            self._session = ChildSession(
+                request,
+                invocation.stop_policy(),
+                stdout=Echo(self._output) if echo else self._output,
+                stderr=Echo(self._errors) if echo else self._errors,
+            )
+        except SpawnError as exc:
+            raise ASYNC_STREAM.spawn_failed(invocation.shown, exc) from exc.os_error
+        seconds = invocation.timeout
+        self._deadline = math.inf if seconds is None else anyio.current_time() + seconds
+        self._exited = self._timed_out = self._closed = False
+
+    async def pull(self) -> list[bytes] | Ended:
+        """The next chunks read (never empty), or, once, the :class:`Ended` outcome."""
+        session, output = self._session, self._output
+        while not self._exited and not self._timed_out:
+            with anyio.move_on_at(self._deadline) as scope:
+                self._exited = await session.step()
+            if scope.cancelled_caught:
+                self._timed_out = True
+            elif output.chunks:
+                return output.take()
+        if not self._closed:
+            if not self._timed_out:
+                await session.drain()
+            await self.close()
+        # Output read before the end (and, on a timeout, during the kill) is still delivered.
+        if output.chunks:
+            return output.take()
+        return self._outcome()
+
+    def _outcome(self) -> Ended:
+        invocation = self._invocation
+        options, shown = invocation.options, invocation.shown
+        tail = universal_newlines(self._errors.decode(options.encoding, options.errors))
+        if self._timed_out:
+            assert invocation.timeout is not None
+            return Ended(ASYNC_STREAM.timed_out(shown, invocation.timeout, None, tail))
+        returncode = self._session.returncode
+        assert returncode is not None
+        if returncode != 0:
+            return Ended(ASYNC_STREAM.exit_failed(shown, returncode, None, tail))
+        return Ended()
+
+    async def close(self) -> None:
+        """Stop the tree if it still runs, reap, close (the engine's one kill path). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._session.finish()
         except UnkillableChildError as exc:
-            raise ASYNC_STREAM.unkillable(shown, exc) from exc
-    # Output read before the end (and, on a timeout, during the kill) is still delivered.
-    if output.chunks:
-        yield output.take()
-    options = invocation.options
-    tail = universal_newlines(errors.decode(options.encoding, options.errors))
-    if timed_out:
-        assert seconds is not None
-        yield Ended(ASYNC_STREAM.timed_out(shown, seconds, None, tail))
-        return
-    assert session.returncode is not None
-    if session.returncode != 0:
-        yield Ended(ASYNC_STREAM.exit_failed(shown, session.returncode, None, tail))
-        return
-    yield Ended()
+            raise ASYNC_STREAM.unkillable(self._invocation.shown, exc) from exc
+
+
+async def output_chunks(call: StreamCall) -> AsyncGenerator[list[bytes] | Ended, None]:
+    """:class:`ChunkPump` as a generator: the chunks, then the outcome (the sync streams drive
+    it through the portal, one item per call)."""
+    pump = ChunkPump(call)
+    try:
+        while not isinstance(item := await pump.pull(), Ended):
+            yield item
+        yield item
+    finally:
+        await pump.close()
 
 
 class _Batcher:
@@ -352,13 +392,16 @@ async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], N
         1000
     """
     batcher = _Batcher(call)
-    chunks = output_chunks(call)
+    pump = ChunkPump(call)
     try:
-        async for item in chunks:
+        while True:
+            item = await pump.pull()
             for batch in batcher.batches(item):
                 yield batch
+            if isinstance(item, Ended):
+                return
     finally:
-        await chunks.aclose()
+        await pump.close()
 
 
 async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
@@ -409,13 +452,18 @@ async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
         >>> anyio.run(lines)
         ['a', 'b']
     """
-    batches = _async_stream_batches(call)
+    batcher = _Batcher(call)
+    pump = ChunkPump(call)
     try:
-        async for batch in batches:
-            for line in batch:
-                yield line
+        while True:
+            item = await pump.pull()
+            for batch in batcher.batches(item):
+                for line in batch:
+                    yield line
+            if isinstance(item, Ended):
+                return
     finally:
-        await batches.aclose()
+        await pump.close()
 
 
 _output_chunks = make_sync_iterator(output_chunks, "output_chunks")
