@@ -43,6 +43,7 @@ from procfound.engine.listeners import (
     Holder,
     Listener,
     Tree,
+    descendant_holds,
     is_local_address,
     outside_holder,
     tcp_listeners,
@@ -680,7 +681,7 @@ async def wait_until_ready(
             for probe in probes:
                 result = await _until_ready(target, probe)
                 # Something answered; it must be the child's tree (not another server).
-                outsider = await anyio.to_thread.run_sync(_outsider, probe, target.tree())
+                outsider = await _outsider(probe, target.tree())
                 if outsider is not None:
                     break
                 results.append(result)
@@ -721,9 +722,16 @@ async def wait_until_ready(
     )
 
 
-def _outsider(probe: Probe, tree: Tree | None) -> Holder | None:
-    """Who, outside ``tree``, answered ``probe``'s last attempt (None: the tree, or unknown)."""
-    return outside_holder(probe.listeners(), tree)
+async def _outsider(probe: Probe, tree: Tree | None) -> Holder | None:
+    """Who, outside ``tree``, answered ``probe``'s last attempt (None: the tree, or unknown).
+
+    The usual answer (the child or a descendant holds the socket) takes a few reads, done here;
+    the search through every process, in a worker thread.
+    """
+    listeners = probe.listeners()
+    if not listeners or (tree is not None and descendant_holds(listeners, tree)):
+        return None
+    return await anyio.to_thread.run_sync(outside_holder, listeners, tree)
 
 
 async def refuse_answered(probes: Sequence[Probe], command: str | list[str]) -> None:
@@ -742,7 +750,7 @@ async def refuse_answered(probes: Sequence[Probe], command: str | list[str]) -> 
             answered = await probe.answers()
         if not answered:
             continue
-        holder = await anyio.to_thread.run_sync(_outsider, probe, None)
+        holder = await _outsider(probe, None)
         raise StateError(
             f"{probe.where} already answers before {command_display(command)} "
             f"starts: {holder or 'another server'} holds it (stop that one, or use another)",

@@ -35,6 +35,7 @@ __all__ = [
     "Holder",
     "Listener",
     "Tree",
+    "descendant_holds",
     "is_local_address",
     "is_socket",
     "outside_holder",
@@ -370,21 +371,29 @@ def _tree_pids(tree: Tree, stats: dict[int, _Stat]) -> set[int]:
     return found
 
 
+def _links(listeners: list[Listener] | None) -> set[str]:
+    if not _IS_LINUX or not listeners:
+        return set()
+    return {f"socket:[{listener.inode}]" for listener in listeners if listener.inode}
+
+
+def descendant_holds(listeners: list[Listener] | None, tree: Tree) -> bool:
+    """True if the child or a descendant by parent pid holds one of ``listeners``: the usual
+    case, told by reading a few files (well under a millisecond), so no thread is needed."""
+    links = _links(listeners)
+    family = _descendants(tree.pid) if links else None
+    return family is not None and any(_holds(pid, links) for pid in family)
+
+
 def outside_holder(listeners: list[Listener] | None, tree: Tree | None) -> Holder | None:
     """The process outside ``tree`` that holds one of ``listeners``, or None: the tree holds
     one, or it cannot be told. With ``tree`` None (nothing started yet), any holder.
 
-    Blocking: it reads /proc (a few files when the child's tree holds the socket; every
-    process's fds otherwise). Run it in a worker thread.
+    Blocking: it reads /proc (every process's fds, milliseconds): run it in a worker thread,
+    after :func:`descendant_holds` said no.
     """
-    if not _IS_LINUX or not listeners:
-        return None
-    links = {f"socket:[{listener.inode}]" for listener in listeners if listener.inode}
-    if not links:
-        return None
-    # The usual case first: the child or a descendant holds it (a few files read).
-    family = None if tree is None else _descendants(tree.pid)
-    if family is not None and any(_holds(pid, links) for pid in family):
+    links = _links(listeners)
+    if not links or listeners is None:
         return None
     stats = {pid: info for pid in _all_pids() if (info := _stat(pid)) is not None}
     ours = set() if tree is None else _tree_pids(tree, stats)
