@@ -306,21 +306,6 @@ def _children(pid: int) -> list[int] | None:
     return found
 
 
-def _descendants(pid: int) -> set[int] | None:
-    """``pid`` and its descendants by parent pid; None where the kernel cannot list children."""
-    found = {pid}
-    todo = [pid]
-    while todo:
-        children = _children(todo.pop())
-        if children is None:
-            return None
-        for child in children:
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def _holds(pid: int, links: set[str]) -> bool | None:
     """Whether ``pid`` has one of ``links`` (``socket:[N]``) open; None if we may not look."""
     directory = f"/proc/{pid}/fd"
@@ -381,8 +366,23 @@ def descendant_holds(listeners: list[Listener] | None, tree: Tree) -> bool:
     """True if the child or a descendant by parent pid holds one of ``listeners``: the usual
     case, told by reading a few files (well under a millisecond), so no thread is needed."""
     links = _links(listeners)
-    family = _descendants(tree.pid) if links else None
-    return family is not None and any(_holds(pid, links) for pid in family)
+    if not links:
+        return False
+    # Breadth first, each process checked as it is found: mostly the child itself holds it.
+    seen = {tree.pid}
+    todo = [tree.pid]
+    while todo:
+        pid = todo.pop(0)
+        if _holds(pid, links):
+            return True
+        children = _children(pid)
+        if children is None:
+            return False  # no children files: the thorough search will tell
+        for child in children:
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return False
 
 
 def outside_holder(listeners: list[Listener] | None, tree: Tree | None) -> Holder | None:
