@@ -1081,7 +1081,8 @@ class ManagedProcess:
         Raises:
             ValidationError: If a probe's argument or ``timeout`` is not acceptable.
             ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``, with its
-                return code and output tails), or is not running.
+                return code and output tails), if a process outside its tree answers a probe
+                (code ``PROBE_ANSWERED_BY_OTHER``), or if it is not running.
             ProcessTimeoutError: If it was not ready in time (a ``TimeoutError``).
 
         Example:

@@ -821,6 +821,11 @@ async def wait_for_port(
     meanwhile (also past the 4 MiB of unread stdout it normally buffers: see
     :class:`ManagedProcess`), so a chatty service never blocks on a full pipe.
 
+    Ready means the service's own tree answers: on Linux, once a connection succeeds, the
+    listening socket's holder is looked up, and a process outside the tree (another server on
+    that port) ends the wait at once with an error naming it. Where that cannot be told (another
+    platform, a remote host) any answer counts.
+
     Args:
         process: The launched process that will listen.
         port: The TCP port, 1 to 65535.
@@ -830,7 +835,8 @@ async def wait_for_port(
     Raises:
         ValidationError: If ``port``, ``host`` or ``timeout`` is not acceptable.
         ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and the last 64 KiB of its stdout and stderr; or if it was not
+            its return code and the last 64 KiB of its stdout and stderr; if a process outside
+            its tree answers (code ``PROBE_ANSWERED_BY_OTHER``), naming it; or if it was not
             launched or is already stopped.
         ProcessTimeoutError: If no connection succeeded in time (a ``TimeoutError``; code
             ``PROCESS_WAIT_TIMEOUT``), with the same output tails and the last connect error.
@@ -877,7 +883,8 @@ async def wait_for_http(
     Raises:
         ValidationError: If ``url``, ``status`` or ``timeout`` is not acceptable.
         ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and output tails; or if it was not launched or is already stopped.
+            its return code and output tails; if a process outside its tree answers (code
+            ``PROBE_ANSWERED_BY_OTHER``); or if it was not launched or is already stopped.
         ProcessTimeoutError: If no accepted answer came in time (a ``TimeoutError``), naming
             the last status or error.
 
@@ -901,11 +908,14 @@ async def wait_for_http(
 async def wait_for_path(
     process: ManagedProcess, path: str | os.PathLike[str], *, timeout: float = DEFAULT_PROBE_TIMEOUT
 ) -> None:
-    """Wait until ``path`` exists: a unix socket, a pid file, any file or directory.
+    """Wait until ``path`` exists: a pid file, any file or directory, or a unix socket that
+    accepts a connection.
 
     A relative path is taken relative to the caller's working directory at the call (not the
-    process's ``cwd``). A path left over from an earlier run counts as ready: remove it first.
-    Pacing and fail-fast are those of :func:`wait_for_port`.
+    process's ``cwd``). A unix socket must accept a connection, and (on Linux) be held by the
+    process's tree, so a socket left by an earlier run or held by another server is not taken
+    for the service; any other file left over from an earlier run counts as ready: remove it
+    first. Pacing and fail-fast are those of :func:`wait_for_port`.
 
     Args:
         process: The launched process that will create the path.
@@ -913,10 +923,11 @@ async def wait_for_path(
         timeout: Seconds to wait (None: no limit).
 
     Raises:
-        ValidationError: If ``path`` is empty, contains NUL or is not a path, or ``timeout`` is
-            not acceptable.
+        ValidationError: If ``path`` is empty, contains NUL, cannot be encoded for the file
+            system or is not a path, or ``timeout`` is not acceptable.
         ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and output tails; or if it was not launched or is already stopped.
+            its return code and output tails; if a process outside its tree answers (code
+            ``PROBE_ANSWERED_BY_OTHER``); or if it was not launched or is already stopped.
         ProcessTimeoutError: If the path did not appear in time (a ``TimeoutError``).
 
     Example:
