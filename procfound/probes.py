@@ -202,11 +202,11 @@ def check_host(host: object) -> str:
             f"host must be a host name or an IP address, got {shorten(repr(host))}",
             code="INVALID_ARGUMENT",
         )
-    ascii_host(host)
+    _ascii_host(host)
     return host
 
 
-def ascii_host(host: str) -> str:
+def _ascii_host(host: str) -> str:
     """``host`` as it is resolved and sent: an internationalised name in IDNA 2008 (UTS #46),
     as AnyIO's connect encodes it; ValidationError for a name that can never resolve."""
     if host.isascii():
@@ -344,7 +344,7 @@ class PortProbe:
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
-        self.address = ascii_host(host)
+        self.address = _ascii_host(host)
         self.port = port
         self.where = f"{_shown_host(host)}:{port}"
         self.goal = f"a TCP connection to {self.where}"
@@ -425,7 +425,7 @@ class HttpProbe:
             raise ValidationError(f"url has no host: {shown}", code="INVALID_ARGUMENT")
         self.url = url
         self.host = check_host(parts.hostname)
-        self.address = ascii_host(self.host)
+        self.address = _ascii_host(self.host)
         self.port = 80 if port is None else check_port(port)
         self.statuses = _check_statuses(status)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -563,7 +563,12 @@ def _host_header(address: str, port: int | None) -> bytes:
 
 
 def _unix_refusal(path: str) -> str | None:
-    """None if something accepts a connection on the unix socket ``path``; else why not."""
+    """Why the unix socket ``path`` is not ready (nobody listens: a socket left by an earlier
+    run); None if something accepts a connection, "" if that cannot be told (we may not
+    connect, or the path is too long to connect to): then its existence counts, as for a file.
+    """
+    if len(os.fsencode(path)) > _UNIX_PATH_MAX:
+        return ""
     # The socket's type is not known: a stream connect to a datagram socket is EPROTOTYPE.
     for kind in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET, socket.SOCK_DGRAM):
         with socket.socket(socket.AF_UNIX, kind) as client:
@@ -577,9 +582,11 @@ def _unix_refusal(path: str) -> str | None:
                     continue
                 if exc.errno == errno.ECONNREFUSED:
                     return "it is a unix socket nobody listens on (yet)"
-                return _problem(exc)
+                if exc.errno == errno.ENOENT:
+                    return _problem(exc)  # removed since the stat
+                return ""  # EACCES and the like
             return None
-    return "it is a unix socket of a type procfound cannot connect to"
+    return ""
 
 
 @final
@@ -604,13 +611,13 @@ class PathProbe:
         except OSError as exc:
             self.problem = _problem(exc)
             return None
-        if not stat.S_ISSOCK(mode) or len(os.fsencode(self.path)) > _UNIX_PATH_MAX:
-            return True  # (a socket too long to connect to by its path: its existence)
+        if not stat.S_ISSOCK(mode):
+            return True
         refusal = _unix_refusal(self.path)
-        if refusal is not None:
+        if refusal:
             self.problem = refusal
             return None
-        self.answered_socket = True
+        self.answered_socket = refusal is None
         return True
 
     async def answers(self) -> bool:
@@ -688,8 +695,6 @@ async def wait_until_ready(
             group.cancel_scope.cancel()
     if len(results) == len(probes) and not (probes and target.supervisor_done.is_set()):
         return results
-    # Ready, but the child exited meanwhile: something else answered (another server on that
-    # port, a file left by an earlier run). Not ready.
     probe = probes[min(len(results), len(probes) - 1)]
     if outsider is not None and not target.supervisor_done.is_set():
         raise ProcessError(
@@ -700,6 +705,8 @@ async def wait_until_ready(
             stderr=target.stderr_text() or None,
             code="PROBE_ANSWERED_BY_OTHER",
         )
+    # Ready, but the child exited meanwhile: something else answered (another server on that
+    # port, a file left by an earlier run). Not ready.
     if target.supervisor_done.is_set():
         code = await target.exit_code()
         status = "" if code is None else f" with code {describe_returncode(code)}"

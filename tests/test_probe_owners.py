@@ -204,6 +204,19 @@ async def test_unix_socket_of_a_grandchild_is_ready(tmp_path: Path) -> None:
         await p.await_ready(path=path, timeout=20)
 
 
+@pytest.mark.anyio
+async def test_datagram_unix_socket_of_the_child_is_ready(tmp_path: Path) -> None:
+    path = tmp_path / "events.sock"
+    code = f"""
+        import socket, time
+        time.sleep(0.2)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind({str(path)!r})
+        time.sleep(60)
+    """
+    async with ManagedProcess(python(code)) as proc:
+        await proc.await_ready(path=path, timeout=20)
+
+
 DAEMON = """
 import os, socket, sys, time
 port, pidfile = int(sys.argv[1]), sys.argv[2]
