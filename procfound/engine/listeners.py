@@ -24,7 +24,6 @@ import contextlib
 import ipaddress
 import os
 import socket
-import stat
 import struct
 import sys
 from collections.abc import Callable, Iterable
@@ -37,7 +36,6 @@ __all__ = [
     "Tree",
     "descendant_holds",
     "is_local_address",
-    "is_socket",
     "outside_holder",
     "tcp_listeners",
     "unix_listeners",
@@ -426,11 +424,3 @@ def outside_holder(listeners: list[Listener] | None, tree: Tree | None) -> Holde
     if others:
         return Holder(None, uid=min(others))
     return None if tree is not None else Holder(None)
-
-
-def is_socket(path: str) -> bool:
-    """True if ``path`` is a unix socket."""
-    try:
-        return stat.S_ISSOCK(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
