@@ -170,6 +170,46 @@ async def test_a_socket_file_nobody_listens_on_is_not_ready(tmp_path: Path) -> N
     assert "nobody listens" in info.value.message
 
 
+def _ipv6_dual_stack() -> bool:
+    try:
+        socket.create_server(("::", 0), family=socket.AF_INET6, dualstack_ipv6=True).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bind", ["0.0.0.0", "::"])
+async def test_wildcard_listener_is_found_for_a_loopback_probe(bind: str) -> None:
+    if bind == "::" and not _ipv6_dual_stack():
+        pytest.skip("no dual-stack IPv6 here")
+    family = socket.AF_INET6 if bind == "::" else socket.AF_INET
+    with socket.create_server((bind, 0), family=family, dualstack_ipv6=bind == "::") as other:
+        port = other.getsockname()[1]
+        async with ManagedProcess(["sleep", "30"]) as proc:
+            with pytest.raises(ProcessError) as info:
+                await proc.await_ready(port=port, timeout=20)
+    _check_named(info.value, os.getpid(), 0)
+
+
+def test_proc_net_tcp_fallback_lists_what_sock_diag_lists() -> None:
+    # sock_diag is the fast path; /proc/net/tcp and tcp6 (its fallback) must agree with it.
+    from procfound.engine import listeners
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port, inode = server.getsockname()[1], os.fstat(server.fileno()).st_ino
+        diag = listeners._diag_listening(socket.AF_INET)
+        proc = listeners._proc_listening()
+    assert diag is not None
+    assert proc is not None
+    ours = [entry for entry in diag if entry[1] == port]
+    assert [(str(address), listener.inode) for address, _, listener in ours] == [
+        ("127.0.0.1", inode)
+    ]
+    assert ours[0][2].uid == os.geteuid()
+    assert [entry for entry in proc if entry[1] == port] == ours
+
+
 # --------------------------------------------------------------------------------------------
 # The child's own tree answers: ready
 # --------------------------------------------------------------------------------------------
