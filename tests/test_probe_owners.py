@@ -115,7 +115,9 @@ async def test_port_held_by_another_child_names_that_child(tmp_path: Path) -> No
     port, pidfile = free_port(), tmp_path / "other.pid"
     with subprocess.Popen(python(listen_code(port, pidfile))) as other:
         try:
+            deadline = time.monotonic() + 20
             while not pidfile.exists() or not pidfile.read_text():
+                assert time.monotonic() < deadline, "the other server never started"
                 time.sleep(0.01)
             async with ManagedProcess(["sleep", "30"]) as proc:
                 start = time.monotonic()
