@@ -32,7 +32,7 @@ from procfound import (
     stream,
     wait_for_process_output,
 )
-from procfound.probes import HttpProbe, path_probe, port_probe
+from procfound.probes import HttpProbe, path_probe, port_probe, refuse_answered_sync
 
 __all__ = ["main"]
 
@@ -424,6 +424,8 @@ def _wait_for_command(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     process = ManagedProcess(cmd, **_containment(args))
+    # A port or socket that answers before CMD starts is someone else's (a StateError: exit 1).
+    refuse_answered_sync(cmd, port=args.port, http=args.http, path=args.path)
     try:
         try:
             process.launch()

@@ -35,6 +35,7 @@ import anyio
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo, write_bytes
 from procfound.engine.lines import universal_newlines
+from procfound.engine.listeners import Tree
 from procfound.engine.matching import PatternMatcher
 from procfound.engine.readiness import child_has_exited, peek_returncode
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
@@ -506,6 +507,14 @@ class _Owner:
     def activity(self) -> anyio.Event:
         """An event set the next time the child writes to stdout or stderr."""
         return self._activity
+
+    def tree(self) -> Tree | None:
+        """The child's tree, for telling whether it is what answered a probe."""
+        session = self.session
+        if session is None:
+            return None
+        child = session.child
+        return Tree(child.pid, child.pgid, None if child.box is None else child.box.members)
 
     async def wait_ready(
         self, parts: list[str] | None, probes: Sequence[Probe], seconds: float | None, command: str
@@ -1084,7 +1093,8 @@ class ManagedProcess:
         Raises:
             ValidationError: If a probe's argument or ``timeout`` is not acceptable.
             ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``, with its
-                return code and output tails), or is not running.
+                return code and output tails), if a process outside its tree answers a probe
+                (code ``PROBE_ANSWERED_BY_OTHER``), or if it is not running.
             ProcessTimeoutError: If it was not ready in time (a ``TimeoutError``).
 
         Example:

@@ -13,29 +13,53 @@ Attempts are paced by a pause of 2% of the time waited so far (1 ms to 20 ms), a
 from the child starts the next attempt at once: a server that logs "listening on ..." is seen
 within about a millisecond of the log line, not at the next tick of a polling loop.
 
+**Who answers.** A connection that succeeds proves only that something listens. When a probe
+succeeds, the listening socket behind it is looked up in /proc (Linux,
+:mod:`procfound.engine.listeners`); if a process outside the child's tree holds it (another
+server on that port), the wait fails at once naming that process, code
+``PROBE_ANSWERED_BY_OTHER``. Where the holder cannot be told (another platform, a remote host),
+the answer is accepted; :func:`refuse_answered`, which the pytest plugin and the CLI run before
+they start the child, refuses a port or socket that answers before the child exists.
+
 The HTTP probe speaks HTTP/1.1 through h11 over an AnyIO TCP stream (docs/design.md says why).
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import socket
+import stat
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Final, Protocol, cast, final
 from urllib.parse import urlsplit
 
 import anyio
 import h11
-from anyio.abc import ByteStream
+from anyio.abc import ByteStream, SocketAttribute
 
+from procfound.engine.listeners import (
+    Holder,
+    Listener,
+    Tree,
+    descendant_holds,
+    is_local_address,
+    outside_holder,
+    tcp_listeners,
+    unix_listeners,
+)
 from procfound.errors import (
     ProcessError,
     ProcessTimeoutError,
+    StateError,
     ValidationError,
+    command_display,
     describe_returncode,
     shorten,
 )
 from procfound.request import check_timeout
+from procfound.sync import call_in_portal
 
 if TYPE_CHECKING:
     from procfound.managed import ManagedProcess
@@ -48,6 +72,10 @@ __all__ = [
     "ProbeTarget",
     "check_host",
     "check_port",
+    "probes_for",
+    "redact_url",
+    "refuse_answered",
+    "refuse_answered_sync",
     "wait_for_http",
     "wait_for_path",
     "wait_for_port",
@@ -76,6 +104,13 @@ _CONNECT_TIMEOUT: Final = 2.0
 _BODY_DRAIN_LIMIT: Final = 1024 * 1024
 _BODY_DRAIN_TIME: Final = 1.0
 _RECEIVE_SIZE: Final = 65536
+# Before the child starts, one connect per probe, bounded by this.
+_ANSWER_CHECK_TIME: Final = 1.0
+# The longest path a unix socket can be connected by (sun_path holds 108 bytes with the NUL).
+_UNIX_PATH_MAX: Final = 107
+# DNS limits (RFC 1035): a longer name can never resolve, so it is refused up front.
+_DNS_LABEL_MAX: Final = 63
+_DNS_NAME_MAX: Final = 253
 _DEFAULT_STATUSES: Final = "a status 2xx or 3xx"
 _NOT_TRIED: Final = "not tried yet"
 _WAITING: Final = "connected, waiting for the answer"
@@ -105,6 +140,10 @@ class ProbeTarget(Protocol):
         """The last 64 KiB the child wrote to stderr."""
         ...
 
+    def tree(self) -> Tree | None:
+        """The child's process tree, to tell whether it is what answered (None: not started)."""
+        ...
+
 
 class Probe(Protocol):
     """One readiness condition, checked by repeated attempts."""
@@ -118,8 +157,20 @@ class Probe(Protocol):
     #: whose log line would start the next, and so on.
     wake_on_output: bool
 
+    #: What a connection reaches, for messages ("127.0.0.1:8080", "the unix socket /run/x").
+    where: str
+
     async def attempt(self) -> object | None:
         """Check once: a result (ready) or None (not yet; :attr:`problem` says why)."""
+        ...
+
+    async def answers(self) -> bool:
+        """Whether something accepts a connection now (no HTTP exchange, no waiting)."""
+        ...
+
+    def listeners(self) -> list[Listener] | None:
+        """The sockets the last successful attempt or :meth:`answers` reached, from /proc
+        (blocking reads); None where that cannot be told (not a socket, not Linux, remote)."""
         ...
 
 
@@ -151,7 +202,36 @@ def check_host(host: object) -> str:
             f"host must be a host name or an IP address, got {shorten(repr(host))}",
             code="INVALID_ARGUMENT",
         )
+    _ascii_host(host)
     return host
+
+
+def _ascii_host(host: str) -> str:
+    """``host`` as it is resolved and sent: an internationalised name in IDNA 2008 (UTS #46),
+    as AnyIO's connect encodes it; ValidationError for a name that can never resolve."""
+    if host.isascii():
+        name = host
+    else:
+        # AnyIO encodes a non-ASCII name with the idna package (one of its dependencies) in the
+        # middle of the connect, where its UnicodeError would escape as an ExceptionGroup.
+        import idna
+
+        try:
+            name = idna.encode(host, uts46=True).decode("ascii")
+        except UnicodeError as exc:
+            raise ValidationError(
+                f"host {shorten(repr(host))} is not a valid host name ({exc})",
+                code="INVALID_ARGUMENT",
+            ) from None
+    if ":" not in name:  # an IPv6 address has no labels
+        label = max(name.rstrip(".").split("."), key=len)
+        if len(label) > _DNS_LABEL_MAX or len(name) > _DNS_NAME_MAX:
+            raise ValidationError(
+                f"host {shorten(repr(host))} is not a valid host name (a DNS name has at most "
+                f"{_DNS_NAME_MAX} characters, in labels of at most {_DNS_LABEL_MAX})",
+                code="INVALID_ARGUMENT",
+            )
+    return name
 
 
 def _check_statuses(status: object) -> frozenset[int] | None:
@@ -193,6 +273,13 @@ def _check_path(path: object) -> str:
             f"path must be a non-empty path without NUL, got {shorten(repr(text))}",
             code="INVALID_ARGUMENT",
         )
+    try:
+        os.fsencode(text)
+    except UnicodeError:
+        raise ValidationError(
+            f"path cannot be encoded for the file system, got {shorten(repr(text))}",
+            code="INVALID_ARGUMENT",
+        ) from None
     # Relative to the caller's working directory now, as every Python path is.
     return os.path.abspath(text)
 
@@ -207,35 +294,62 @@ def _problem(exc: BaseException) -> str:
         cause = cause.exceptions[0]
     if isinstance(exc, OSError) and not exc.strerror and isinstance(cause, OSError):
         exc = cause
+    if isinstance(exc, socket.gaierror) and exc.strerror:
+        return exc.strerror  # os.strerror(-2) would read "Unknown error -2"
     if isinstance(exc, OSError) and exc.errno:
         return os.strerror(exc.errno)  # asyncio's is "Connect call failed ('127.0.0.1', 1)"
     return str(exc) or type(exc).__name__
 
 
+def _shown_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 async def _connect(probe: PortProbe | HttpProbe) -> ByteStream | None:
-    """A TCP connection to the probe's host and port, or None with ``probe.problem`` set."""
+    """A TCP connection to the probe's host and port, or None with ``probe.problem`` set.
+
+    On success ``probe.peer`` is the address it reached, for the check of who answered.
+    """
+    probe.peer = None
     try:
         with anyio.fail_after(_CONNECT_TIMEOUT):
-            return await anyio.connect_tcp(probe.host, probe.port)
+            stream = await anyio.connect_tcp(probe.address, probe.port)
     except TimeoutError:
         probe.problem = f"no answer to the connect within {_CONNECT_TIMEOUT:g}s"
+        return None
+    except socket.gaierror as exc:
+        probe.problem = f"{probe.host} could not be resolved: {_problem(exc)}"
+        return None
     except OSError as exc:
         probe.problem = _problem(exc)
-    return None
+        return None
+    address = stream.extra(SocketAttribute.remote_address, None)
+    if isinstance(address, tuple) and len(address) >= 2:
+        probe.peer = (str(address[0]), int(address[1]))
+    return stream
+
+
+def _tcp_sockets(peer: tuple[str, int] | None) -> list[Listener] | None:
+    """The listening sockets behind a TCP connection to ``peer``, if this machine has them."""
+    if peer is None or not is_local_address(peer[0]):
+        return None  # a remote host's listeners are not in our /proc
+    return tcp_listeners(*peer)
 
 
 @final
 class PortProbe:
     """Ready once a TCP connection to ``host:port`` succeeds; the connection is closed at once."""
 
-    __slots__ = ("goal", "host", "port", "problem", "wake_on_output")
+    __slots__ = ("address", "goal", "host", "peer", "port", "problem", "wake_on_output", "where")
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
+        self.address = _ascii_host(host)
         self.port = port
-        shown = f"[{host}]" if ":" in host else host
-        self.goal = f"a TCP connection to {shown}:{port}"
+        self.where = f"{_shown_host(host)}:{port}"
+        self.goal = f"a TCP connection to {self.where}"
         self.problem = _NOT_TRIED
+        self.peer: tuple[str, int] | None = None
         self.wake_on_output = True  # a refused connect reaches no service: nothing to log
 
     async def attempt(self) -> object | None:
@@ -245,35 +359,73 @@ class PortProbe:
         await stream.aclose()
         return True
 
+    async def answers(self) -> bool:
+        return await self.attempt() is not None
+
+    def listeners(self) -> list[Listener] | None:
+        return _tcp_sockets(self.peer)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password in it, if any, shown as ``***`` (``http://user:***@host/``).
+
+    Works on any text, also one that is not a valid URL, so every message can use it.
+    """
+    start = url.find("//")
+    if start < 0:
+        return url
+    start += 2
+    ends = [index for index in (url.find(char, start) for char in "/?#") if index >= 0]
+    userinfo, at, _ = url[start : min(ends, default=len(url))].rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{url[:start]}{user}:***@{url[start + len(userinfo) + 1 :]}"
+
 
 @final
 class HttpProbe:
     """Ready once a GET of ``url`` answers with an accepted status; the result is the status."""
 
-    __slots__ = ("_request", "goal", "host", "port", "problem", "statuses", "url", "wake_on_output")
+    __slots__ = (
+        "_request",
+        "address",
+        "goal",
+        "host",
+        "peer",
+        "port",
+        "problem",
+        "statuses",
+        "url",
+        "wake_on_output",
+        "where",
+    )
 
     def __init__(self, url: object, status: object = None) -> None:
         if not isinstance(url, str):
             raise ValidationError(
                 f"url must be a str, not {type(url).__name__}", code="INVALID_ARGUMENT"
             )
+        shown = shorten(repr(redact_url(url)))  # a password in the URL is never shown
         try:
             parts = urlsplit(url)
             port = parts.port
         except ValueError as exc:
             raise ValidationError(
-                f"url is not a valid URL ({exc}): {shorten(repr(url))}", code="INVALID_ARGUMENT"
+                f"url is not a valid URL ({redact_url(str(exc))}): {shown}",
+                code="INVALID_ARGUMENT",
             ) from None
         if parts.scheme.lower() != "http":
             raise ValidationError(
                 "url must start with http:// (https and other schemes are not supported: "
-                f"probe a TLS service's port instead), got {shorten(repr(url))}",
+                f"probe a TLS service's port instead), got {shown}",
                 code="INVALID_ARGUMENT",
             )
         if not parts.hostname:
-            raise ValidationError(f"url has no host: {shorten(repr(url))}", code="INVALID_ARGUMENT")
+            raise ValidationError(f"url has no host: {shown}", code="INVALID_ARGUMENT")
         self.url = url
         self.host = check_host(parts.hostname)
+        self.address = _ascii_host(self.host)
         self.port = 80 if port is None else check_port(port)
         self.statuses = _check_statuses(status)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -282,7 +434,8 @@ class HttpProbe:
                 method="GET",
                 target=_percent_encode_non_ascii(target),
                 headers=[
-                    (b"Host", _host_header(self.host, port)),  # never user:password from the URL
+                    # never user:password from the URL
+                    (b"Host", _host_header(self.address, port)),
                     (b"User-Agent", b"procfound-probe"),
                     (b"Accept", b"*/*"),
                     (b"Connection", b"close"),
@@ -290,15 +443,17 @@ class HttpProbe:
             )
         except (h11.LocalProtocolError, UnicodeError) as exc:
             raise ValidationError(
-                f"url cannot be requested ({exc}): {shorten(repr(url))}", code="INVALID_ARGUMENT"
+                f"url cannot be requested ({exc}): {shown}", code="INVALID_ARGUMENT"
             ) from None
         wanted = (
             _DEFAULT_STATUSES
             if self.statuses is None
             else "status " + " or ".join(map(str, sorted(self.statuses)))
         )
-        self.goal = f"GET {shorten(url)} to answer with {wanted}"
+        self.where = f"{_shown_host(self.host)}:{self.port}"
+        self.goal = f"GET {shorten(redact_url(url))} to answer with {wanted}"
         self.problem = _NOT_TRIED
+        self.peer: tuple[str, int] | None = None
         self.wake_on_output = True
 
     def accepts(self, status: int) -> bool:
@@ -322,19 +477,30 @@ class HttpProbe:
             ) as exc:
                 # A server that closes the connection may do so before our request is written
                 # (a broken pipe, a reset) or after it (end of stream): both are "closed".
-                closed = (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)
-                self.problem = (
-                    f"the connection closed before an answer ({_problem(exc)})"
-                    if isinstance(exc, closed)
-                    else f"the answer was not HTTP/1.x: {_problem(exc)}"
-                    if isinstance(exc, h11.ProtocolError)
-                    else _problem(exc)
-                )
+                if isinstance(exc, anyio.EndOfStream | anyio.BrokenResourceError | ConnectionError):
+                    cause = exc if isinstance(exc, OSError) else exc.__cause__
+                    known = isinstance(cause, OSError) and cause.errno
+                    reason = f" ({_problem(cause)})" if cause is not None and known else ""
+                    self.problem = f"the server closed the connection without an answer{reason}"
+                elif isinstance(exc, h11.ProtocolError):
+                    self.problem = f"the answer was not HTTP/1.x: {_problem(exc)}"
+                else:
+                    self.problem = _problem(exc)
                 return None
         if self.accepts(status):
             return status
         self.problem = f"it answered {status}"
         return None
+
+    async def answers(self) -> bool:
+        stream = await _connect(self)
+        if stream is None:
+            return False
+        await stream.aclose()
+        return True
+
+    def listeners(self) -> list[Listener] | None:
+        return _tcp_sockets(self.peer)
 
     async def _exchange(self, stream: ByteStream) -> int:
         connection = h11.Connection(h11.CLIENT)
@@ -347,7 +513,12 @@ class HttpProbe:
         while True:
             event = connection.next_event()
             if event is h11.NEED_DATA:
-                connection.receive_data(await self._receive(stream))
+                data = await self._receive(stream)
+                if not data:
+                    # Closed before any answer: h11 would call that a protocol error ("can't
+                    # handle event type ConnectionClosed"), but it is the server hanging up.
+                    raise anyio.EndOfStream
+                connection.receive_data(data)
             elif isinstance(event, h11.Response):
                 status = event.status_code
                 break
@@ -383,33 +554,77 @@ def _percent_encode_non_ascii(target: str) -> bytes:
     return b"".join(bytes((byte,)) if byte < 0x80 else b"%%%02X" % byte for byte in raw)
 
 
-def _host_header(host: str, port: int | None) -> bytes:
-    """``Host:`` for ``host`` (IDNA for a non-ASCII name, brackets for IPv6), with its port."""
-    name = host.encode("ascii") if host.isascii() else host.encode("idna")
+def _host_header(address: str, port: int | None) -> bytes:
+    """``Host:`` for ``address`` (the ASCII form of the host), brackets for IPv6, its port."""
+    name = address.encode("ascii")
     if b":" in name:
         name = b"[" + name + b"]"
     return name if port is None else name + b":%d" % port
 
 
+def _unix_refusal(path: str) -> str | None:
+    """Why the unix socket ``path`` is not ready (nobody listens: a socket left by an earlier
+    run); None if something accepts a connection, "" if that cannot be told (we may not
+    connect, or the path is too long to connect to): then its existence counts, as for a file.
+    """
+    if len(os.fsencode(path)) > _UNIX_PATH_MAX:
+        return ""
+    # The socket's type is not known: a stream connect to a datagram socket is EPROTOTYPE.
+    for kind in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_UNIX, kind) as client:
+            client.setblocking(False)  # a full backlog must not block the owner's loop
+            try:
+                client.connect(path)
+            except BlockingIOError:
+                return None  # EAGAIN: its backlog is full, but it listens
+            except OSError as exc:
+                if exc.errno == errno.EPROTOTYPE:
+                    continue
+                if exc.errno == errno.ECONNREFUSED:
+                    return "it is a unix socket nobody listens on (yet)"
+                if exc.errno == errno.ENOENT:
+                    return _problem(exc)  # removed since the stat
+                return ""  # EACCES and the like
+            return None
+    return ""
+
+
 @final
 class PathProbe:
-    """Ready once ``path`` exists (a file, a unix socket, a directory...)."""
+    """Ready once ``path`` exists (a file, a directory...); a unix socket must also accept a
+    connection, so a socket file left by an earlier run is not taken for the service."""
 
-    __slots__ = ("goal", "path", "problem", "wake_on_output")
+    __slots__ = ("answered_socket", "goal", "path", "problem", "wake_on_output", "where")
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.where = f"the unix socket {shorten(path)}"
         self.goal = f"{shorten(path)} to exist"
         self.problem = _NOT_TRIED
+        self.answered_socket = False
         self.wake_on_output = True
 
     async def attempt(self) -> object | None:
+        self.answered_socket = False
         try:
-            os.stat(self.path)
+            mode = os.stat(self.path).st_mode
         except OSError as exc:
             self.problem = _problem(exc)
             return None
+        if not stat.S_ISSOCK(mode):
+            return True
+        refusal = _unix_refusal(self.path)
+        if refusal:
+            self.problem = refusal
+            return None
+        self.answered_socket = refusal is None
         return True
+
+    async def answers(self) -> bool:
+        return await self.attempt() is not None and self.answered_socket
+
+    def listeners(self) -> list[Listener] | None:
+        return unix_listeners(self.path) if self.answered_socket else None
 
 
 def port_probe(port: object, host: object = "127.0.0.1") -> PortProbe:
@@ -426,6 +641,19 @@ def port_probe(port: object, host: object = "127.0.0.1") -> PortProbe:
 def path_probe(path: object) -> PathProbe:
     """A :class:`PathProbe` from an unchecked path."""
     return PathProbe(_check_path(path))
+
+
+def probes_for(port: object = None, http: object = None, path: object = None) -> list[Probe]:
+    """The probes of ``wait_ready``'s ``port``, ``http`` and ``path`` (None: not wanted), in
+    that order, checked (ValidationError)."""
+    probes: list[Probe] = []
+    if port is not None:
+        probes.append(port_probe(port))
+    if http is not None:
+        probes.append(HttpProbe(http))
+    if path is not None:
+        probes.append(path_probe(path))
+    return probes
 
 
 # -- the wait ---------------------------------------------------------------------------------
@@ -448,21 +676,37 @@ async def wait_until_ready(
         Each probe's result, in order.
 
     Raises:
-        ProcessError: The child exited first (code ``PROCESS_EXITED_EARLY``).
+        ProcessError: The child exited first (code ``PROCESS_EXITED_EARLY``), or a process
+            outside its tree answered a probe (code ``PROBE_ANSWERED_BY_OTHER``).
         ProcessTimeoutError: The deadline passed first (code ``PROCESS_WAIT_TIMEOUT``).
     """
     results: list[object] = []
+    outsider: Holder | None = None
     with anyio.CancelScope(deadline=deadline):
         async with anyio.create_task_group() as group:
             group.start_soon(_cancel_on_exit, target, group.cancel_scope)
             for probe in probes:
-                results.append(await _until_ready(target, probe))
+                result = await _until_ready(target, probe)
+                # Something answered; it must be the child's tree (not another server).
+                outsider = await _outsider(probe, target.tree())
+                if outsider is not None:
+                    break
+                results.append(result)
             group.cancel_scope.cancel()
     if len(results) == len(probes) and not (probes and target.supervisor_done.is_set()):
         return results
+    probe = probes[min(len(results), len(probes) - 1)]
+    if outsider is not None and not target.supervisor_done.is_set():
+        raise ProcessError(
+            f"Not ready: {probe.where} is answered by {outsider}, which is not this process or "
+            "one of its descendants (another server holds it: stop that one, or use another)",
+            command=command,
+            stdout=target.stdout_text() or None,
+            stderr=target.stderr_text() or None,
+            code="PROBE_ANSWERED_BY_OTHER",
+        )
     # Ready, but the child exited meanwhile: something else answered (another server on that
     # port, a file left by an earlier run). Not ready.
-    probe = probes[min(len(results), len(probes) - 1)]
     if target.supervisor_done.is_set():
         code = await target.exit_code()
         status = "" if code is None else f" with code {describe_returncode(code)}"
@@ -483,6 +727,52 @@ async def wait_until_ready(
         stderr=target.stderr_text() or None,
         code="PROCESS_WAIT_TIMEOUT",
     )
+
+
+async def _outsider(probe: Probe, tree: Tree | None) -> Holder | None:
+    """Who, outside ``tree``, answered ``probe``'s last attempt (None: the tree, or unknown).
+
+    The usual answer (the child or a descendant holds the socket) takes a few reads, done here;
+    the search through every process, in a worker thread.
+    """
+    listeners = probe.listeners()
+    if not listeners or (tree is not None and descendant_holds(listeners, tree)):
+        return None
+    return await anyio.to_thread.run_sync(outside_holder, listeners, tree)
+
+
+async def refuse_answered(probes: Sequence[Probe], command: str | list[str]) -> None:
+    """Refuse to start a child whose probe already succeeds: someone else answers it.
+
+    Run before the child is spawned (the pytest plugin and the CLI do); one connect per port,
+    URL or unix socket, bounded. Where /proc can tell (Linux), the message names the process
+    that holds it. A plain file that exists already is not refused (it answers nothing).
+
+    Raises:
+        StateError: A probe's port or socket answers already (code ``PROBE_ALREADY_ANSWERED``).
+    """
+    for probe in probes:
+        answered = False
+        with anyio.move_on_after(_ANSWER_CHECK_TIME):
+            answered = await probe.answers()
+        if not answered:
+            continue
+        holder = await _outsider(probe, None)
+        raise StateError(
+            f"{probe.where} already answers before {command_display(command)} "
+            f"starts: {holder or 'another server'} holds it (stop that one, or use another)",
+            code="PROBE_ALREADY_ANSWERED",
+        )
+
+
+def refuse_answered_sync(
+    command: str | list[str], *, port: object = None, http: object = None, path: object = None
+) -> None:
+    """:func:`refuse_answered` for ``wait_ready``'s arguments, from sync code (also checks
+    them: ValidationError before anything starts)."""
+    probes = probes_for(port, http, path)
+    if probes:
+        call_in_portal(refuse_answered, probes, command)
 
 
 async def _cancel_on_exit(target: ProbeTarget, scope: anyio.CancelScope) -> None:
@@ -538,6 +828,11 @@ async def wait_for_port(
     meanwhile (also past the 4 MiB of unread stdout it normally buffers: see
     :class:`ManagedProcess`), so a chatty service never blocks on a full pipe.
 
+    Ready means the service's own tree answers: on Linux, once a connection succeeds, the
+    listening socket's holder is looked up, and a process outside the tree (another server on
+    that port) ends the wait at once with an error naming it. Where that cannot be told (another
+    platform, a remote host) any answer counts.
+
     Args:
         process: The launched process that will listen.
         port: The TCP port, 1 to 65535.
@@ -547,7 +842,8 @@ async def wait_for_port(
     Raises:
         ValidationError: If ``port``, ``host`` or ``timeout`` is not acceptable.
         ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and the last 64 KiB of its stdout and stderr; or if it was not
+            its return code and the last 64 KiB of its stdout and stderr; if a process outside
+            its tree answers (code ``PROBE_ANSWERED_BY_OTHER``), naming it; or if it was not
             launched or is already stopped.
         ProcessTimeoutError: If no connection succeeded in time (a ``TimeoutError``; code
             ``PROCESS_WAIT_TIMEOUT``), with the same output tails and the last connect error.
@@ -594,7 +890,8 @@ async def wait_for_http(
     Raises:
         ValidationError: If ``url``, ``status`` or ``timeout`` is not acceptable.
         ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and output tails; or if it was not launched or is already stopped.
+            its return code and output tails; if a process outside its tree answers (code
+            ``PROBE_ANSWERED_BY_OTHER``); or if it was not launched or is already stopped.
         ProcessTimeoutError: If no accepted answer came in time (a ``TimeoutError``), naming
             the last status or error.
 
@@ -618,11 +915,14 @@ async def wait_for_http(
 async def wait_for_path(
     process: ManagedProcess, path: str | os.PathLike[str], *, timeout: float = DEFAULT_PROBE_TIMEOUT
 ) -> None:
-    """Wait until ``path`` exists: a unix socket, a pid file, any file or directory.
+    """Wait until ``path`` exists: a pid file, any file or directory, or a unix socket that
+    accepts a connection.
 
     A relative path is taken relative to the caller's working directory at the call (not the
-    process's ``cwd``). A path left over from an earlier run counts as ready: remove it first.
-    Pacing and fail-fast are those of :func:`wait_for_port`.
+    process's ``cwd``). A unix socket must accept a connection, and (on Linux) be held by the
+    process's tree, so a socket left by an earlier run or held by another server is not taken
+    for the service; any other file left over from an earlier run counts as ready: remove it
+    first. Pacing and fail-fast are those of :func:`wait_for_port`.
 
     Args:
         process: The launched process that will create the path.
@@ -630,10 +930,11 @@ async def wait_for_path(
         timeout: Seconds to wait (None: no limit).
 
     Raises:
-        ValidationError: If ``path`` is empty, contains NUL or is not a path, or ``timeout`` is
-            not acceptable.
+        ValidationError: If ``path`` is empty, contains NUL, cannot be encoded for the file
+            system or is not a path, or ``timeout`` is not acceptable.
         ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and output tails; or if it was not launched or is already stopped.
+            its return code and output tails; if a process outside its tree answers (code
+            ``PROBE_ANSWERED_BY_OTHER``); or if it was not launched or is already stopped.
         ProcessTimeoutError: If the path did not appear in time (a ``TimeoutError``).
 
     Example:

@@ -35,6 +35,7 @@ import pytest
 from procfound.engine.contain import MarkerBox
 from procfound.errors import command_display, command_text, shorten
 from procfound.managed import DEFAULT_PROCESS_WAIT_TIMEOUT, ManagedProcess
+from procfound.probes import refuse_answered_sync
 
 __all__ = ["MARKER_VARIABLE", "ServiceFactory"]
 
@@ -87,6 +88,9 @@ class ServiceFactory:
             The running, ready process. It is stopped at the end of the fixture's scope.
 
         Raises:
+            ValidationError: If a probe's argument is not acceptable (nothing is started).
+            StateError: If ``port``, ``http`` or a socket ``path`` answers before the service
+                starts: another server holds it (code ``PROBE_ALREADY_ANSWERED``).
             ProcessError: If it cannot start, or exits before it is ready (with its output).
             ProcessTimeoutError: If it is not ready in time (with its output).
         """
@@ -96,6 +100,8 @@ class ServiceFactory:
         env = options.pop("env", None)
         options["env"] = {**(env or {}), MARKER_VARIABLE: marker.value}
         process = ManagedProcess(cmd, **options)
+        # Before the launch: what answers now is someone else (mirakuru's AlreadyRunning).
+        refuse_answered_sync(process.command, port=port, http=http, path=path)
         self.services.append((process, marker))  # before the launch: teardown stops it anyway
         process.launch()
         process.wait_ready(output=output, port=port, http=http, path=path, timeout=timeout)

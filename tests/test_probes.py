@@ -640,7 +640,9 @@ async def test_probe_before_launch_or_after_stop_is_a_process_error() -> None:
 
 
 BAD_PORTS: list[object] = [0, -1, 65536, 10**20, "8080", 80.0, True, None]
-BAD_HOSTS: list[object] = ["", " ", "a b", "x\0y", 127, None]
+# Hosts that can never be resolved: not IDNA (an emoji, a 70-character label), too long for DNS.
+UNUSABLE_HOSTS: list[str] = ["\U0001f600", "\u00fc" * 70, "a" * 70 + ".example", "a." * 130 + "b"]
+BAD_HOSTS: list[object] = ["", " ", "a b", "x\0y", 127, None, *UNUSABLE_HOSTS]
 BAD_URLS: list[object] = [
     "https://127.0.0.1/",
     "ftp://127.0.0.1/",
@@ -653,9 +655,10 @@ BAD_URLS: list[object] = [
     "http://127.0.0.1/\0",
     b"http://127.0.0.1/",
     None,
+    *(f"http://{host}:1/" for host in UNUSABLE_HOSTS),
 ]
 BAD_STATUSES: list[object] = [99, 600, "200", [], [200, "x"], True, 200.0]
-BAD_PATHS: list[object] = ["", "a\0b", 3, None, b"/tmp/x"]
+BAD_PATHS: list[object] = ["", "a\0b", 3, None, b"/tmp/x", "/tmp/\ud800", Path("/tmp/\udfff")]
 BAD_TIMEOUTS: list[object] = [math.nan, -1, "10", True]
 
 
@@ -685,6 +688,13 @@ async def test_bad_arguments_are_validation_errors_before_anything_runs() -> Non
     for bad in ({"port": ("::1",)}, {"port": "8080"}, {"output": [1]}, {"output": 5}):
         with pytest.raises(ValidationError):
             await proc.await_ready(**bad, timeout=1)
+    for host in UNUSABLE_HOSTS:
+        with pytest.raises(ValidationError, match="not a valid host name"):
+            await proc.await_ready(port=(host, 1), timeout=1)
+        with pytest.raises(ValidationError, match="not a valid host name"):
+            await proc.await_ready(http=f"http://{host}:1/", timeout=1)
+    with pytest.raises(ValidationError, match="cannot be encoded"):
+        await proc.await_ready(path="/tmp/\ud800", timeout=1)
     with pytest.raises(ValidationError):
         await wait_for_port("not a process", 8080)  # type: ignore[arg-type]
 
@@ -697,6 +707,14 @@ def test_bad_arguments_from_sync_code_are_validation_errors() -> None:
         proc.wait_ready(http="https://example.invalid/")
     with pytest.raises(ValidationError):
         proc.wait_ready(path="", timeout=math.nan)
+    for host in UNUSABLE_HOSTS:  # also on a running process: nothing is tried
+        with ManagedProcess(["sleep", "30"]) as running:
+            with pytest.raises(ValidationError):
+                running.wait_ready(port=(host, 1), timeout=5)
+            with pytest.raises(ValidationError):
+                running.wait_ready(http=f"http://{host}:1/", timeout=5)
+            with pytest.raises(ValidationError):
+                running.wait_ready(path="/tmp/\ud800", timeout=5)
 
 
 def test_probes_are_public_names() -> None:
