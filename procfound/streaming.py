@@ -17,21 +17,28 @@ import itertools
 import math
 import os
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Generic, ParamSpec, TypeVar
+from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
 import anyio
 
 from procfound.engine.buffers import BIG_PIPE, PIPE_FULL, OutputBuffer, grow_pipe
 from procfound.engine.echo import Echo
-from procfound.engine.lines import LineSplitter, universal_newlines
+from procfound.engine.lines import LineSplitter, UndecodableOutput, universal_newlines
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.errors import ProcessError, ValidationError
+from procfound.errors import (
+    DECODE_HINT_TEXT,
+    DecodeError,
+    ProcessError,
+    ValidationError,
+    decode_error,
+)
 from procfound.failures import ASYNC_STREAM
 from procfound.invocation import Invocation
 from procfound.request import check_max_bytes
+from procfound.result import CompletedProcess
 from procfound.sync import make_sync_iterator
 
 __all__ = [
@@ -68,6 +75,15 @@ def _stream_parameters(
 _PARAMETERS: Final = inspect.signature(_stream_parameters)
 
 
+@dataclass(slots=True)
+class StreamOutcome:
+    """How the child ended, recorded by :func:`output_chunks` once it is stopped and reaped, for
+    an error the consumer raises after that (a line that does not decode)."""
+
+    returncode: int | None = None
+    stderr: bytes = b""  # the tail of stderr (not merged into the lines)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamCall:
     """The arguments of one stream call, bound to the shared parameters and validated once.
@@ -81,6 +97,7 @@ class StreamCall:
     invalid: ValidationError | None
     stream_stderr: bool
     max_line: int | None
+    outcome: StreamOutcome = field(default_factory=StreamOutcome)
 
     @classmethod
     def bind(cls, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
@@ -103,6 +120,33 @@ class StreamCall:
             raise self.invalid
         assert self.invocation is not None
         return self.invocation
+
+    def undecodable(self, failed: UndecodableOutput) -> DecodeError:
+        """The error for a line that did not decode, raised once the child was stopped: its
+        ``.result`` holds the bytes from that line on and the tail of stderr."""
+        invocation = self.checked()
+        options, outcome = invocation.options, self.outcome
+        error = decode_error(
+            failed.error,
+            stream="stdout",
+            encoding=options.encoding,
+            errors=options.errors,
+            command=invocation.shown,
+            position=failed.position,
+            hint=DECODE_HINT_TEXT,
+            return_code=outcome.returncode,
+            stdout=failed.rest,
+            stderr=outcome.stderr,
+        )
+        error.result = CompletedProcess(
+            args=invocation.args,
+            returncode=cast(int, outcome.returncode),  # set: the stream was stopped first
+            stdout=failed.rest,
+            stderr=outcome.stderr,
+            cwd=invocation.cwd,
+            env=invocation.env,
+        )
+        return error
 
 
 def _check_stream_call(name: str, given: dict[str, Any], stream_stderr: bool) -> Invocation:
@@ -269,11 +313,16 @@ async def output_chunks(call: StreamCall) -> AsyncGenerator[list[bytes] | Ended,
             await session.finish()
         except UnkillableChildError as exc:
             raise ASYNC_STREAM.unkillable(shown, exc) from exc
+        call.outcome.returncode, call.outcome.stderr = session.returncode, errors.getvalue()
     # Output read before the end (and, on a timeout, during the kill) is still delivered.
     if output.chunks:
         yield output.take()
     options = invocation.options
-    tail = universal_newlines(errors.decode(options.encoding, options.errors))
+    try:
+        tail = errors.decode(options.encoding, options.errors)
+    except UnicodeError:  # only a diagnostic, cut at any byte: replace what does not decode
+        tail = errors.decode(options.encoding, "replace")
+    tail = universal_newlines(tail)
     if timed_out:
         assert seconds is not None
         yield Ended(ASYNC_STREAM.timed_out(shown, seconds, None, tail))
@@ -301,10 +350,16 @@ class _Batcher:
     def batches(self, item: list[bytes] | Ended) -> Iterator[list[str]]:
         """The batches ``item`` completes; at the end, a last line without newline, then the
         error (if the command failed)."""
-        if not isinstance(item, Ended):
-            yield from self._splitter.split_chunks(item)
-            return
-        if last := self._splitter.close():
+        try:
+            if not isinstance(item, Ended):
+                yield from self._splitter.split_chunks(item)
+                return
+            last = self._splitter.close()
+        except UndecodableOutput as exc:
+            if exc.lines:  # the lines before the one that failed are delivered first
+                yield exc.lines
+            raise
+        if last:
             yield last
         if item.error is not None:
             raise item.error
@@ -356,6 +411,9 @@ async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], N
         async for item in chunks:
             for batch in batcher.batches(item):
                 yield batch
+    except UndecodableOutput as exc:
+        await chunks.aclose()  # the tree is stopped (and its exit recorded) first
+        raise call.undecodable(exc) from exc.error
     finally:
         await chunks.aclose()
 
@@ -428,6 +486,9 @@ def _split_batches(
         batcher = _Batcher(call)
         for item in chunks:
             yield from batcher.batches(item)
+    except UndecodableOutput as exc:
+        chunks.close()  # the tree is stopped (and its exit recorded) first
+        raise call.undecodable(exc) from exc.error
     finally:
         chunks.close()
 
