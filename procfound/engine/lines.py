@@ -39,7 +39,7 @@ class UndecodableOutput(Exception):
 
     ``lines`` are the complete lines before it, decoded (not delivered yet); ``rest`` the bytes
     from the start of the failing line to the end of what was fed; ``position`` the offset of
-    the first undecodable byte in the whole stream (None when a cut line hides it).
+    the first undecodable byte in the whole stream.
     """
 
     def __init__(
@@ -179,17 +179,20 @@ class LineSplitter:
         position = None if offset is None else offset + bad
         return UndecodableOutput(error, lines, block[cut:] + after, position)
 
-    def _decode_line(self, raw: bytes | bytearray, errors: str) -> str:
+    def _decode_line(self, raw: bytes | bytearray, errors: str, ends_at: int) -> str:
+        """One line whose bytes end at stream offset ``ends_at``, decoded."""
         try:
             return raw.decode(self._encoding, errors)
         except UnicodeError as exc:
-            raise UndecodableOutput(exc, [], bytes(raw), None) from exc
+            start = exc.start if isinstance(exc, UnicodeDecodeError) else 0
+            raise UndecodableOutput(exc, [], bytes(raw), ends_at - len(raw) + start) from exc
 
     def _feed_capped(self, data: bytes) -> list[str]:
         # Line by line, so that no line ever holds more than max_line bytes in memory.
         assert self._max is not None
         lines: list[str] = []
         start = 0
+        base = self.size - len(data)  # the stream offset of data[0]
         while True:
             end = _line_end(data, start)
             piece = data[start:] if end < 0 else data[start:end]
@@ -201,7 +204,7 @@ class LineSplitter:
             if end < 0:
                 return lines
             try:
-                lines.append(self._finish_line())
+                lines.append(self._finish_line(base + end))
             except UndecodableOutput as exc:
                 exc.lines = lines
                 exc.rest += data[end:]
@@ -213,11 +216,11 @@ class LineSplitter:
                 elif data[start] == 0x0A:
                     start += 1
 
-    def _finish_line(self) -> str:
+    def _finish_line(self, ends_at: int) -> str:
         raw, dropped = self._pending, self._pending_dropped
         self._pending, self._pending_dropped = bytearray(), 0
         # "ignore" at the cut: a character split by the cap is dropped whole, not replaced.
-        text = self._decode_line(raw, "ignore" if dropped else self._errors)
+        text = self._decode_line(raw, "ignore" if dropped else self._errors, ends_at)
         if not dropped:
             return text
         # Bytes of a character split by the cap were kept but could not be decoded: count them.
@@ -229,7 +232,7 @@ class LineSplitter:
         if not self._pending and not self._pending_dropped:
             return []
         if self._max is not None:
-            return [self._finish_line()]
+            return [self._finish_line(self.size)]
         offset = self.size - len(self._pending)
         try:
             text = self._pending.decode(self._encoding, self._errors)
