@@ -342,7 +342,7 @@ class DecodeError(ProcessError):
     Example:
         >>> from procfound import run
         >>> try:
-        ...     run(["printf", "ok\\377"], errors="strict")
+        ...     run(["printf", "ok\\\\377"], errors="strict")
         ... except DecodeError as e:
         ...     print(e.code, e.position, e.result.stdout)
         DECODE_ERROR 2 b'ok\\xff'

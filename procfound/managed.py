@@ -1072,6 +1072,8 @@ class ManagedProcess:
         Raises:
             TimeoutError: If no whole line arrived in time (nothing read is lost).
             ProcessError: If the process is not running with stdout piped.
+            DecodeError: If the line does not decode (possible with ``errors="strict"``); it is
+                consumed, and ``.result.stdout`` holds its bytes.
             ValidationError: If ``timeout`` is not a number of seconds.
         """
         seconds = check_timeout(timeout)
@@ -1089,6 +1091,8 @@ class ManagedProcess:
         Raises:
             TimeoutError: If nothing arrived in time (nothing read is lost).
             ProcessError: If the process is not running with stdout piped.
+            DecodeError: If the bytes do not decode (possible with ``errors="strict"``); they are
+                consumed, and ``.result.stdout`` holds them.
             ValidationError: If ``timeout`` is not a number of seconds.
         """
         seconds = check_timeout(timeout)

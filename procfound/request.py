@@ -71,7 +71,10 @@ class RunOptions:
     """The keyword controls every call that starts a child accepts (``**kwargs`` in the seed).
 
     ``encoding`` / ``errors`` choose how text output is decoded (UTF-8 with replacement by
-    default); ``foreground=True`` keeps the child in our process group with our stdin, like
+    default): a text codec that decodes output cut at any byte (not ``rot13``, ``idna``,
+    ``punycode`` or BOM-bound ``utf-16``), and a handler that can decode; output that a
+    refusing handler (``"strict"``) cannot decode raises :class:`~procfound.DecodeError`.
+    ``foreground=True`` keeps the child in our process group with our stdin, like
     ``timeout --foreground``: it may use the terminal, but only the child itself (not its tree)
     is signalled on timeout or cancellation (and, with ``contain="tree"``, its descendants).
 
@@ -84,7 +87,8 @@ class RunOptions:
 
     ``encoding=None`` / ``errors=None`` (subprocess's defaults) mean procfound's defaults;
     ``close_fds=True`` is what always happens (``False`` is ignored with a warning) and
-    ``bufsize`` has nothing to buffer (accepted, without effect).
+    ``bufsize`` (-1 to 16 MiB) has nothing to buffer here (accepted, without effect; it is
+    ManagedProcess's read size).
     The rest have :class:`subprocess.Popen`'s meaning (docs/migrate/from-subprocess.md):
     ``stdin``/``stdout``/``stderr`` targets (UNSET: the call's own choice), ``pass_fds``,
     ``start_new_session``, ``process_group``, ``user``, ``group``, ``extra_groups`` (resolved to
@@ -140,7 +144,8 @@ class RunOptions:
             _warn_ignored(["close_fds=False"], where, "no fd but 0-2 and pass_fds reaches a child")
             checked["close_fds"] = True
         options = cls(**checked)
-        _check_codec(options.encoding, options.errors)
+        if "encoding" in checked or "errors" in checked:  # the defaults are known to work
+            _check_codec(options.encoding, options.errors)
         _check_combinations(options)
         return options
 

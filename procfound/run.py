@@ -107,6 +107,8 @@ async def async_run(
             exits non-zero and ``check`` is True; ``.result`` holds the whole result.
         ProcessTimeoutError: If ``timeout`` passes; it carries the partial output (and
             ``.result`` the partial result).
+        DecodeError: If the output does not decode with ``encoding``/``errors`` (possible with
+            ``errors="strict"``); ``.result`` holds it as bytes.
 
     Example:
         >>> import anyio

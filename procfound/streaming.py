@@ -394,6 +394,9 @@ async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], N
         ValidationError: If the arguments are wrong (for example a string command).
         ProcessError: If the command cannot start, or exits non-zero (after the last batch).
         ProcessTimeoutError: If ``timeout`` passes.
+        DecodeError: If a line does not decode (possible with ``errors="strict"``): raised after
+            the lines before it, once the tree is stopped; ``.result.stdout`` holds the bytes
+            from that line on.
 
     Example:
         >>> import anyio
@@ -458,6 +461,9 @@ async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
         ValidationError: If the arguments are wrong (for example a string command).
         ProcessError: If the command cannot start or exits non-zero.
         ProcessTimeoutError: If ``timeout`` passes.
+        DecodeError: If a line does not decode (possible with ``errors="strict"``): raised after
+            the lines before it, once the tree is stopped; ``.result.stdout`` holds the bytes
+            from that line on.
 
     Example:
         >>> import anyio
@@ -519,6 +525,9 @@ def _stream_batches(call: StreamCall) -> Generator[list[str], None, None]:
         ValidationError: If the arguments are wrong.
         ProcessError: If the command cannot start, or exits non-zero (after the last batch).
         ProcessTimeoutError: If ``timeout`` passes.
+        DecodeError: If a line does not decode (possible with ``errors="strict"``): raised after
+            the lines before it, once the tree is stopped; ``.result.stdout`` holds the bytes
+            from that line on.
 
     Example:
         >>> sum(len(batch) for batch in stream_batches(["seq", "1000"]))
@@ -556,6 +565,9 @@ def _stream(call: StreamCall) -> LineStream:
         ValidationError: If the arguments are wrong.
         ProcessError: If the command cannot start or exits non-zero.
         ProcessTimeoutError: If ``timeout`` passes.
+        DecodeError: If a line does not decode (possible with ``errors="strict"``): raised after
+            the lines before it, once the tree is stopped; ``.result.stdout`` holds the bytes
+            from that line on.
 
     Example:
         >>> list(stream(["printf", "a\\nb\\n"]))
