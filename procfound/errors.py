@@ -20,6 +20,7 @@ __all__ = [
     "StateError",
     "ValidationError",
     "command_display",
+    "decode_error",
     "describe_returncode",
     "shorten",
 ]
