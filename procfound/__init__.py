@@ -4,6 +4,7 @@ The public names, compatible with ``provide.foundation.process``.
 """
 
 from procfound.errors import (
+    DecodeError,
     PlatformError,
     ProcessError,
     ProcessTimeoutError,
@@ -40,6 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CompletedProcess",
+    "DecodeError",
     "IgnoredArgumentWarning",
     "ManagedProcess",
     "PlatformError",

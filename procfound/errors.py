@@ -11,6 +11,7 @@ from typing import Any, Final
 
 __all__ = [
     "MESSAGE_COMMAND_LIMIT",
+    "DecodeError",
     "PlatformError",
     "ProcessError",
     "ProcessTimeoutError",
@@ -19,6 +20,7 @@ __all__ = [
     "StateError",
     "ValidationError",
     "command_display",
+    "decode_error",
     "describe_returncode",
     "shorten",
 ]
@@ -55,10 +57,12 @@ def describe_returncode(returncode: int) -> str:
     return str(returncode)
 
 
-def _decode(value: str | bytes | None) -> str | None:
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    return value
+def _decode(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)  # a CompletedProcess built by hand may hold anything
 
 
 def _tail(text: str) -> str:
@@ -330,3 +334,108 @@ class ShellFeatureError(ProcessError):
     def __init__(self, message: str, *, pattern: str, command: str) -> None:
         self.pattern = pattern
         super().__init__(message, command=command[:100], pattern=pattern)
+
+
+class DecodeError(ProcessError):
+    """A command's output could not be decoded with the call's ``encoding`` and ``errors``.
+
+    Raised instead of a bare ``UnicodeDecodeError`` (with ``errors="strict"``, or a handler of
+    your own that refuses a byte), once the command has ended or been stopped. Nothing is lost:
+    ``.result`` is a :class:`~procfound.CompletedProcess` whose ``stdout`` and ``stderr`` are the
+    bytes (for a stream, the bytes from the line that failed on, after every line before it was
+    yielded; for a ManagedProcess read, the bytes that read consumed). ``.stdout`` and
+    ``.stderr`` hold them decoded as UTF-8 with replacement, as for every ProcessError.
+
+    Attributes:
+        encoding: The encoding that failed.
+        errors: The error handler that refused.
+        stream: ``"stdout"`` or ``"stderr"``.
+        position: The offset of the first undecodable byte in that output (None if unknown).
+        reason: The codec's reason (``"invalid start byte"``).
+
+    Example:
+        >>> from procfound import run
+        >>> try:
+        ...     run(["printf", "ok\\\\377"], errors="strict")
+        ... except DecodeError as e:
+        ...     print(e.code, e.position, e.result.stdout)
+        DECODE_ERROR 2 b'ok\\xff'
+    """
+
+    default_code = "DECODE_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        encoding: str,
+        errors: str,
+        stream: str = "stdout",
+        position: int | None = None,
+        reason: str = "",
+        **kwargs: Any,
+    ) -> None:
+        self.encoding = encoding
+        self.errors = errors
+        self.stream = stream
+        self.position = position
+        self.reason = reason
+        super().__init__(
+            message,
+            encoding=encoding,
+            errors=errors,
+            stream=stream,
+            position=position,
+            **kwargs,
+        )
+
+
+# What a DecodeError says to do; ManagedProcess reads and streams always decode (no text=False).
+DECODE_HINT_RUN: Final = (
+    "pass errors='replace' (or the right encoding=), or text=False to get bytes; "
+    ".result holds the output as bytes"
+)
+DECODE_HINT_TEXT: Final = (
+    "pass errors='replace' (or the right encoding=); .result holds the undecoded bytes"
+)
+
+
+def decode_error(
+    error: UnicodeError,
+    *,
+    stream: str,
+    encoding: str,
+    errors: str,
+    command: str | list[str] | None,
+    position: int | None,
+    hint: str = DECODE_HINT_RUN,
+    **kwargs: Any,
+) -> DecodeError:
+    """The :class:`DecodeError` for ``error``, raised while decoding ``stream``.
+
+    Args:
+        error: What the codec raised.
+        stream: ``"stdout"`` or ``"stderr"``.
+        encoding: The call's encoding.
+        errors: The call's error handler.
+        command: The command, for the message.
+        position: The offset of the first undecodable byte in that output (None: unknown).
+        hint: What to do about it.
+        **kwargs: More of :class:`ProcessError`'s arguments (``return_code``, ``stdout``...).
+    """
+    where = ""
+    if isinstance(error, UnicodeDecodeError):
+        bad = bytes(error.object[error.start : error.end])[:4]
+        at = "" if position is None else f" at position {position}"
+        where = f"byte{'s' if len(bad) > 1 else ''} 0x{bad.hex()}{at}: "
+    reason = getattr(error, "reason", str(error))
+    return DecodeError(
+        f"Cannot decode {stream} as {encoding!r} (errors={errors!r}): {where}{reason}; {hint}",
+        encoding=encoding,
+        errors=errors,
+        stream=stream,
+        position=position,
+        reason=reason,
+        command=command,
+        **kwargs,
+    )

@@ -10,6 +10,8 @@ import logging
 import sys
 from typing import Final, NoReturn
 
+from procfound.errors import ValidationError, shorten
+
 __all__ = [
     "EXIT_ERROR",
     "EXIT_SIGINT",
@@ -57,7 +59,9 @@ def exit_error(message: str | None = None, code: int = EXIT_ERROR) -> NoReturn:
         code: The exit status; ``EXIT_ERROR`` (1) by default.
 
     Raises:
-        SystemExit: Always, with ``code``.
+        SystemExit: With ``code``.
+        ValidationError: If ``code`` is not an int from 0 to 255 (what an exit status can
+            carry); nothing is logged and the program does not exit.
 
     Example:
         >>> from procfound.exit import exit_error
@@ -65,6 +69,12 @@ def exit_error(message: str | None = None, code: int = EXIT_ERROR) -> NoReturn:
         Traceback (most recent call last):
         SystemExit: 2
     """
+    if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 255:
+        # sys.exit() would take it, and the shell would see something else (256 is 0).
+        raise ValidationError(
+            f"code must be an int from 0 to 255, not {shorten(repr(code))}",
+            code="INVALID_ARGUMENT",
+        )
     if message:
         logger.error("Exiting with error: %s", message, extra={"exit_code": code})
     sys.exit(code)

@@ -41,16 +41,20 @@ from procfound.engine.readiness import child_has_exited, peek_returncode
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
 from procfound.errors import (
+    DECODE_HINT_TEXT,
+    DecodeError,
     ProcessError,
     ProcessTimeoutError,
     StateError,
     ValidationError,
     command_text,
+    decode_error,
 )
 from procfound.invocation import Invocation
 from procfound.portal import in_portal_thread, register_shutdown_hook, submit
 from procfound.probes import HttpProbe, Probe, path_probe, port_probe, wait_until_ready
 from procfound.request import SHELL, RunOptions, check_timeout, logger, redacted_env
+from procfound.result import CompletedProcess
 from procfound.stop import parse_signal
 from procfound.sync import acall_in_portal, call_in_portal, make_sync
 from procfound.usage import ResourceUsage
@@ -198,8 +202,10 @@ class _Owner:
         relay_stderr: bool,
         read_size: int,
         universal: bool = False,
+        command: str = "",
     ) -> None:
         self.options = options
+        self.command = command  # for the messages of the errors raised here
         # text_mode: "\r\n" and a lone "\r" end a line too (universal newlines), as the seed's
         # text-mode Popen reads. A "\r" that was the last byte read may be the first half of
         # "\r\n": the "\n", when it comes, is dropped (_skip_lf), so no empty line appears.
@@ -286,8 +292,40 @@ class _Owner:
 
     # -- read requests ----------------------------------------------------------------------
 
-    def _decode(self, data: bytes | bytearray) -> str:
-        return str(data, self.options.encoding, self.options.errors)
+    def _decode(self, data: bytes | bytearray, offset: int | None = None) -> str:
+        """``data``, consumed by a read, as text; a :class:`DecodeError` keeps the bytes."""
+        try:
+            return str(data, self.options.encoding, self.options.errors)
+        except UnicodeError as exc:
+            raise self._undecodable(exc, bytes(data), offset) from exc
+
+    def _undecodable(self, error: UnicodeError, data: bytes, offset: int | None) -> DecodeError:
+        start = error.start if isinstance(error, UnicodeDecodeError) else None
+        failure = decode_error(
+            error,
+            stream="stdout",
+            encoding=self.options.encoding,
+            errors=self.options.errors,
+            command=self.command,
+            position=None if offset is None or start is None else offset + start,
+            hint=DECODE_HINT_TEXT,
+            stdout=data,
+        )
+        failure.result = CompletedProcess(
+            args=[self.command], returncode=cast(int, self.returncode()), stdout=data, stderr=b""
+        )
+        return failure
+
+    def _diagnostic(self, data: bytes | bytearray) -> str:
+        """A tail (cut at any byte, read for messages): what does not decode is replaced."""
+        try:
+            return str(data, self.options.encoding, self.options.errors)
+        except UnicodeError:
+            return str(data, self.options.encoding, "replace")
+
+    def _offset(self) -> int:
+        """Where the unread stdout starts in the whole output."""
+        return self.stdout.size - len(self.stdout.data)
 
     def _drop_skipped_lf(self) -> None:
         buffer = self.stdout.data
@@ -319,14 +357,14 @@ class _Owner:
                 found = self._line_end(len(buffer))
                 if found is not None:
                     end, after = found
-                    line = buffer[:end]
+                    line, offset = buffer[:end], self._offset()
                     del buffer[:after]
                     self._consumed()
-                    return self._decode(line).removesuffix("\r")
+                    return self._decode(line, offset).removesuffix("\r")
                 if self.output_ended:
-                    rest = bytes(buffer)
+                    rest, offset = bytes(buffer), self._offset()
                     buffer.clear()
-                    return self._decode(rest).removesuffix("\r")
+                    return self._decode(rest, offset).removesuffix("\r")
                 await self._more_output()
         raise TimeoutError(f"Read timeout after {seconds}s")
 
@@ -360,20 +398,26 @@ class _Owner:
         """
         buffer = self.stdout.data
         decoder = codecs.getincrementaldecoder(self.options.encoding)(self.options.errors)
+        offset = self._offset()
         for index in range(len(buffer)):
-            text = decoder.decode(buffer[index : index + 1])
+            try:
+                text = decoder.decode(buffer[index : index + 1])
+            except UnicodeError as exc:  # errors="strict": this byte ends an invalid sequence
+                taken = bytes(buffer[: index + 1])
+                del buffer[: index + 1]
+                raise self._undecodable(exc, taken, offset) from exc
             if len(text) == 1:
                 del buffer[: index + 1]
                 return text
             if text:  # an invalid sequence ended by this byte: hand over what came before it
                 taken = bytes(buffer[:index])
                 del buffer[:index]
-                return self._decode(taken)
+                return self._decode(taken, offset)
         if not self.output_ended:
             return None
         rest = bytes(buffer)
         buffer.clear()
-        return self._decode(rest)
+        return self._decode(rest, offset)
 
     async def read_piece(self, size: int) -> bytes:
         """Take up to ``size`` bytes, stopping after a newline; b"" once output has ended.
@@ -490,13 +534,18 @@ class _Owner:
         """The last 64 KiB of stderr, relayed or not."""
         sink = self.stderr_sink
         if isinstance(sink, _StderrRelay):
-            return self._decode(sink.tail[-STDERR_TAIL:])
+            return self._diagnostic(sink.tail[-STDERR_TAIL:])
         tail = self.stderr_tail
-        return "" if tail is None else tail.decode(self.options.encoding, self.options.errors)
+        if tail is None:
+            return ""
+        try:
+            return tail.decode(self.options.encoding, self.options.errors)
+        except UnicodeError:  # a tail is cut at any byte: what does not decode is replaced
+            return tail.decode(self.options.encoding, "replace")
 
     def stdout_text(self) -> str:
         """The last 64 KiB of stdout, whether or not reads consumed it."""
-        return self._decode(self.stdout.tail[-STDOUT_TAIL:])
+        return self._diagnostic(self.stdout.tail[-STDOUT_TAIL:])
 
     # -- readiness (the probes and their wait are procfound.probes) -------------------------
 
@@ -709,7 +758,7 @@ class ManagedProcess:
         env: Environment variables to set on top of the current environment.
         capture_output: Pipe stdout (and stderr) to us; otherwise they are inherited.
         text_mode: Kept for compatibility; reads always return decoded text.
-        bufsize: Read size in bytes for stdout reads (0: 64 KiB).
+        bufsize: Read size in bytes for stdout reads, up to 16 MiB (0 or -1: 64 KiB).
         stderr_relay: Copy the child's stderr to ``sys.stderr`` as it arrives.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies.
         **kwargs: ``encoding``, ``errors``, ``foreground``, ``stop_signal``, ``kill_grace`` (as
@@ -748,7 +797,12 @@ class ManagedProcess:
         self._call = Invocation.from_call(
             "ManagedProcess()",
             command,
-            {name: value for name, value in kwargs.items() if name != "shell"},
+            # bufsize (our read size here) is checked with the other options: one check, with
+            # the range in its message, before the reader could fail on it
+            {
+                **{name: value for name, value in kwargs.items() if name != "shell"},
+                "bufsize": bufsize,
+            },
             cwd=cwd,
             env=env,
             # universal_newlines=True is the seed's other name for text_mode=True
@@ -905,6 +959,7 @@ class ManagedProcess:
             if isinstance(self.bufsize, int) and self.bufsize > 0
             else _READ_SIZE,
             universal=call.text,
+            command=call.shown,
         )
         echo = self._options.print_output
         stdout: Sink = Echo(owner.stdout) if echo else owner.stdout
@@ -1038,6 +1093,8 @@ class ManagedProcess:
         Raises:
             TimeoutError: If no whole line arrived in time (nothing read is lost).
             ProcessError: If the process is not running with stdout piped.
+            DecodeError: If the line does not decode (possible with ``errors="strict"``); it is
+                consumed, and ``.result.stdout`` holds its bytes.
             ValidationError: If ``timeout`` is not a number of seconds.
         """
         seconds = check_timeout(timeout)
@@ -1055,6 +1112,8 @@ class ManagedProcess:
         Raises:
             TimeoutError: If nothing arrived in time (nothing read is lost).
             ProcessError: If the process is not running with stdout piped.
+            DecodeError: If the bytes do not decode (possible with ``errors="strict"``); they are
+                consumed, and ``.result.stdout`` holds them.
             ValidationError: If ``timeout`` is not a number of seconds.
         """
         seconds = check_timeout(timeout)
@@ -1184,8 +1243,8 @@ async def wait_for_process_output(
         what came after it stays buffered for :meth:`ManagedProcess.read_line_async`.
 
     Raises:
-        ValidationError: If ``expected_parts`` is not a list of strings, or ``timeout`` or
-            ``buffer_size`` is not a number.
+        ValidationError: If ``process`` is not a ManagedProcess, ``expected_parts`` is not a list
+            of strings, or ``timeout`` or ``buffer_size`` is not a number.
         ProcessTimeoutError: If the parts did not all appear in time (it is a ``TimeoutError``);
             it carries what was read.
         ProcessError: If the process ended its output (exited) before they appeared.
@@ -1196,6 +1255,11 @@ async def wait_for_process_output(
         ...     anyio.run(wait_for_process_output, p, ["tcp", "grpc"])
         '1|6|tcp|x|grpc\\n'
     """
+    if not isinstance(process, ManagedProcess):
+        raise ValidationError(
+            f"process must be a ManagedProcess, not {type(process).__name__}",
+            code="INVALID_ARGUMENT",
+        )
     parts = _expected_parts(expected_parts)
     seconds = check_timeout(timeout)
     if isinstance(buffer_size, bool) or not isinstance(buffer_size, int):

@@ -33,7 +33,7 @@ from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 
 from procfound.engine.session import close_all_sessions
-from procfound.errors import ProcessError, ValidationError
+from procfound.errors import ProcessError, StateError, ValidationError
 
 __all__ = [
     "BACKENDS",
@@ -43,6 +43,7 @@ __all__ = [
     "in_portal_thread",
     "register_shutdown_hook",
     "shutdown",
+    "stopped_error",
     "submit",
 ]
 
@@ -59,6 +60,7 @@ _hooks: list[Callable[[], None]] = []
 _submit: Callable[..., object] | None = None  # schedules a callback in the portal loop
 _workers: _Workers | None = None  # where submitted coroutines run
 _closed_for_exit = False  # set by the atexit shutdown: no portal is started after it
+_exiting = False  # set when the atexit shutdown begins (calls still running are cancelled)
 
 
 class PortalClosedError(ProcessError):
@@ -68,13 +70,33 @@ class PortalClosedError(ProcessError):
 
 
 def _refuse_if_exiting() -> None:
-    if _closed_for_exit or sys.is_finalizing():
+    if _exiting or _closed_for_exit or sys.is_finalizing():
         raise PortalClosedError(
             "procfound cannot run a sync call while the interpreter is exiting (its event-loop "
             "thread has been stopped and no thread can be started now); stop processes and "
             "streams before exit, or use the async_* form inside your own event loop",
             code="PORTAL_CLOSED",
         )
+
+
+def stopped_error() -> StateError:
+    """The error of a sync call whose portal was stopped while it ran (its child was stopped by
+    the cancellation): ``INTERPRETER_EXITING`` at interpreter exit, else ``PORTAL_STOPPED``.
+
+    A :class:`StateError`, so also a ``RuntimeError``, as the bare error it replaces was.
+    """
+    if _exiting or _closed_for_exit or sys.is_finalizing():
+        return StateError(
+            "procfound's event-loop thread was stopped because the interpreter is exiting: this "
+            "call was cancelled and its process stopped; join the threads that make sync calls "
+            "before the program ends (or make them non-daemon)",
+            code="INTERPRETER_EXITING",
+        )
+    return StateError(
+        "procfound's event-loop thread was stopped (portal.shutdown()) while this call ran: it "
+        "was cancelled and its process stopped",
+        code="PORTAL_STOPPED",
+    )
 
 
 def _backend() -> str:
@@ -338,12 +360,12 @@ def submit(
 
     Raises:
         PortalClosedError: If the interpreter is exiting.
-        RuntimeError: If the portal stopped while the job was being submitted.
+        StateError: If the portal stopped while the job was being submitted.
     """
     get_portal()
     schedule, workers = _submit, _workers
     if schedule is None or workers is None:
-        raise RuntimeError("procfound's portal is not running")
+        raise stopped_error()
 
     def start() -> None:
         # A loop callback must not raise: trio would end the whole run with TrioInternalError.
@@ -385,7 +407,8 @@ def shutdown() -> None:
 
 
 def _shutdown_at_exit() -> None:
-    global _closed_for_exit
+    global _closed_for_exit, _exiting
+    _exiting = True  # before the cancellation, which wakes the callers that will read it
     try:
         shutdown()
     finally:

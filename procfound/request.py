@@ -34,6 +34,7 @@ __all__ = [
     "check_cwd",
     "check_env",
     "check_stdio",
+    "check_text",
     "check_timeout",
     "command_list",
     "logger",
@@ -46,6 +47,9 @@ __all__ = [
 logger: Final = logging.getLogger("procfound")
 
 SHELL: Final = "/bin/sh"
+# ``bufsize`` is ManagedProcess's read size (each read allocates it up front); a pipe never
+# holds more than a few MiB, so a larger read gains nothing and could not even be allocated.
+MAX_BUFSIZE: Final = 16 * 1024 * 1024
 
 
 class _Unset(Enum):
@@ -65,7 +69,10 @@ class RunOptions:
     """The keyword controls every call that starts a child accepts (``**kwargs`` in the seed).
 
     ``encoding`` / ``errors`` choose how text output is decoded (UTF-8 with replacement by
-    default); ``foreground=True`` keeps the child in our process group with our stdin, like
+    default): a text codec that decodes output cut at any byte (not ``rot13``, ``idna``,
+    ``punycode`` or BOM-bound ``utf-16``), and a handler that can decode; output that a
+    refusing handler (``"strict"``) cannot decode raises :class:`~procfound.DecodeError`.
+    ``foreground=True`` keeps the child in our process group with our stdin, like
     ``timeout --foreground``: it may use the terminal, but only the child itself (not its tree)
     is signalled on timeout or cancellation (and, with ``contain="tree"``, its descendants).
 
@@ -78,7 +85,8 @@ class RunOptions:
 
     ``encoding=None`` / ``errors=None`` (subprocess's defaults) mean procfound's defaults;
     ``close_fds=True`` is what always happens (``False`` is ignored with a warning) and
-    ``bufsize`` has nothing to buffer (accepted, without effect).
+    ``bufsize`` (-1 to 16 MiB) has nothing to buffer here (accepted, without effect; it is
+    ManagedProcess's read size).
     The rest have :class:`subprocess.Popen`'s meaning (docs/migrate/from-subprocess.md):
     ``stdin``/``stdout``/``stderr`` targets (UNSET: the call's own choice), ``pass_fds``,
     ``start_new_session``, ``process_group``, ``user``, ``group``, ``extra_groups`` (resolved to
@@ -134,7 +142,8 @@ class RunOptions:
             _warn_ignored(["close_fds=False"], where, "no fd but 0-2 and pass_fds reaches a child")
             checked["close_fds"] = True
         options = cls(**checked)
-        _check_codec(options.encoding, options.errors)
+        if "encoding" in checked or "errors" in checked:  # the defaults are known to work
+            _check_codec(options.encoding, options.errors)
         _check_combinations(options)
         return options
 
@@ -179,26 +188,74 @@ _NOT_THE_CALLER: Final = (
 )
 
 
-def _check_codec(encoding: str, errors: str) -> None:
-    # Checked before anything runs: a misspelt codec would otherwise surface only after the
-    # command had finished, when its output is decoded.
-    for name, value, lookup in (
-        ("encoding", encoding, codecs.lookup),
-        ("errors", errors, codecs.lookup_error),
-    ):
-        try:
-            lookup(value)
-        except LookupError as exc:
-            raise ValidationError(
-                f"unknown {name} {value!r}: {exc}", code="INVALID_ARGUMENT"
-            ) from exc
-    try:  # a bytes-to-bytes codec ("hex", "zlib") exists but cannot decode text
-        b"".decode(encoding)
-        "".encode(encoding)
+# Bytes that every usable text codec decodes, with errors="replace", without raising: procfound
+# decodes diagnostics (error tails, the last 64 KiB of a stream, handshake text) that way, cut
+# at any byte. A codec that cannot (idna; punycode; utf-16 and utf-32 without their BOM) would
+# fail there after the command ran.
+_CODEC_PROBE: Final = b"ok\n\xff\xfe\xfd\n"
+
+
+def _encoding(value: object, name: str) -> str:
+    """``encoding``: a text codec with an incremental decoder that can decode any bytes."""
+    if value is None:
+        return "utf-8"
+    encoding = _str(value, name)
+    _check_no_nul(encoding, name)  # codecs.lookup would raise ValueError/UnicodeEncodeError
+    try:
+        info = codecs.lookup(encoding)
     except LookupError as exc:
         raise ValidationError(
-            f"encoding {encoding!r} cannot be used: {exc}", code="INVALID_ARGUMENT"
-        ) from exc
+            f"unknown {name} {shorten(repr(encoding))}: {shorten(str(exc), 100)}",
+            code="INVALID_ARGUMENT",
+        ) from None
+    if not getattr(info, "_is_text_encoding", True) or info.incrementaldecoder is None:
+        raise ValidationError(
+            f"{name} {encoding!r} is not a text encoding (bytes to str, read piece by piece); "
+            "pass one such as 'utf-8' or 'latin-1', or text=False for bytes",
+            code="INVALID_ARGUMENT",
+        )
+    try:
+        codecs.getincrementaldecoder(encoding)("replace").decode(_CODEC_PROBE, final=True)
+    except (UnicodeError, LookupError, TypeError) as exc:
+        hint = " (utf-16-le or utf-16-be need no BOM)" if "BOM" in str(exc) else ""
+        raise ValidationError(
+            f"{name} {encoding!r} cannot decode output cut at any byte ({exc}); pass another "
+            f"encoding{hint}, or text=False for bytes",
+            code="INVALID_ARGUMENT",
+        ) from None
+    return encoding
+
+
+def _errors(value: object, name: str) -> str:
+    """``errors``: the name of a registered error handler."""
+    if value is None:
+        return "replace"
+    errors = _str(value, name)
+    _check_no_nul(errors, name)  # codecs.lookup_error would raise ValueError/UnicodeEncodeError
+    try:
+        codecs.lookup_error(errors)
+    except LookupError as exc:
+        raise ValidationError(
+            f"unknown {name} handler {shorten(repr(errors))}: {shorten(str(exc), 100)}",
+            code="INVALID_ARGUMENT",
+        ) from None
+    return errors
+
+
+def _check_codec(encoding: str, errors: str) -> None:
+    # Checked before anything runs: a handler that cannot decode would otherwise surface only
+    # after the command had finished, when its output is decoded. Raising UnicodeDecodeError
+    # ("strict") is a handler's right: that becomes a DecodeError keeping the output.
+    try:
+        _CODEC_PROBE.decode(encoding, errors)
+    except UnicodeDecodeError:
+        pass
+    except (UnicodeError, LookupError, TypeError) as exc:
+        raise ValidationError(
+            f"errors={errors!r} cannot be used to decode {encoding!r} ({exc}); pass 'replace', "
+            "'strict', 'ignore', 'backslashreplace' or 'surrogateescape'",
+            code="INVALID_ARGUMENT",
+        ) from None
 
 
 def _check_combinations(options: RunOptions) -> None:
@@ -334,6 +391,7 @@ def _process_group(value: object, name: str) -> int | None:
 
 def _id(value: object, name: str, kind: str) -> int:
     if isinstance(value, str):
+        _check_no_nul(value, name)  # pwd and grp would raise ValueError/UnicodeEncodeError
         try:
             if kind == "user":
                 import pwd
@@ -344,7 +402,7 @@ def _id(value: object, name: str, kind: str) -> int:
             return grp.getgrnam(value).gr_gid
         except KeyError:
             raise ValidationError(
-                f"{name}: no {kind} named {value!r}", code="INVALID_ARGUMENT"
+                f"{name}: no {kind} named {shorten(repr(value))}", code="INVALID_ARGUMENT"
             ) from None
         except ImportError:  # pragma: no cover - every POSIX system has pwd and grp
             raise ValidationError(
@@ -407,8 +465,8 @@ def _creationflags(value: object, name: str) -> int:
 
 
 _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
-    "encoding": lambda value, name: "utf-8" if value is None else _str(value, name),
-    "errors": lambda value, name: "replace" if value is None else _str(value, name),
+    "encoding": _encoding,
+    "errors": _errors,
     "foreground": _bool,
     "contain": lambda value, name: None if value is None else parse_contain(value, name),
     "stop_signal": lambda value, name: parse_signal(value, name),
@@ -433,7 +491,7 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "startupinfo": _startupinfo,
     "creationflags": _creationflags,
     "close_fds": _bool,
-    "bufsize": lambda value, name: _int(value, name, -1),
+    "bufsize": lambda value, name: _int(value, name, -1, MAX_BUFSIZE),
 }
 
 
@@ -507,6 +565,21 @@ def command_list(cmd: object, *, shell: bool) -> list[str]:
             code="INVALID_ARGUMENT",
         )
     return argv
+
+
+def check_text(value: object, name: str) -> str:
+    """``value`` as a str that can reach the OS: no NUL, no lone surrogate (a name, a title).
+
+    Example:
+        >>> check_text("worker-1", "name")
+        'worker-1'
+    """
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{name} must be a str, not {type(value).__name__}", code="INVALID_ARGUMENT"
+        )
+    _check_no_nul(value, name)
+    return value
 
 
 def _check_no_nul(value: str, what: str) -> None:

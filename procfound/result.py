@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
+from procfound.errors import ValidationError
 from procfound.usage import ResourceUsage
 
 __all__ = ["CompletedProcess"]
@@ -56,6 +58,7 @@ class CompletedProcess(Generic[T]):
 
         Raises:
             ProcessError: With this result's return code and output (``.result`` is this).
+            ValidationError: If ``returncode`` is not an int (a result built by hand).
 
         Example:
             >>> done = CompletedProcess(args=["false"], returncode=1, stdout="", stderr="")
@@ -66,12 +69,21 @@ class CompletedProcess(Generic[T]):
             Command: false
             Return code: 1
         """
-        if self.returncode == 0:
+        returncode = self.returncode
+        if isinstance(returncode, bool) or not isinstance(returncode, int):
+            raise ValidationError(
+                f"returncode must be an int, not {type(returncode).__name__}",
+                code="INVALID_ARGUMENT",
+            )
+        if returncode == 0:
             return
         from procfound.failures import ASYNC_RUN
 
+        args = self.args
+        # Built by hand, a result may hold anything: it is shown, never re-checked.
+        shown = " ".join(map(str, args)) if isinstance(args, list | tuple) else str(args)
         error = ASYNC_RUN.sync_names().exit_failed(
-            " ".join(map(str, self.args)),
+            shown,
             self.returncode,
             cast(Any, self.stdout),
             cast(Any, self.stderr),
@@ -82,7 +94,11 @@ class CompletedProcess(Generic[T]):
 
     def __repr__(self) -> str:
         # Env overrides are often credentials: show only their names.
-        env = None if self.env is None else {key: "***" for key in self.env}
+        env: object = self.env
+        if isinstance(env, Mapping):
+            env = dict.fromkeys(env, "***")
+        elif env is not None:
+            env = "***"
         return (
             f"CompletedProcess(args={self.args!r}, returncode={self.returncode!r}, "
             f"stdout={self.stdout!r}, stderr={self.stderr!r}, cwd={self.cwd!r}, env={env!r}, "

@@ -14,7 +14,7 @@ from procfound.engine.echo import Echo
 from procfound.engine.lines import universal_newlines
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.errors import ProcessError
+from procfound.errors import DecodeError, ProcessError, ValidationError, decode_error
 from procfound.failures import ASYNC_RUN
 from procfound.invocation import CALLED_AS, Invocation
 from procfound.request import check_max_bytes, logger
@@ -107,6 +107,8 @@ async def async_run(
             exits non-zero and ``check`` is True; ``.result`` holds the whole result.
         ProcessTimeoutError: If ``timeout`` passes; it carries the partial output (and
             ``.result`` the partial result).
+        DecodeError: If the output does not decode with ``encoding``/``errors`` (possible with
+            ``errors="strict"``); ``.result`` holds it as bytes.
 
     Example:
         >>> import anyio
@@ -157,11 +159,17 @@ async def async_run(
             raise ASYNC_RUN.unkillable(call.shown, exc) from exc
 
     assert session.returncode is not None  # finish() reaped it, or raised
+    failed: _Undecodable | None = None
+    try:  # (before the dropped counts are read: cutting to max_output counts the drop)
+        stdout, stderr = _output(out, call, "stdout"), _output(err, call, "stderr")
+    except _Undecodable as exc:
+        # errors="strict" (or a handler that refuses): the output stays, as bytes, on .result.
+        failed, stdout, stderr = exc, out.getvalue(), err.getvalue()
     result: CompletedProcess[Any] = CompletedProcess(
         args=call.args,
         returncode=session.returncode,
-        stdout=_output(out, call),
-        stderr=_output(err, call),
+        stdout=stdout,
+        stderr=stderr,
         cwd=call.cwd,
         env=call.env,
         duration=session.duration,
@@ -169,6 +177,8 @@ async def async_run(
         stdout_dropped=out.dropped,
         stderr_dropped=err.dropped,
     )
+    if failed is not None:
+        raise _decode_failure(failed, call, result, timed_out) from failed.error
     if timed_out:
         assert call.timeout is not None
         error: ProcessError = ASYNC_RUN.timed_out(
@@ -190,11 +200,49 @@ async def async_run(
     raise error
 
 
-def _output(buffer: OutputBuffer, call: Invocation) -> str | bytes:
+def _decode_failure(
+    failed: _Undecodable, call: Invocation, result: CompletedProcess[Any], timed_out: bool
+) -> DecodeError:
+    options = call.options
+    error = failed.error
+    failure = decode_error(
+        error,
+        stream=failed.stream,
+        encoding=options.encoding,
+        errors=options.errors,
+        command=call.shown,
+        # counted from the first byte written, also when max_output let the first ones go
+        position=failed.buffer.dropped + error.start
+        if isinstance(error, UnicodeDecodeError)
+        else None,
+        return_code=result.returncode,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        timeout=timed_out,
+        stdout_dropped=result.stdout_dropped,
+        stderr_dropped=result.stderr_dropped,
+    )
+    failure.duration, failure.rusage, failure.result = result.duration, result.rusage, result
+    return failure
+
+
+class _Undecodable(Exception):
+    """A captured stream did not decode: which one, and what the codec said."""
+
+    def __init__(self, stream: str, buffer: OutputBuffer, error: UnicodeError) -> None:
+        super().__init__(stream)
+        self.stream, self.buffer, self.error = stream, buffer, error
+
+
+def _output(buffer: OutputBuffer, call: Invocation, stream: str) -> str | bytes:
     """A captured stream as the result holds it: bytes, or text with universal newlines."""
     if not call.text:
         return buffer.getvalue()
-    return universal_newlines(buffer.decode(call.options.encoding, call.options.errors))
+    try:
+        text = buffer.decode(call.options.encoding, call.options.errors)
+    except UnicodeError as exc:
+        raise _Undecodable(stream, buffer, exc) from exc
+    return universal_newlines(text)
 
 
 run = make_sync(async_run, "run")
@@ -212,12 +260,19 @@ def run_simple(cmd: list[str], cwd: str | Path | None = None, **kwargs: Any) -> 
         Stdout as a stripped string.
 
     Raises:
+        ValidationError: If an argument is wrong (``capture_output=False`` among them).
         ProcessError: If the command fails.
 
     Example:
         >>> run_simple(["echo", "  hello  "])
         'hello'
     """
+    if not kwargs.pop("capture_output", True):
+        raise ValidationError(
+            "run_simple() returns the captured stdout: capture_output cannot be false; "
+            "use run() for output that is not captured",
+            code="INVALID_ARGUMENT",
+        )
     result = run(cmd, cwd=cwd, capture_output=True, **kwargs)
     stdout = result.stdout
     if isinstance(stdout, bytes):

@@ -18,7 +18,7 @@ import signal
 from typing import Final
 
 from procfound.engine.contain import CONTAIN_LEVELS
-from procfound.engine.kill import DEFAULT_GRACE, StopPolicy
+from procfound.engine.kill import DEFAULT_GRACE, VALID_SIGNALS, StopPolicy
 from procfound.errors import ValidationError, shorten, signal_name
 
 __all__ = [
@@ -34,9 +34,6 @@ __all__ = [
 ]
 
 CONTAIN_ENV: Final = "PROCFOUND_CONTAIN"
-# Every signal this platform can deliver (real-time ones included: 34-64 on Linux). glibc keeps
-# 32 and 33 for itself, so they are not in the set and are refused.
-_VALID_SIGNALS: Final = frozenset(int(sig) for sig in signal.valid_signals()) - {0}
 _RTMIN: Final = getattr(signal, "SIGRTMIN", None)
 _RTMAX: Final = getattr(signal, "SIGRTMAX", None)
 _ACCEPTED: Final = (
@@ -95,7 +92,7 @@ def parse_signal(value: object, name: str = "stop_signal") -> int:
         raise ValidationError(
             f"{name} must be {_ACCEPTED}, not {type(value).__name__}", code="INVALID_ARGUMENT"
         )
-    if number not in _VALID_SIGNALS:
+    if number not in VALID_SIGNALS:
         raise ValidationError(
             f"{name} {shorten(str(number), 30)} is not a signal this platform can send",
             code="INVALID_ARGUMENT",

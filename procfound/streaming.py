@@ -17,21 +17,28 @@ import itertools
 import math
 import os
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Generic, ParamSpec, TypeVar
+from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
 import anyio
 
 from procfound.engine.buffers import BIG_PIPE, PIPE_FULL, OutputBuffer, grow_pipe
 from procfound.engine.echo import Echo
-from procfound.engine.lines import LineSplitter, universal_newlines
+from procfound.engine.lines import LineSplitter, UndecodableOutput, universal_newlines
 from procfound.engine.session import ChildSession, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.errors import ProcessError, ValidationError
+from procfound.errors import (
+    DECODE_HINT_TEXT,
+    DecodeError,
+    ProcessError,
+    ValidationError,
+    decode_error,
+)
 from procfound.failures import ASYNC_STREAM
 from procfound.invocation import Invocation
 from procfound.request import check_max_bytes
+from procfound.result import CompletedProcess
 from procfound.sync import make_sync_iterator
 
 __all__ = [
@@ -68,6 +75,15 @@ def _stream_parameters(
 _PARAMETERS: Final = inspect.signature(_stream_parameters)
 
 
+@dataclass(slots=True)
+class StreamOutcome:
+    """How the child ended, recorded by :func:`output_chunks` once it is stopped and reaped, for
+    an error the consumer raises after that (a line that does not decode)."""
+
+    returncode: int | None = None
+    stderr: bytes = b""  # the tail of stderr (not merged into the lines)
+
+
 @dataclass(frozen=True, slots=True)
 class StreamCall:
     """The arguments of one stream call, bound to the shared parameters and validated once.
@@ -81,6 +97,7 @@ class StreamCall:
     invalid: ValidationError | None
     stream_stderr: bool
     max_line: int | None
+    outcome: StreamOutcome = field(default_factory=StreamOutcome)
 
     @classmethod
     def bind(cls, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
@@ -103,6 +120,33 @@ class StreamCall:
             raise self.invalid
         assert self.invocation is not None
         return self.invocation
+
+    def undecodable(self, failed: UndecodableOutput) -> DecodeError:
+        """The error for a line that did not decode, raised once the child was stopped: its
+        ``.result`` holds the bytes from that line on and the tail of stderr."""
+        invocation = self.checked()
+        options, outcome = invocation.options, self.outcome
+        error = decode_error(
+            failed.error,
+            stream="stdout",
+            encoding=options.encoding,
+            errors=options.errors,
+            command=invocation.shown,
+            position=failed.position,
+            hint=DECODE_HINT_TEXT,
+            return_code=outcome.returncode,
+            stdout=failed.rest,
+            stderr=outcome.stderr,
+        )
+        error.result = CompletedProcess(
+            args=invocation.args,
+            returncode=cast(int, outcome.returncode),  # set: the stream was stopped first
+            stdout=failed.rest,
+            stderr=outcome.stderr,
+            cwd=invocation.cwd,
+            env=invocation.env,
+        )
+        return error
 
 
 def _check_stream_call(name: str, given: dict[str, Any], stream_stderr: bool) -> Invocation:
@@ -237,6 +281,7 @@ class ChunkPump:
     """
 
     __slots__ = (
+        "_call",
         "_closed",
         "_deadline",
         "_errors",
@@ -249,6 +294,7 @@ class ChunkPump:
 
     def __init__(self, call: StreamCall) -> None:
         invocation = call.checked()
+        self._call = call
         request = invocation.request(
             stdin=Stdio.DEVNULL,
             stdout=Stdio.PIPE,
@@ -293,7 +339,11 @@ class ChunkPump:
     def _outcome(self) -> Ended:
         invocation = self._invocation
         options, shown = invocation.options, invocation.shown
-        tail = universal_newlines(self._errors.decode(options.encoding, options.errors))
+        try:
+            tail = self._errors.decode(options.encoding, options.errors)
+        except UnicodeError:  # only a diagnostic, cut at any byte: replace what does not decode
+            tail = self._errors.decode(options.encoding, "replace")
+        tail = universal_newlines(tail)
         if self._timed_out:
             assert invocation.timeout is not None
             return Ended(ASYNC_STREAM.timed_out(shown, invocation.timeout, None, tail))
@@ -308,10 +358,14 @@ class ChunkPump:
         if self._closed:
             return
         self._closed = True
+        session = self._session
         try:
-            await self._session.finish()
+            await session.finish()
         except UnkillableChildError as exc:
             raise ASYNC_STREAM.unkillable(self._invocation.shown, exc) from exc
+        # For an error the consumer raises after this (a line that does not decode).
+        self._call.outcome.returncode = session.returncode
+        self._call.outcome.stderr = self._errors.getvalue()
 
 
 async def output_chunks(call: StreamCall) -> AsyncGenerator[list[bytes] | Ended, None]:
@@ -342,10 +396,16 @@ class _Batcher:
     def batches(self, item: list[bytes] | Ended) -> Iterator[list[str]]:
         """The batches ``item`` completes; at the end, a last line without newline, then the
         error (if the command failed)."""
-        if not isinstance(item, Ended):
-            yield from self._splitter.split_chunks(item)
-            return
-        if last := self._splitter.close():
+        try:
+            if not isinstance(item, Ended):
+                yield from self._splitter.split_chunks(item)
+                return
+            last = self._splitter.close()
+        except UndecodableOutput as exc:
+            if exc.lines:  # the lines before the one that failed are delivered first
+                yield exc.lines
+            raise
+        if last:
             yield last
         if item.error is not None:
             raise item.error
@@ -380,6 +440,9 @@ async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], N
         ValidationError: If the arguments are wrong (for example a string command).
         ProcessError: If the command cannot start, or exits non-zero (after the last batch).
         ProcessTimeoutError: If ``timeout`` passes.
+        DecodeError: If a line does not decode (possible with ``errors="strict"``): raised after
+            the lines before it, once the tree is stopped; ``.result.stdout`` holds the bytes
+            from that line on.
 
     Example:
         >>> import anyio
@@ -400,6 +463,9 @@ async def _async_stream_batches(call: StreamCall) -> AsyncGenerator[list[str], N
                 yield batch
             if isinstance(item, Ended):
                 return
+    except UndecodableOutput as exc:
+        await pump.close()  # the tree is stopped (and its exit recorded) first
+        raise call.undecodable(exc) from exc.error
     finally:
         await pump.close()
 
@@ -444,6 +510,9 @@ async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
         ValidationError: If the arguments are wrong (for example a string command).
         ProcessError: If the command cannot start or exits non-zero.
         ProcessTimeoutError: If ``timeout`` passes.
+        DecodeError: If a line does not decode (possible with ``errors="strict"``): raised after
+            the lines before it, once the tree is stopped; ``.result.stdout`` holds the bytes
+            from that line on.
 
     Example:
         >>> import anyio
@@ -462,6 +531,9 @@ async def _async_stream(call: StreamCall) -> AsyncGenerator[str, None]:
                     yield line
             if isinstance(item, Ended):
                 return
+    except UndecodableOutput as exc:
+        await pump.close()  # the tree is stopped (and its exit recorded) first
+        raise call.undecodable(exc) from exc.error
     finally:
         await pump.close()
 
@@ -477,6 +549,9 @@ def _split_batches(
         batcher = _Batcher(call)
         for item in chunks:
             yield from batcher.batches(item)
+    except UndecodableOutput as exc:
+        chunks.close()  # the tree is stopped (and its exit recorded) first
+        raise call.undecodable(exc) from exc.error
     finally:
         chunks.close()
 
@@ -507,6 +582,9 @@ def _stream_batches(call: StreamCall) -> Generator[list[str], None, None]:
         ValidationError: If the arguments are wrong.
         ProcessError: If the command cannot start, or exits non-zero (after the last batch).
         ProcessTimeoutError: If ``timeout`` passes.
+        DecodeError: If a line does not decode (possible with ``errors="strict"``): raised after
+            the lines before it, once the tree is stopped; ``.result.stdout`` holds the bytes
+            from that line on.
 
     Example:
         >>> sum(len(batch) for batch in stream_batches(["seq", "1000"]))
@@ -544,6 +622,9 @@ def _stream(call: StreamCall) -> LineStream:
         ValidationError: If the arguments are wrong.
         ProcessError: If the command cannot start or exits non-zero.
         ProcessTimeoutError: If ``timeout`` passes.
+        DecodeError: If a line does not decode (possible with ``errors="strict"``): raised after
+            the lines before it, once the tree is stopped; ``.result.stdout`` holds the bytes
+            from that line on.
 
     Example:
         >>> list(stream(["printf", "a\\nb\\n"]))

@@ -24,7 +24,13 @@ import anyio
 
 from procfound.errors import ProcessError, StateError
 from procfound.failures import SYNC_CALL
-from procfound.portal import PortalClosedError, current_job_scope, in_portal_thread, submit
+from procfound.portal import (
+    PortalClosedError,
+    current_job_scope,
+    in_portal_thread,
+    stopped_error,
+    submit,
+)
 
 __all__ = ["acall_in_portal", "call_in_portal", "make_sync", "make_sync_iterator", "sync_docstring"]
 
@@ -151,8 +157,8 @@ def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwa
     if error is None:
         result: T = call.result
         return result
-    if not isinstance(error, Exception):
-        raise RuntimeError("procfound's portal was shut down while the call ran") from error
+    if not isinstance(error, Exception):  # cancelled: the portal was stopped under it
+        raise stopped_error() from error
     raise error
 
 
@@ -182,8 +188,8 @@ async def acall_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs
     if error is None:
         result: T = call.result
         return result
-    if not isinstance(error, Exception):
-        raise RuntimeError("procfound's portal was shut down while the call ran") from error
+    if not isinstance(error, Exception):  # cancelled: the portal was stopped under it
+        raise stopped_error() from error
     raise error
 
 
@@ -215,7 +221,7 @@ def _stop_and_wait(call: _Call) -> None:
             break
         except KeyboardInterrupt:
             continue
-        except RuntimeError:  # the portal is shutting down and cancels everything itself
+        except RuntimeError:  # StateError: the portal is stopping and cancels everything itself
             break
     waited = 0.0
     while waited < _CLEANUP_WAIT and not call.finished:

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from procfound.errors import ValidationError
 from procfound.exit import (
     EXIT_ERROR,
     EXIT_SIGINT,
@@ -72,3 +73,15 @@ def test_exit_interrupted_logs_a_given_message(caplog: pytest.LogCaptureFixture)
         exit_interrupted("Ctrl-C during upload")
     assert exited.value.code == 130
     assert logged(caplog) == [("WARNING", "Exiting due to interrupt: Ctrl-C during upload")]
+
+
+@pytest.mark.parametrize("code", [-1, 256, 2**64, 1.5, float("nan"), "2", None, True])
+def test_an_exit_code_the_os_cannot_carry_is_a_validation_error(
+    caplog: pytest.LogCaptureFixture, code: object
+) -> None:
+    # sys.exit() takes anything: 256 would exit 0, "2" would exit 1 after printing "2".
+    with caplog.at_level(logging.DEBUG, logger="procfound"), pytest.raises(ValidationError) as info:
+        exit_error("boom", code=code)  # type: ignore[arg-type]
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert "0 to 255" in str(info.value)
+    assert logged(caplog) == []

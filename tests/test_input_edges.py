@@ -294,14 +294,56 @@ def test_input_that_the_encoding_can_encode_is_written(sync_call: SyncCall) -> N
     assert result.stdout == b"\xe9"
 
 
-@pytest.mark.parametrize("encoding", ["hex", "zlib", "base64"])
+# Not text codecs (bytes to bytes, str to str), and text codecs that cannot decode output cut
+# at any byte (idna refuses errors="replace"; punycode fails on any non-ASCII byte even with
+# it; utf-16/utf-32 need the BOM at the start, which a tail does not have).
+UNUSABLE_CODECS = ["hex", "zlib", "base64", "bz2", "rot13", "idna", "punycode", "utf-16", "utf-32"]
+
+
+@pytest.mark.parametrize("encoding", UNUSABLE_CODECS)
 def test_a_codec_that_is_no_text_encoding_is_refused_before_running(
     sync_call: SyncCall, encoding: str, tmp_path: Path
 ) -> None:
     marker = tmp_path / "ran"
-    with pytest.raises(ValidationError, match=encoding):
+    with pytest.raises(ValidationError, match=encoding) as info:
         sync_call(run, ["touch", str(marker)], encoding=encoding)
     assert not marker.exists()
+    _printable(str(info.value))
+
+
+@pytest.mark.parametrize("entry", SYNC_CALLS, ids=SYNC_IDS)
+def test_an_unusable_codec_is_refused_by_every_entry_point(entry: Callable[..., Any]) -> None:
+    for encoding in ("idna", "punycode", "utf-16"):
+        with pytest.raises(ValidationError, match=encoding):
+            entry(["echo", "x"], encoding=encoding)
+
+
+def test_an_encode_only_error_handler_is_refused_before_running(
+    sync_call: SyncCall, tmp_path: Path
+) -> None:
+    # xmlcharrefreplace cannot decode: it would raise TypeError on the first bad byte.
+    marker = tmp_path / "ran"
+    with pytest.raises(ValidationError, match="xmlcharrefreplace"):
+        sync_call(run, ["touch", str(marker)], errors="xmlcharrefreplace")
+    assert not marker.exists()
+
+
+# A NUL or a lone surrogate reaches C (codecs.lookup, getpwnam) as ValueError /
+# UnicodeEncodeError unless the option's check refuses it first.
+UNNAMEABLE = {"NUL": "a\x00b", "lone surrogate": "\ud800"}
+
+
+@pytest.mark.parametrize("entry", SYNC_CALLS, ids=SYNC_IDS)
+@pytest.mark.parametrize("option", ["encoding", "errors", "user", "group", "extra_groups"])
+@pytest.mark.parametrize("value", UNNAMEABLE.values(), ids=UNNAMEABLE.keys())
+def test_nul_or_lone_surrogate_in_a_name_option_is_a_validation_error(
+    entry: Callable[..., Any], option: str, value: str
+) -> None:
+    given: object = [value] if option == "extra_groups" else value
+    with pytest.raises(ValidationError, match=option) as info:
+        entry(["true"], **{option: given})
+    _printable(str(info.value))
+    assert len(str(info.value)) < 200
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from procfound.engine.lines import LineSplitter
+from procfound.engine.lines import LineSplitter, UndecodableOutput
 
 
 def split(chunks: Iterable[bytes]) -> list[str]:
@@ -201,3 +201,44 @@ def test_property_split_chunks_gives_what_feed_gives(
     splitter = LineSplitter()
     got = [item for batch in splitter.split_chunks(chunked(encoded, cuts)) for item in batch]
     assert got + splitter.close() == lines
+
+
+# -- undecodable lines (errors="strict") ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_line", [None, 100])
+def test_an_undecodable_line_reports_the_lines_before_it_its_bytes_and_position(
+    max_line: int | None,
+) -> None:
+    splitter = LineSplitter(errors="strict", max_line=max_line)
+    assert splitter.feed(b"zero\n") == ["zero"]
+    with pytest.raises(UndecodableOutput) as info:
+        splitter.feed(b"one\r\ntw\xffo\nthree\npart")
+    failed = info.value
+    assert failed.lines == ["one"]  # decoded, not yet delivered
+    assert failed.rest == b"tw\xffo\nthree\npart"  # everything from the failing line on
+    assert failed.position == 12  # in the whole stream: 5 + 5 + 2
+    assert isinstance(failed.error, UnicodeDecodeError)
+
+
+@pytest.mark.parametrize("max_line", [None, 100])
+def test_an_undecodable_line_split_across_feeds_and_chunks_keeps_every_byte(
+    max_line: int | None,
+) -> None:
+    splitter = LineSplitter(errors="strict", max_line=max_line)
+    assert splitter.feed(b"a\nb") == ["a"]
+    chunks = [b"\xff", b"c\nd\n", b"e\n"]
+    with pytest.raises(UndecodableOutput) as info:
+        list(splitter.split_chunks(chunks))
+    assert info.value.lines == []
+    assert info.value.rest == b"b\xffc\nd\ne\n"
+    assert info.value.position == 3
+
+
+@pytest.mark.parametrize("max_line", [None, 100])
+def test_an_undecodable_last_line_is_reported_at_close(max_line: int | None) -> None:
+    splitter = LineSplitter(errors="strict", max_line=max_line)
+    assert splitter.feed(b"ok\nx\xfe") == ["ok"]
+    with pytest.raises(UndecodableOutput) as info:
+        splitter.close()
+    assert (info.value.lines, info.value.rest, info.value.position) == ([], b"x\xfe", 4)

@@ -30,6 +30,7 @@ from procfound import (
     ProcessError,
     ProcessTimeoutError,
     StateError,
+    ValidationError,
     wait_for_process_output,
 )
 
@@ -351,6 +352,23 @@ async def test_long_line_read_with_tiny_bufsize_is_whole() -> None:
         assert await proc.read_line_async(timeout=5.0) == line
     finally:
         await proc.acleanup()
+
+
+@pytest.mark.parametrize("bufsize", [2**64, 10**400, 16 * 1024 * 1024 + 1, -2, 1.5, "4096"])
+def test_an_unusable_bufsize_is_refused_at_construction(bufsize: object) -> None:
+    # Accepted, it killed the reader (OverflowError/MemoryError): the output was lost and
+    # cleanup() raised the same. Refused here, with the range, before anything runs.
+    with pytest.raises(ValidationError, match=r"bufsize must be an int from -1 to 16777216"):
+        ManagedProcess(["echo", "x"], bufsize=bufsize)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"bufsize must be an int from -1 to 16777216"):
+        procfound.run(["true"], bufsize=bufsize)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("bufsize", [-1, 0, 16 * 1024 * 1024])
+async def test_every_bufsize_in_the_range_reads_the_output(bufsize: int) -> None:
+    async with ManagedProcess(["echo", "x"], bufsize=bufsize) as proc:
+        assert await proc.read_line_async(timeout=5.0) == "x"
 
 
 @pytest.mark.anyio

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import python
+from conftest import python, wait_gone
 
 import procfound
 from procfound.sync import make_sync
@@ -201,3 +201,58 @@ def test_the_portal_is_one_thread_shared_by_all_sync_calls() -> None:
     after = [t.name for t in threading.enumerate()]
     assert after.count("procfound-portal") == 1
     assert set(after) == before
+
+
+BLOCKED_AT_EXIT = """
+import atexit, os, sys, threading, time
+
+reported = threading.Event()
+# Registered before procfound's own exit hook, so it runs after it: it gives the worker, woken
+# by procfound's shutdown, time to report before the interpreter freezes daemon threads.
+atexit.register(reported.wait, 10)
+
+import procfound
+
+def worker():
+    try:
+        if sys.argv[1] == "run":
+            procfound.run(["sh", "-c", "echo $$ > " + sys.argv[2] + "; exec sleep 30"])
+        else:
+            for _ in procfound.stream(["sh", "-c", "echo $$ > " + sys.argv[2] + "; exec sleep 30"]):
+                pass
+    except BaseException as exc:  # what the blocked thread gets when the interpreter exits
+        line = f"{type(exc).__module__} {type(exc).__name__} {getattr(exc, 'code', None)}\\n"
+        os.write(2, line.encode())
+        reported.set()
+
+threading.Thread(target=worker, daemon=True).start()
+for _ in range(500):
+    try:
+        if open(sys.argv[2]).read().strip():
+            break
+    except OSError:
+        pass
+    time.sleep(0.01)
+print("exiting", flush=True)  # the main thread ends: the worker is still in its sync call
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("kind", ["run", "stream"])
+def test_a_thread_blocked_in_a_sync_call_at_exit_gets_procfounds_error(
+    backend: str, kind: str, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROCFOUND_BACKEND": backend}
+    done = subprocess.run(
+        [*python(BLOCKED_AT_EXIT), kind, str(pid_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "exiting\n"
+    # Not a bare RuntimeError: the library's StateError, which says why.
+    assert done.stderr.strip() == "procfound.errors StateError INTERPRETER_EXITING", done.stderr
+    assert wait_gone(int(pid_file.read_text()))  # and the call's child was stopped

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import pid_alive, python, wait_gone
 
-from procfound.errors import PlatformError
+from procfound.errors import PlatformError, ValidationError
 from procfound.linux import prctl as prctl_helpers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,3 +297,33 @@ def test_non_ascii_name_is_cut_at_a_character_boundary_and_reads_back() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["True", "ééééééé"]  # 7 x 2 bytes = 14 <= 15
+
+
+@pytest.mark.parametrize(
+    ("helper", "value"),
+    [
+        ("set_name", 5),
+        ("set_name", None),
+        ("set_name", b"worker"),
+        ("set_name", "a\x00b"),
+        ("set_name", "\ud800"),
+        ("set_death_signal", "SIGTERM"),
+        ("set_death_signal", 2**64),
+        ("set_death_signal", -1),
+        ("set_death_signal", 1.5),
+        ("set_death_signal", True),
+        ("set_dumpable", None),
+        ("set_dumpable", "no"),
+        ("set_no_new_privs", 1.0),
+        ("set_no_new_privs", object()),
+    ],
+)
+def test_a_wrong_argument_is_a_validation_error_before_any_prctl_call(
+    helper: str, value: object
+) -> None:
+    # Checked before the platform and before prctl: the test runner's state is never touched,
+    # and a wrong type is an error, not a False (or a raw TypeError) from python-prctl.
+    with pytest.raises(ValidationError) as info:
+        getattr(prctl_helpers, helper)(value)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert len(str(info.value)) < 200

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from conftest import python
 
+from procfound.errors import ValidationError
 from procfound.linux import title as title_helpers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,3 +209,12 @@ def test_a_failing_setproctitle_gives_false_with_a_warning(
 
 def test_has_setproctitle_returns_a_bool() -> None:
     assert isinstance(title_helpers.has_setproctitle(), bool)
+
+
+@pytest.mark.parametrize("title", [5, None, b"bytes", "a\x00b", "\ud800"])
+def test_a_title_that_cannot_be_one_is_a_validation_error_even_in_test_mode(
+    title: object,
+) -> None:
+    # Checked before the test-mode shortcut, so a test suite sees what production would.
+    with pytest.raises(ValidationError, match="title"):
+        title_helpers.set_process_title(title)  # type: ignore[arg-type]

@@ -10,14 +10,19 @@ up instead of hanging forever (peers wait without bound: anyio #757).
 
 from __future__ import annotations
 
+import math
 import signal
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DEFAULT_GRACE", "KILL_WAIT", "KillSchedule", "KillStep", "StopPolicy"]
+from procfound.engine.contain import CONTAIN_LEVELS
+
+__all__ = ["DEFAULT_GRACE", "KILL_WAIT", "VALID_SIGNALS", "KillSchedule", "KillStep", "StopPolicy"]
 
 DEFAULT_GRACE: Final = 0.5
 KILL_WAIT: Final = 5.0
+# Every signal this platform can deliver, real-time ones included (glibc keeps 32 and 33).
+VALID_SIGNALS: Final = frozenset(int(sig) for sig in signal.valid_signals()) - {0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,28 @@ class StopPolicy:
     stop_signal: int = int(signal.SIGTERM)
     kill_grace: float = DEFAULT_GRACE
     contain: str = "group"
+
+    def __post_init__(self) -> None:
+        # The value's own invariant, a backstop for one built by hand: stop_policy() parses
+        # names and gives the precise messages.
+        grace = self.kill_grace
+        if isinstance(self.stop_signal, int) and not isinstance(self.stop_signal, bool):
+            object.__setattr__(self, "stop_signal", int(self.stop_signal))  # a signal.Signals
+        if (
+            type(self.stop_signal) is not int
+            or self.stop_signal not in VALID_SIGNALS
+            or isinstance(grace, bool)
+            or not isinstance(grace, int | float)
+            or not 0 <= grace < math.inf
+            or self.contain not in CONTAIN_LEVELS
+        ):
+            from procfound.errors import ValidationError
+
+            raise ValidationError(
+                f"not a stop policy this platform can carry out: {self!r:.200}; "
+                "build one with procfound.stop_policy()",
+                code="INVALID_ARGUMENT",
+            )
 
     @property
     def schedule(self) -> KillSchedule:

@@ -18,7 +18,7 @@ from typing import Final
 # Measured: splitting a 1 MiB read at once made streaming almost twice as slow.
 _PIECE: Final = 64 * 1024
 
-__all__ = ["CutLine", "LineSplitter", "universal_newlines"]
+__all__ = ["CutLine", "LineSplitter", "UndecodableOutput", "universal_newlines"]
 
 
 def universal_newlines(text: str) -> str:
@@ -32,6 +32,21 @@ def universal_newlines(text: str) -> str:
     if "\r" not in text:  # one scan; the common case copies nothing
         return text
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class UndecodableOutput(Exception):
+    """A line did not decode (``errors="strict"``, or a handler that refuses a byte).
+
+    ``lines`` are the complete lines before it, decoded (not delivered yet); ``rest`` the bytes
+    from the start of the failing line to the end of what was fed; ``position`` the offset of
+    the first undecodable byte in the whole stream.
+    """
+
+    def __init__(
+        self, error: UnicodeError, lines: list[str], rest: bytes, position: int | None
+    ) -> None:
+        super().__init__(str(error))
+        self.error, self.lines, self.rest, self.position = error, lines, rest, position
 
 
 class CutLine(str):
@@ -99,10 +114,16 @@ class LineSplitter:
 
     def split_chunks(self, chunks: Iterable[bytes]) -> Iterator[list[str]]:
         """Feed each chunk, 64 KiB at a time; yield each piece's lines (never an empty list)."""
-        for chunk in chunks:
+        pieces = iter(chunks)
+        for chunk in pieces:
             view = memoryview(chunk)
             for start in range(0, len(chunk), _PIECE):
-                lines = self._split(chunk, view, start, min(start + _PIECE, len(chunk)))
+                stop = min(start + _PIECE, len(chunk))
+                try:
+                    lines = self._split(chunk, view, start, stop)
+                except UndecodableOutput as exc:
+                    exc.rest += chunk[stop:] + b"".join(pieces)  # all that was not delivered
+                    raise
                 if lines:
                     yield lines
 
@@ -125,23 +146,53 @@ class LineSplitter:
         if end < 0:
             self._pending += view[start:stop]
             return []
-        if self._pending:
-            self._pending += view[start : end + 1]
-            text = self._pending.decode(self._encoding, self._errors)
-            self._pending = bytearray(view[end + 1 : stop])
-        else:
-            text = str(view[start : end + 1], self._encoding, self._errors)
-            if end + 1 < stop:
-                self._pending += view[end + 1 : stop]
+        try:
+            if self._pending:
+                self._pending += view[start : end + 1]
+                text = self._pending.decode(self._encoding, self._errors)
+                self._pending = bytearray(view[end + 1 : stop])
+            else:
+                text = str(view[start : end + 1], self._encoding, self._errors)
+                if end + 1 < stop:
+                    self._pending += view[end + 1 : stop]
+        except UnicodeError as exc:
+            block = bytes(self._pending) if self._pending else bytes(view[start : end + 1])
+            # Where the block starts in the stream: the bytes counted so far, less what of
+            # this feed is not in the block, less the pending start of its first line.
+            offset = self.size - (stop - end - 1) - len(block)
+            raise self._undecodable(exc, block, bytes(view[end + 1 : stop]), offset) from exc
         lines = universal_newlines(text).split("\n")
         lines.pop()  # the block ends with a line end: the last piece is always empty
         return lines
+
+    def _undecodable(
+        self, error: UnicodeError, block: bytes, after: bytes, offset: int | None
+    ) -> UndecodableOutput:
+        """The error for ``block`` (whole lines) that did not decode: the lines before the one
+        that failed are decoded (they can be: the codec is ASCII-compatible and stateless)."""
+        bad = error.start if isinstance(error, UnicodeDecodeError) else 0
+        cut = max(block.rfind(b"\n", 0, bad), block.rfind(b"\r", 0, bad)) + 1
+        lines: list[str] = []
+        if cut:
+            lines = universal_newlines(block[:cut].decode(self._encoding, self._errors)).split("\n")
+            lines.pop()
+        position = None if offset is None else offset + bad
+        return UndecodableOutput(error, lines, block[cut:] + after, position)
+
+    def _decode_line(self, raw: bytes | bytearray, errors: str, ends_at: int) -> str:
+        """One line whose bytes end at stream offset ``ends_at``, decoded."""
+        try:
+            return raw.decode(self._encoding, errors)
+        except UnicodeError as exc:
+            start = exc.start if isinstance(exc, UnicodeDecodeError) else 0
+            raise UndecodableOutput(exc, [], bytes(raw), ends_at - len(raw) + start) from exc
 
     def _feed_capped(self, data: bytes) -> list[str]:
         # Line by line, so that no line ever holds more than max_line bytes in memory.
         assert self._max is not None
         lines: list[str] = []
         start = 0
+        base = self.size - len(data)  # the stream offset of data[0]
         while True:
             end = _line_end(data, start)
             piece = data[start:] if end < 0 else data[start:end]
@@ -152,7 +203,12 @@ class LineSplitter:
             self._pending += piece
             if end < 0:
                 return lines
-            lines.append(self._finish_line())
+            try:
+                lines.append(self._finish_line(base + end))
+            except UndecodableOutput as exc:
+                exc.lines = lines
+                exc.rest += data[end:]
+                raise
             start = end + 1
             if data[end] == 0x0D:  # "\r": a "\n" right after it is part of the same line end
                 if start == len(data):
@@ -160,11 +216,11 @@ class LineSplitter:
                 elif data[start] == 0x0A:
                     start += 1
 
-    def _finish_line(self) -> str:
+    def _finish_line(self, ends_at: int) -> str:
         raw, dropped = self._pending, self._pending_dropped
         self._pending, self._pending_dropped = bytearray(), 0
         # "ignore" at the cut: a character split by the cap is dropped whole, not replaced.
-        text = raw.decode(self._encoding, "ignore" if dropped else self._errors)
+        text = self._decode_line(raw, "ignore" if dropped else self._errors, ends_at)
         if not dropped:
             return text
         # Bytes of a character split by the cap were kept but could not be decoded: count them.
@@ -176,8 +232,12 @@ class LineSplitter:
         if not self._pending and not self._pending_dropped:
             return []
         if self._max is not None:
-            return [self._finish_line()]
-        text = self._pending.decode(self._encoding, self._errors)
+            return [self._finish_line(self.size)]
+        offset = self.size - len(self._pending)
+        try:
+            text = self._pending.decode(self._encoding, self._errors)
+        except UnicodeError as exc:
+            raise self._undecodable(exc, bytes(self._pending), b"", offset) from exc
         self._pending = bytearray()
         return [text]
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Final
 
-from procfound.errors import PlatformError
+from procfound.errors import PlatformError, ValidationError, shorten
+from procfound.request import check_text
 
 __all__ = [
     "get_name",
@@ -101,6 +103,14 @@ def has_prctl() -> bool:
     return is_linux() and _import_prctl() is not None
 
 
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, int):  # bool is an int; so is 0/1 from C-minded callers
+        raise ValidationError(
+            f"{name} must be True or False, not {type(value).__name__}", code="INVALID_ARGUMENT"
+        )
+    return bool(value)
+
+
 def _apply(what: str, value: object, call: Callable[[], object]) -> bool:
     """Run one prctl setter: True on success; a failure is logged as a warning, not raised."""
     try:
@@ -128,6 +138,7 @@ def set_name(name: str) -> bool:
         True if the name was set, False if the prctl call failed (a warning is logged).
 
     Raises:
+        ValidationError: If ``name`` is not a str, or holds a NUL or a lone surrogate.
         PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
             installed (``DEPENDENCY_MISSING``).
 
@@ -136,6 +147,7 @@ def set_name(name: str) -> bool:
         >>> set_name("worker-1")
         True
     """
+    check_text(name, "name")
     prctl = _require_prctl()
     kept = name[:MAX_NAME_LENGTH]
     # The kernel cuts at 15 *bytes*; cutting at a character boundary ourselves keeps the name
@@ -190,12 +202,14 @@ def set_death_signal(sig: int) -> bool:
     cleared by ``fork()`` and when executing a set-user-ID or set-group-ID binary.
 
     Args:
-        sig: The signal number to receive, for example ``signal.SIGTERM`` or ``signal.SIGKILL``.
+        sig: The signal number to receive, for example ``signal.SIGTERM`` or ``signal.SIGKILL``
+            (0 clears the setting).
 
     Returns:
         True if the signal was registered, False if the prctl call failed (a warning is logged).
 
     Raises:
+        ValidationError: If ``sig`` is not a signal number of this platform (or 0).
         PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
             installed (``DEPENDENCY_MISSING``).
 
@@ -205,6 +219,16 @@ def set_death_signal(sig: int) -> bool:
         >>> set_death_signal(signal.SIGTERM)  # SIGTERM arrives when the parent dies
         True
     """
+    if (
+        isinstance(sig, bool)
+        or not isinstance(sig, int)
+        or (sig != 0 and sig not in signal.valid_signals())
+    ):
+        raise ValidationError(
+            f"sig must be a signal number such as signal.SIGTERM (0 clears it), "
+            f"not {shorten(repr(sig))}",
+            code="INVALID_ARGUMENT",
+        )
     prctl = _require_prctl()
     return _apply("death signal", sig, lambda: prctl.set_pdeathsig(int(sig)))
 
@@ -222,6 +246,7 @@ def set_dumpable(flag: bool) -> bool:
         True if the flag was set, False if the prctl call failed (a warning is logged).
 
     Raises:
+        ValidationError: If ``flag`` is not a bool.
         PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
             installed (``DEPENDENCY_MISSING``).
 
@@ -230,6 +255,7 @@ def set_dumpable(flag: bool) -> bool:
         >>> set_dumpable(False)  # no core dumps for this process
         True
     """
+    flag = _flag(flag, "flag")
     prctl = _require_prctl()
     return _apply("dumpable flag", flag, lambda: prctl.set_dumpable(1 if flag else 0))
 
@@ -248,6 +274,7 @@ def set_no_new_privs(enabled: bool = True) -> bool:
         True if the flag was set, False if the prctl call failed (a warning is logged).
 
     Raises:
+        ValidationError: If ``enabled`` is not a bool.
         PlatformError: Not on Linux (``PLATFORM_NOT_SUPPORTED``) or python-prctl is not
             installed (``DEPENDENCY_MISSING``).
 
@@ -256,5 +283,6 @@ def set_no_new_privs(enabled: bool = True) -> bool:
         >>> set_no_new_privs(True)  # children cannot gain privileges through exec
         True
     """
+    enabled = _flag(enabled, "enabled")
     prctl = _require_prctl()
     return _apply("no_new_privs flag", enabled, lambda: prctl.set_no_new_privs(1 if enabled else 0))

@@ -22,6 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final
 
+from procfound.request import check_text
+
 __all__ = [
     "get_process_title",
     "has_setproctitle",
@@ -79,11 +81,16 @@ def set_process_title(title: str) -> bool:
         True if the title was set (or skipped in test mode); False if setproctitle is not
         installed, or if setting it failed (a warning is logged).
 
+    Raises:
+        ValidationError: If ``title`` is not a str, or holds a NUL or a lone surrogate (also
+            in test mode).
+
     Example:
         >>> from procfound.linux.title import set_process_title
         >>> set_process_title("myapp: worker 3")
         True
     """
+    check_text(title, "title")
     if _in_test_mode():
         logger.debug("Skipping set_process_title in test mode")
         return True
