@@ -14,6 +14,13 @@ the two paths differed in which fds reached the child and in where the program w
 
 The child gets a new process group (so the whole tree can be signalled at once) unless the caller
 asked for the terminal (``foreground``) or for a group of its own choosing (``process_group``).
+
+**At most one step between spawn and exec.** A cgroup box (``contain="tree"``/``"cgroup"``) and
+``kill_on_parent_death`` need code in the child before the command runs; the child then execs
+one helper (``engine/helper.py``) that joins the box, drops the privileges ``user``/``group``/
+``extra_groups`` ask for, sets the parent-death signal, and execs the command with ``fork_exec``'s
+semantics, reporting a failure through a pipe read until the command's exec, so every error is
+the one a direct spawn gives. The process group and the environment marker need no helper.
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +38,7 @@ from enum import Enum
 from typing import Any, Final
 
 from procfound.engine.contain import CgroupBox, Containment, open_containment
+from procfound.engine.helper import helper_argv
 from procfound.engine.kill import DEFAULT_GRACE
 from procfound.errors import shorten
 
@@ -39,14 +46,11 @@ __all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn", "spawn_error
 
 _HAS_PIDFD: Final = hasattr(os, "pidfd_open")
 _IS_LINUX: Final = sys.platform.startswith("linux")
-# A trampoline that makes the child ask for SIGKILL when its parent dies, then checks that the
-# parent is still the one that spawned it (it may have died before the request took effect), then
-# execs the real command. setpriv(1) does the prctl from C, so no Python runs between fork and
-# exec and vfork still applies; sh does the parent check.
-_PDEATHSIG_SCRIPT: Final = '[ "$PPID" = "$0" ] || kill -KILL $$; exec "$@"'
-# After a shell trampoline, the exec that shows another argv[0] than the program's path
-# (process_title, executable): POSIX sh has no ``exec -a``.
-_EXEC_AS: Final = "import os, sys; os.execv(sys.argv[1], sys.argv[2:])"
+# The dispositions fork_exec's restore_signals sets back to SIG_DFL (what a Python parent and
+# the Python helper ignore).
+_RESTORED_SIGNALS: Final = tuple(
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name)
+)
 _F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", None)
 
 
@@ -132,6 +136,8 @@ class SpawnError(Exception):
 # umask). An attribute rather than a subclass: OSError(ENOENT, ...) must stay the
 # FileNotFoundError that subprocess (the fallback path) raises for the same failure.
 _BEFORE_EXEC: Final = "_procfound_before_exec"
+# Set on the OSError of a spawn helper that could not join the call's cgroup.
+_CGROUP_JOIN: Final = "_procfound_cgroup_join"
 
 
 @dataclass(slots=True, eq=False)
@@ -158,31 +164,39 @@ def _set_nonblocking(fd: int) -> None:
     fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
 
 
-def _wrap_pdeathsig(argv: list[str]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class _Helper:
+    """The spawn helper a request needs (engine/helper.py): what it does before the exec."""
+
+    join: str | None  # the box's cgroup.procs
+    parent: int | None  # our pid, for the parent-death signal
+    program: str  # the program and argv the helper execs (request.program, request.argv)
+    argv: list[str]
+
+
+def _helper_for(request: SpawnRequest, box: Containment | None) -> _Helper | None:
+    """The helper ``request`` needs: only for a cgroup box or ``kill_on_parent_death``."""
+    join = box.join_file if isinstance(box, CgroupBox) else None
+    if join is None and not request.kill_on_parent_death:
+        return None
     from procfound.errors import PlatformError
 
-    if not _IS_LINUX:
+    if request.kill_on_parent_death and not _IS_LINUX:
         raise PlatformError(
             "kill_on_parent_death needs Linux (PR_SET_PDEATHSIG)", code="PLATFORM_NOT_SUPPORTED"
         )
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
+    if not sys.executable:
         raise PlatformError(
-            "kill_on_parent_death needs setpriv(1) from util-linux "
-            "(Debian/Ubuntu: apt-get install util-linux)",
+            "contain='tree'/'cgroup' with a cgroup, and kill_on_parent_death, run a Python "
+            "helper before the command and need sys.executable, which is empty here",
             code="DEPENDENCY_MISSING",
         )
-    return [
-        setpriv,
-        "--pdeathsig",
-        "KILL",
-        "--",
-        "/bin/sh",
-        "-c",
-        _PDEATHSIG_SCRIPT,
-        str(os.getpid()),
-        *argv,
-    ]
+    return _Helper(
+        join=join,
+        parent=os.getpid() if request.kill_on_parent_death else None,
+        program=request.program,
+        argv=request.argv,
+    )
 
 
 def spawn(request: SpawnRequest) -> Child:
@@ -210,37 +224,77 @@ def _open_box(request: SpawnRequest) -> Containment | None:
 
         raise PlatformError(str(exc), code="PLATFORM_NOT_SUPPORTED") from None
     except OSError as exc:
-        raise SpawnError(f"cannot make the cgroup for contain={request.contain!r}: {exc}") from exc
+        raise SpawnError(exc.strerror or str(exc), errno_=exc.errno) from exc
 
 
-def _command(request: SpawnRequest, box: Containment | None) -> tuple[str, list[str], SpawnRequest]:
-    """The program, argv and request to execute, trampolines included."""
-    program, argv = request.program, request.argv
-    trampoline = request.kill_on_parent_death or isinstance(box, CgroupBox)
-    if trampoline:
-        # A trampoline execs the program itself, where a failure could only show as exit code
-        # 127 ("exec: not found"): look first, so a program that cannot start gives the same
-        # error as without the option.
-        path = _check_program(request)
-        if argv[0] != program:  # the shell's exec cannot show another name: exec via Python
-            if not sys.executable:
-                from procfound.errors import PlatformError
-
-                raise PlatformError(
-                    "process_title/executable with a trampoline needs sys.executable",
-                    code="DEPENDENCY_MISSING",
-                )
-            argv = [sys.executable, "-I", "-S", "-c", _EXEC_AS, path, *argv]
+def _command(request: SpawnRequest, box: Containment | None) -> tuple[SpawnRequest, _Helper | None]:
+    """The request to spawn (the box's environment in it), and the helper it needs, if any."""
     if box is not None:
-        argv, env = box.prepare(argv, request.env)
-        request = replace(request, env=env)
-    if request.kill_on_parent_death:
-        argv = _wrap_pdeathsig(argv)
-    return (argv[0] if trampoline else program), argv, request
+        argv, env = box.prepare(request.argv, request.env)
+        request = replace(request, argv=argv, env=env)
+    return request, _helper_for(request, box)
+
+
+def _helper_command(
+    request: SpawnRequest, helper: _Helper, report_fd: int
+) -> tuple[str, list[str], SpawnRequest]:
+    """The program, argv and request that spawn ``helper``, which reports on ``report_fd``.
+
+    The helper drops the privileges itself, after joining the box: the spawn must not.
+    """
+    env: Mapping[str, str] = os.environ if request.env is None else request.env
+    argv = helper_argv(
+        sys.executable,
+        report_fd,
+        join=helper.join,
+        groups=request.extra_groups,
+        gid=request.group,
+        uid=request.user,
+        parent=helper.parent,
+        default_signals=tuple(
+            sig
+            for sig in _RESTORED_SIGNALS
+            if request.restore_signals or signal.getsignal(sig) != signal.SIG_IGN
+        ),
+        lc_ctype=env.get("LC_CTYPE"),
+        paths=[os.fsdecode(path) for path in _executables(helper.program, request.env)],
+        argv=helper.argv,
+    )
+    spawned = replace(
+        request,
+        argv=argv,
+        executable=None,
+        user=None,
+        group=None,
+        extra_groups=None,
+        pass_fds=tuple(sorted({*request.pass_fds, report_fd})),
+    )
+    return sys.executable, argv, spawned
+
+
+def _executables(program: str, env: Mapping[str, str] | None) -> tuple[bytes, ...]:
+    """The files exec tries for ``program``, in order: as execvp would, in the child's PATH."""
+    executable = os.fsencode(program)
+    if b"/" in executable:
+        return (executable,)
+    return tuple(os.path.join(os.fsencode(d), executable) for d in os.get_exec_path(env))
+
+
+def _above_stdio(fd: int) -> int:
+    """``fd``, or a dup of it at 3 or above (only when our 0-2 are closed): keep it off the
+    child's stdio."""
+    low = []
+    while fd < 3:
+        low.append(fd)
+        fd = os.dup(fd)
+    for old in low:
+        os.close(old)
+    return fd
 
 
 def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
-    program, argv, request = _command(request, box)
+    request, helper = _command(request, box)
+    program, argv = request.program, request.argv
     opened: list[int] = []  # fds made for the child, closed in the parent after the spawn
     ours: list[int] = []  # our ends, closed only if the spawn fails
     child_fds = [-1, -1, -1]  # what becomes the child's 0, 1, 2 (-1: ours, inherited)
@@ -268,10 +322,10 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
                 child_fds[target] = child_fds[1] if child_fds[1] >= 0 else 1
             elif isinstance(choice, int):
                 child_fds[target] = choice
-        if _FORK_EXEC is not None:
-            pid = _fork_exec(program, argv, request, child_fds)
+        if helper is None:
+            pid = _start(program, argv, request, child_fds)
         else:
-            pid = _popen(program, argv, request, child_fds)
+            pid = _start_helper(request, helper, child_fds)
     except BaseException as exc:
         for fd in ours:
             os.close(fd)
@@ -294,6 +348,42 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
     )
 
 
+def _start(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
+    if _FORK_EXEC is not None:
+        return _fork_exec(program, argv, request, child_fds)
+    return _popen(program, argv, request, child_fds)
+
+
+def _start_helper(request: SpawnRequest, helper: _Helper, child_fds: list[int]) -> int:
+    """Spawn the helper, then read its report pipe until EOF: the command's exec (or a failure,
+    raised as the OSError a direct spawn gives)."""
+    report_read, report_write = os.pipe()
+    try:
+        report_write = _above_stdio(report_write)
+        try:
+            program, argv, spawned = _helper_command(request, helper, report_write)
+            pid = _start(program, argv, spawned, child_fds)
+        finally:
+            os.close(report_write)
+        report = _read_report(report_read)
+    finally:
+        os.close(report_read)
+    if report:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        raise _exec_failure(report, request.cwd, request.program)
+    return pid
+
+
+def _read_report(fd: int) -> bytes:
+    report = bytearray()
+    while True:  # EOF once the child has exec'd (the pipe is close-on-exec)
+        part = os.read(fd, 50000)
+        report += part
+        if not part or len(report) > 50000:
+            return bytes(report)
+
+
 def _open_pidfd(pid: int) -> int | None:
     if not _HAS_PIDFD:
         return None
@@ -314,24 +404,13 @@ def _process_group(request: SpawnRequest) -> int:
 
 
 def _fork_exec(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
-    executable = os.fsencode(program)
-    if b"/" in executable:
-        executables: tuple[bytes, ...] = (executable,)
-    else:  # as execvp would, in the child's PATH
-        executables = tuple(
-            os.path.join(os.fsencode(d), executable) for d in os.get_exec_path(request.env)
-        )
+    executables = _executables(program, request.env)
     env = request.env
     env_list = (
         None if env is None else [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
     )
     err_read, err_write = os.pipe()
-    low = []
-    while err_write < 3:  # only when our 0-2 are closed: keep it off the child's stdio
-        low.append(err_write)
-        err_write = os.dup(err_write)
-    for fd in low:
-        os.close(fd)
+    err_write = _above_stdio(err_write)
     try:
         try:
             keep = tuple(sorted({*request.pass_fds, err_write}))
@@ -362,18 +441,13 @@ def _fork_exec(program: str, argv: list[str], request: SpawnRequest, child_fds: 
             )
         finally:
             os.close(err_write)
-        report = bytearray()
-        while True:  # EOF once the child has exec'd (the pipe is close-on-exec)
-            part = os.read(err_read, 50000)
-            report += part
-            if not part or len(report) > 50000:
-                break
+        report = _read_report(err_read)
     finally:
         os.close(err_read)
     if report:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        raise _exec_failure(bytes(report), request.cwd, program)
+        raise _exec_failure(report, request.cwd, program)
     return pid
 
 
@@ -387,6 +461,10 @@ def _exec_failure(report: bytes, cwd: str | None, program: str) -> OSError:
     if detail == b"noexec":  # before exec: chdir, setgroups, setgid, setuid
         error = OSError(code, os.strerror(code), cwd) if cwd else OSError(code, os.strerror(code))
         setattr(error, _BEFORE_EXEC, True)
+        return error
+    if detail == b"cgroup":  # the spawn helper could not join the call's cgroup
+        error = OSError(code, os.strerror(code))
+        setattr(error, _CGROUP_JOIN, True)
         return error
     if code == 0:
         return OSError(errno.EINVAL, detail.decode(errors="replace"))
@@ -441,20 +519,6 @@ def _find_program(program: str, env: Mapping[str, str] | None, cwd: str | None) 
     if denied:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
-
-
-def _check_program(request: SpawnRequest) -> str:
-    """The path exec would run for ``request``; raise the :class:`SpawnError` it would give."""
-    program = request.program
-    try:
-        path = _find_program(program, request.env, request.cwd)
-        if os.path.isdir(path) or not os.access(path, os.X_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
-        if _missing_interpreter(path, request.cwd) is not None:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
-    except OSError as exc:
-        raise spawn_error(exc, program, request.cwd, env=request.env) from exc
-    return path
 
 
 def _missing_interpreter(path: str, cwd: str | None) -> str | None:
@@ -545,6 +609,12 @@ def spawn_error(
     """
     code = exc.errno
     at_cwd = cwd is not None and (exc.filename == cwd or not os.path.isdir(cwd))
+    if getattr(exc, _CGROUP_JOIN, False):
+        return SpawnError(
+            f"cannot start {shorten(program)}: it could not join the cgroup of its call "
+            f"(contain='tree'/'cgroup'): {exc.strerror}",
+            errno_=code,
+        )
     if getattr(exc, _BEFORE_EXEC, False) and not at_cwd:
         return SpawnError(
             f"cannot start {shorten(program)}: setting its user, groups or umask failed: "
