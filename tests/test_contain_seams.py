@@ -404,3 +404,70 @@ def test_tree_falls_back_to_the_marker_when_the_cgroup_cannot_be_made(tmp_path: 
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# The cheap join: /bin/sh where it runs the command exactly as a direct spawn, Python elsewhere
+# --------------------------------------------------------------------------------------------
+
+
+def sh_join_for(tmp_path: Path, argv: list[str], **fields: Any) -> list[str] | None:
+    from procfound.engine import spawn as spawn_module
+
+    request = spawn_module.SpawnRequest(argv=argv, **fields)
+    helper = spawn_module._Helper(
+        join=str(tmp_path / "cgroup.procs"),
+        parent=os.getpid() if request.kill_on_parent_death else None,
+        program=request.program,
+        argv=request.argv,
+    )
+    return spawn_module._sh_join(request, helper)
+
+
+def test_the_sh_join_is_chosen_only_where_nothing_can_differ(
+    tmp_path: Path, no_shebang: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PWD", os.getcwd())
+    for name in ("IFS", "PPID", "OPTIND"):
+        monkeypatch.delenv(name, raising=False)
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    chained = tmp_path / "chained"
+    chained.write_text(f"#!{script}\n")
+    chained.chmod(0o755)
+    plain = {"PATH": os.environ["PATH"], "PWD": os.getcwd()}
+    assert sh_join_for(tmp_path, ["true"]) is not None
+    assert sh_join_for(tmp_path, [str(script)]) is not None
+    assert sh_join_for(tmp_path, ["true"], env=plain) is not None
+    assert sh_join_for(tmp_path, ["ls"], cwd="/", env={**plain, "PWD": "/"}) is not None
+    refused: list[tuple[list[str], dict[str, Any]]] = [
+        (["true"], {"env": {**plain, "a-b": "1"}}),  # a name the shell would drop
+        (["true"], {"env": {**plain, "IFS": ":"}}),  # a variable the shell resets
+        (["true"], {"env": {"PWD": os.getcwd()}}),  # no PATH: the shell has its own default
+        (["true"], {"env": {"PATH": os.environ["PATH"]}}),  # no PWD: the shell adds one
+        (["true"], {"cwd": "/"}),  # PWD is not the child's cwd
+        (["myname"], {"executable": "/bin/true"}),  # argv[0] is not the program
+        (["true"], {"user": NOBODY}),
+        (["true"], {"kill_on_parent_death": True}),
+        ([str(no_shebang)], {}),  # ENOEXEC: the shell would run it as a script
+        ([str(chained)], {}),  # its interpreter is a script
+        (["procfound-no-such-program"], {}),  # the error must be the spawn's
+        (["/etc/passwd"], {}),
+    ]
+    for argv, fields in refused:
+        assert sh_join_for(tmp_path, argv, **fields) is None, (argv, fields)
+
+
+def test_under_the_sh_join_the_command_sees_a_direct_spawns_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    needs_cgroup()
+    monkeypatch.setenv("PWD", os.getcwd())
+    for name in ("IFS", "PPID", "OPTIND"):
+        monkeypatch.delenv(name, raising=False)
+    env = {"SPACES": "a b", "NEWLINE": "x\ny", "EMPTY": ""}
+    direct = run(["env", "-0"], env=env).stdout.split("\0")
+    joined = run(["env", "-0"], env=env, contain="tree").stdout.split("\0")
+    assert sorted(joined) == sorted(direct)  # dash lists PWD last: only the order may differ
+    assert run(["sh", "-c", "echo $0"], contain="tree").stdout == "sh\n"
