@@ -245,11 +245,9 @@ def workload(quick: bool) -> Workload:
         ],
         note="Shutdown (kill and reap) happens after the clock stops. The child is "
         f'`sh -c "{SCRIPT}"`. ManagedProcess contains the whole tree by default '
-        "(`contain='tree'`: a cgroup per launch, which the child joins through procfound's "
-        "Python spawn helper before it execs, where a cgroup is writable); the "
-        "`contain='group'` rows show the launch without it. The floor rows are the stdlib "
-        "way plus a cgroup made per launch and joined before exec: through the same helper, "
-        "and through `/bin/sh` (the cheapest exec, but not a faithful one: it cannot set "
-        "argv[0], rewrites PWD/IFS/PPID/OPTIND, drops variables whose names are not shell "
-        "names and runs a file without `#!` as a script).",
+        "(`contain='tree'`: a cgroup per launch where one is writable, which the child joins "
+        "before it execs: through a `/bin/sh` one-liner where that runs the command exactly as "
+        "a direct spawn, as here, through procfound's Python spawn helper otherwise); the "
+        "`contain='group'` rows show the launch without it. The floor rows are the stdlib way "
+        "plus a cgroup made per launch and joined before exec, through each of the two.",
     )
