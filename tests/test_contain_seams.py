@@ -183,6 +183,33 @@ def test_procfound_inside_procfound_is_contained_by_the_outer_call(
     assert our_boxes() == []
 
 
+def test_procfound_run_timeout_contains_a_program_that_uses_managed_process(
+    tmp_path: Path,
+) -> None:
+    needs_cgroup()
+    pidfile = tmp_path / "inner-child"
+    cli = [PY, "-m", "procfound", "run", "--timeout", "3", PY, "-c", INNER, str(pidfile), "cgroup"]
+    done = fresh_cli(cli)
+    assert done.returncode == 124, done.stderr
+    child = int(pidfile.read_text())
+    if not wait_gone(child, 3.0):
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError(f"the inner procfound's child {child} outlived procfound run")
+    root = contain_module.cgroup_root()
+    assert root is not None
+    assert [name for name in os.listdir(root) if name.startswith(f"procfound-{done.pid}-")] == []
+
+
+def fresh_cli(argv: list[str]) -> Any:
+    """Run ``argv`` (a procfound CLI) in a fresh process; the result carries its pid."""
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = proc.communicate(timeout=60)
+    done = subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+    done.pid = proc.pid  # type: ignore[attr-defined]
+    return done
+
+
 def test_an_inner_marker_is_added_next_to_the_outer_one() -> None:
     outer, inner = contain_module.MarkerBox(), contain_module.MarkerBox()
     _, env = outer.prepare(["true"], {"PATH": "/bin"})
