@@ -5,7 +5,7 @@ that calls ``setsid``, a daemon that double-forks, or a shell with job control l
 ``contain="tree"`` the engine uses the strongest mechanism this machine allows:
 
 * :class:`CgroupBox`: a cgroup v2 directory made for the call. The child enters it before it can
-  fork (the spawn helper, ``engine/helper.py``, writes itself into ``cgroup.procs`` and then
+  fork (a spawn helper, ``engine/spawn.py``, writes itself into ``cgroup.procs`` and then
   execs the command), so nothing the command starts can be outside it. The box is the whole
   *subtree*: a descendant that makes a sub-cgroup and moves into it (or a procfound inside the
   command, whose own boxes are sub-cgroups of ours) is still in it. Emptiness is the subtree's
@@ -135,7 +135,9 @@ def _find_cgroup_root() -> str | None:
     if mount is None or ours is None:
         return None
     base = os.path.join(mount, ours.lstrip("/"))
-    if not os.path.exists(os.path.join(base, "cgroup.procs")):
+    # Moving a process into a box needs write access to cgroup.procs of the common ancestor
+    # (ours), not just to the box's: without it every child would fail to join.
+    if not os.access(os.path.join(base, "cgroup.procs"), os.W_OK):
         return None
     _remove_stale_boxes(base)
     probe = os.path.join(base, f"procfound-probe-{os.getpid()}")

@@ -400,8 +400,9 @@ def _sh_join(request: SpawnRequest, helper: _Helper) -> list[str] | None:
     names only, and the file the lookup finds first will run (a native ELF, or a ``#!`` script
     whose interpreter is one, executable, on a mount without noexec). Whatever is in doubt
     goes to the Python helper, which is exact. What remains different: the order of the
-    variables in the environment (dash lists PWD last), and a file replaced between this check
-    and the exec (the shell's message and exit 127 instead of the spawn error).
+    variables in the environment (dash lists PWD last), a file replaced between this check and
+    the exec (the shell's message and exit 127 instead of the spawn error), and a join that
+    fails (exit 125 instead of the spawn error).
     """
     if helper.join is None or helper.parent is not None or not _IS_LINUX:
         return None
