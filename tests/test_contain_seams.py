@@ -123,7 +123,7 @@ async def test_the_stop_signal_reaches_a_descendant_in_a_sub_cgroup(tmp_path: Pa
         await procfound.async_run(
             ["sh", "-c", script, reporter, str(log)],
             contain="tree",
-            timeout=2,
+            timeout=5,
             stop_signal="SIGHUP",
         )
     assert log.read_text().split() == ["SIGHUP"]  # the polite signal, before any SIGKILL
@@ -175,7 +175,7 @@ def test_procfound_inside_procfound_is_contained_by_the_outer_call(
     env = {**os.environ, "PYTHONPATH": ROOT}
     inner = [PY, "-c", INNER, str(pidfile), mechanism]
     with pytest.raises(ProcessTimeoutError):
-        run(inner, contain="tree", timeout=4, env=env)
+        run(inner, contain="tree", timeout=5, env=env)
     child = int(pidfile.read_text())
     if not wait_gone(child, 3.0):
         os.kill(child, signal.SIGKILL)
@@ -188,7 +188,7 @@ def test_procfound_run_timeout_contains_a_program_that_uses_managed_process(
 ) -> None:
     needs_cgroup()
     pidfile = tmp_path / "inner-child"
-    cli = [PY, "-m", "procfound", "run", "--timeout", "3", PY, "-c", INNER, str(pidfile), "cgroup"]
+    cli = [PY, "-m", "procfound", "run", "--timeout", "5", PY, "-c", INNER, str(pidfile), "cgroup"]
     done = fresh_cli(cli)
     assert done.returncode == 124, done.stderr
     child = int(pidfile.read_text())
