@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from typing import IO, Any, Final
 
 import anyio
 
-from benchmarks.harness import Contender, Workload, in_loop_self_timed, procfound_attr
+from benchmarks.harness import (
+    Contender,
+    Unavailable,
+    Workload,
+    in_loop_self_timed,
+    procfound_attr,
+)
 
 HANDSHAKE: Final = "1|6|tcp|127.0.0.1:4242|grpc"
 # `exec` makes the sleeping child the direct child, so killing it leaves no grandchild.
@@ -52,6 +61,72 @@ def workload(quick: bool) -> Workload:
                     reader.join()
                 if proc.stdout is not None:
                     proc.stdout.close()
+        return total
+
+    def joined(how: str) -> float:
+        """The floor of joining a cgroup before exec: the stdlib way, with a fresh cgroup made
+        per launch (mkdir) and the child entering it through a helper before it execs
+        (``helper``: procfound's spawn helper; ``sh``: a ``/bin/sh`` one-liner, the cheapest
+        exec there is, but not a faithful one). The rmdir comes after the clock, as shutdown."""
+        try:
+            import procfound.engine.contain as contain
+            from procfound.engine.helper import helper_argv
+        except ImportError as exc:
+            raise Unavailable(f"procfound has no spawn helper: {exc}") from exc
+        root = contain.cgroup_root()
+        if root is None:
+            raise Unavailable("no writable cgroup v2 with cgroup.kill here")
+        total = 0.0
+        for index in range(n):
+            lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+            box = os.path.join(root, f"procfound-bench-{os.getpid()}-{index}")
+            start = time.perf_counter()
+            os.mkdir(box)
+            procs = os.path.join(box, "cgroup.procs")
+            report_read, report_write = os.pipe()
+            if how == "sh":
+                argv = [cmd[0], "-c", 'echo 0 >"$0" || exit 125; exec "$@"', procs, *cmd]
+            else:
+                argv = helper_argv(
+                    sys.executable,
+                    report_write,
+                    join=procs,
+                    groups=None,
+                    gid=None,
+                    uid=None,
+                    parent=None,
+                    default_signals=(signal.SIGPIPE, signal.SIGXFSZ),
+                    lc_ctype=os.environ.get("LC_CTYPE"),
+                    paths=[cmd[0]],
+                    argv=cmd,
+                )
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                pass_fds=(report_write,) if how == "helper" else (),
+            )
+            os.close(report_write)
+            reader = None
+            try:
+                if os.read(report_read, 100):  # EOF at the command's exec
+                    raise AssertionError("the helper failed")
+                assert proc.stdout is not None
+                reader = threading.Thread(target=read_line, args=(proc.stdout, lines), daemon=True)
+                reader.start()
+                line = lines.get(timeout=READ_TIMEOUT)
+                total += time.perf_counter() - start
+                if expected not in line:
+                    raise AssertionError(f"unexpected first line {line!r}")
+            finally:
+                os.close(report_read)
+                proc.kill()
+                proc.wait()
+                if reader is not None:
+                    reader.join()
+                if proc.stdout is not None:
+                    proc.stdout.close()
+                os.rmdir(box)
         return total
 
     async def anyio_peer() -> float:
@@ -150,9 +225,29 @@ def workload(quick: bool) -> Workload:
                 "procfound[asyncio]",
                 lambda: procfound_async("anyio[asyncio]", alaunch=True, contain="group"),
             ),
+            Contender(
+                "ManagedProcess(contain='group').launch + wait_for_process_output",
+                "procfound[asyncio]",
+                lambda: procfound_async("anyio[asyncio]", contain="group"),
+            ),
+            Contender(
+                "floor: Popen + readline, child joins a new cgroup via procfound's spawn helper",
+                "reference",
+                lambda: joined("helper"),
+                "reference",
+            ),
+            Contender(
+                "floor: Popen + readline, child joins a new cgroup via a /bin/sh one-liner",
+                "reference",
+                lambda: joined("sh"),
+                "reference",
+            ),
         ],
         note="Shutdown (kill and reap) happens after the clock stops. The child is "
         f'`sh -c "{SCRIPT}"`. ManagedProcess contains the whole tree by default '
-        "(`contain='tree'`: a cgroup per launch and a one-exec trampoline where a cgroup is "
-        "writable); the `contain='group'` row shows the launch without it.",
+        "(`contain='tree'`: a cgroup per launch where one is writable, which the child joins "
+        "before it execs: through a `/bin/sh` one-liner where that runs the command exactly as "
+        "a direct spawn, as here, through procfound's Python spawn helper otherwise); the "
+        "`contain='group'` rows show the launch without it. The floor rows are the stdlib way "
+        "plus a cgroup made per launch and joined before exec, through each of the two.",
     )

@@ -5,14 +5,19 @@ that calls ``setsid``, a daemon that double-forks, or a shell with job control l
 ``contain="tree"`` the engine uses the strongest mechanism this machine allows:
 
 * :class:`CgroupBox`: a cgroup v2 directory made for the call. The child enters it before it can
-  fork: a tiny ``/bin/sh`` trampoline writes itself into ``cgroup.procs`` and then execs the
-  command, so nothing the command starts can be outside it. It is ended with ``cgroup.kill`` and
-  waited on through ``cgroup.events`` ("populated 0"). It also catches a descendant that clears
-  its environment.
-* :class:`MarkerBox`: where no cgroup is writable, an environment variable unique to the call.
-  Every descendant inherits it unless it clears its environment. Processes of our uid are found
-  through ``/proc/<pid>/environ``; each is pinned with a pidfd and its marker read again before
-  it is signalled, so a pid reused by an unrelated process is never hit.
+  fork (a spawn helper, ``engine/spawn.py``, writes itself into ``cgroup.procs`` and then
+  execs the command), so nothing the command starts can be outside it. The box is the whole
+  *subtree*: a descendant that makes a sub-cgroup and moves into it (or a procfound inside the
+  command, whose own boxes are sub-cgroups of ours) is still in it. Emptiness is the subtree's
+  (``cgroup.events``: ``populated``), waited for with poll/epoll on that file (the kernel
+  raises a priority event when it changes); ``cgroup.kill`` kills the subtree; the directories
+  are removed bottom-up. It also catches a descendant that clears its environment.
+* :class:`MarkerBox`: where no cgroup can be made, an environment variable unique to the call
+  (its *name* is unique, so a procfound inside the command adds its own marker next to ours
+  instead of replacing it). Every descendant inherits it unless it clears its environment. The
+  processes we may signal (every uid as root, our own otherwise) are found through
+  ``/proc/<pid>/environ``; each is pinned with a pidfd and its marker read again before it is
+  signalled, so a pid reused by an unrelated process is never hit.
 
 ``PR_SET_CHILD_SUBREAPER`` is not used: it is process-wide and would adopt (and steal the exit
 statuses of) every orphan of the user's own code.
@@ -21,9 +26,11 @@ statuses of) every orphan of the user's own code.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import secrets
+import select
 import signal
 import sys
 import time
@@ -45,13 +52,14 @@ __all__ = [
 ]
 
 CONTAIN_LEVELS: Final = ("group", "tree", "cgroup")
+# The prefix of every marker's name: the name of one call's marker is
+# PROCFOUND_TREE_<pid>_<n> (a valid shell name, so no shell in the tree drops it).
 MARKER_NAME: Final = "PROCFOUND_TREE"
 _IS_LINUX: Final = sys.platform.startswith("linux")
+# The marker has nothing to wait on: its sweep is repeated, from this interval up to the cap.
 _POLL: Final = 0.005
+_POLL_CAP: Final = 0.05
 _calls = itertools.count()
-# The trampoline that puts the command in its cgroup before it runs: "echo 0" moves the
-# writing process itself (the shell), and exec keeps the cgroup.
-_CGROUP_SCRIPT: Final = 'echo 0 >"$0" || exit 125; exec "$@"'
 
 
 class Containment(Protocol):
@@ -61,12 +69,16 @@ class Containment(Protocol):
 
     def prepare(
         self, argv: list[str], env: dict[str, str] | None
-    ) -> tuple[list[str], dict[str, str]]:
-        """The argv and full environment that start the command inside the box."""
+    ) -> tuple[list[str], dict[str, str] | None]:
+        """The argv and environment (None: ours) that start the command inside the box."""
         ...
 
     def members(self) -> list[int]:
         """Pids of the processes still in the box (a snapshot)."""
+        ...
+
+    def is_empty(self) -> bool:
+        """True when nothing is left in the box."""
         ...
 
     def signal(self, sig: int, skip_group: int | None = None) -> None:
@@ -75,17 +87,14 @@ class Containment(Protocol):
         ...
 
     def close(self) -> None:
-        """Release what the box holds (a cgroup directory); the box must be empty."""
+        """Release what the box holds (cgroup directories); the box must be empty."""
         ...
-
-
-def _full_env(env: dict[str, str] | None) -> dict[str, str]:
-    return dict(os.environ) if env is None else dict(env)
 
 
 # -- the cgroup -------------------------------------------------------------------------------
 
 _cgroup_root: str | bool | None = False  # False: not looked up yet
+_cgroup_mount: str | None = None  # the cgroup2 mount point, found with the root
 
 
 def cgroup_root() -> str | None:
@@ -101,15 +110,24 @@ def cgroup_root() -> str | None:
     return _cgroup_root if isinstance(_cgroup_root, str) else None
 
 
+def _find_mount() -> str | None:
+    global _cgroup_mount
+    if _cgroup_mount is None:
+        try:
+            with open("/proc/self/mountinfo") as mounts:
+                _cgroup_mount = next(
+                    (line.split()[4] for line in mounts if " - cgroup2 " in line), None
+                )
+        except OSError:
+            return None
+    return _cgroup_mount
+
+
 def _find_cgroup_root() -> str | None:
     if not _IS_LINUX:
         return None
+    mount = _find_mount()
     try:
-        with open("/proc/self/mountinfo") as mounts:
-            mount = next(
-                (line.split()[4] for line in mounts if " - cgroup2 " in line),
-                None,
-            )
         with open("/proc/self/cgroup") as groups:
             ours = next((line[3:].strip() for line in groups if line.startswith("0::")), None)
     except OSError:
@@ -117,7 +135,9 @@ def _find_cgroup_root() -> str | None:
     if mount is None or ours is None:
         return None
     base = os.path.join(mount, ours.lstrip("/"))
-    if not os.path.exists(os.path.join(base, "cgroup.procs")):
+    # Moving a process into a box needs write access to cgroup.procs of the common ancestor
+    # (ours), not just to the box's: without it every child would fail to join.
+    if not os.access(os.path.join(base, "cgroup.procs"), os.W_OK):
         return None
     _remove_stale_boxes(base)
     probe = os.path.join(base, f"procfound-probe-{os.getpid()}")
@@ -136,8 +156,8 @@ def _find_cgroup_root() -> str | None:
 def _remove_stale_boxes(base: str) -> None:
     """Remove the empty cgroups that a procfound process killed outright (SIGKILL) left behind.
 
-    Only directories named for a process that no longer exists are touched, and ``rmdir``
-    removes a cgroup only when nothing is in it.
+    Only directories named for a process that no longer exists are touched (with whatever
+    sub-cgroups were made in them), and ``rmdir`` removes a cgroup only when nothing is in it.
     """
     try:
         names = os.listdir(base)
@@ -147,42 +167,108 @@ def _remove_stale_boxes(base: str) -> None:
         owner = name.split("-")[1] if name.startswith("procfound-") else ""
         if not owner.isdigit() or os.path.exists(f"/proc/{owner}"):
             continue
+        _remove_tree(os.path.join(base, name))
+
+
+def _subtree(path: str) -> list[str]:
+    """``path`` and every cgroup below it, deepest first (the order ``rmdir`` needs)."""
+    found = [path]
+    with contextlib.suppress(OSError):
+        for top, dirs, _ in os.walk(path):
+            found.extend(os.path.join(top, name) for name in dirs)
+    return found[::-1]
+
+
+def _remove_tree(path: str) -> None:
+    for directory in _subtree(path):
         with contextlib.suppress(OSError):
-            os.rmdir(os.path.join(base, name))
+            os.rmdir(directory)
+
+
+class _Events:
+    """A cgroup's ``cgroup.events``, open, in an epoll set that waits for its priority event.
+
+    The kernel raises that event (POLLPRI) when the file changes. The epoll fd is readable
+    while the event is pending, so an event loop, which waits for readability only, can wait
+    on it. Each read of the file re-arms the event.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(os.path.join(path, "cgroup.events"), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._epoll = select.epoll()
+            self._epoll.register(self._fd, select.EPOLLPRI)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def populated(self) -> bool:
+        try:
+            return b"populated 1" in os.pread(self._fd, 256, 0)
+        except OSError:  # removed under us
+            return False
+
+    def fileno(self) -> int:
+        return self._epoll.fileno()
+
+    def wait(self, seconds: float) -> None:
+        self._epoll.poll(seconds)
+
+    def __enter__(self) -> _Events:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._epoll.close()
+        os.close(self._fd)
 
 
 class CgroupBox:
-    """A cgroup v2 directory for one call (see the module docstring)."""
+    """A cgroup v2 directory (and everything below it) for one call (see the module docstring)."""
 
     name = "cgroup"
 
     def __init__(self, root: str) -> None:
         self.path = os.path.join(root, f"procfound-{os.getpid()}-{next(_calls)}")
         os.mkdir(self.path)
+        # What the spawn helper writes itself into before it execs the command.
+        self.join_file = os.path.join(self.path, "cgroup.procs")
+        mount = _find_mount()
+        # The box as /proc/<pid>/cgroup names it: what the sweep's re-check compares.
+        self.relative = (
+            "/" + os.path.relpath(self.path, mount).strip("/")
+            if mount and self.path.startswith(mount.rstrip("/") + "/")
+            else None
+        )
 
     def prepare(
         self, argv: list[str], env: dict[str, str] | None
-    ) -> tuple[list[str], dict[str, str]]:
-        procs = os.path.join(self.path, "cgroup.procs")
-        return ["/bin/sh", "-c", _CGROUP_SCRIPT, procs, *argv], _full_env(env)
+    ) -> tuple[list[str], dict[str, str] | None]:
+        return argv, env  # the spawn helper joins the box (engine/spawn.py)
 
     def members(self) -> list[int]:
-        try:
-            with open(os.path.join(self.path, "cgroup.procs")) as procs:
-                return [int(line) for line in procs if line.strip()]
-        except OSError:
-            return []
+        pids: list[int] = []
+        for directory in _subtree(self.path):
+            with (
+                contextlib.suppress(OSError),
+                open(os.path.join(directory, "cgroup.procs")) as procs,
+            ):
+                pids.extend(int(line) for line in procs if line.strip())
+        return pids
 
     def populated(self) -> bool:
+        """True while any process is in the box or a cgroup below it."""
         try:
             with open(os.path.join(self.path, "cgroup.events")) as events:
                 return "populated 1" in events.read()
         except OSError:
             return False
 
+    def is_empty(self) -> bool:
+        return not self.populated()
+
     def signal(self, sig: int, skip_group: int | None = None) -> None:
         if sig == signal.SIGKILL:
-            # The kernel kills every member, forking or not, in one step.
+            # The kernel kills every member of the subtree, forking or not, in one step.
             with (
                 contextlib.suppress(OSError),
                 open(os.path.join(self.path, "cgroup.kill"), "w") as f,
@@ -191,20 +277,53 @@ class CgroupBox:
             return
         for pid in self.members():
             if not _in_group(pid, skip_group):
-                _signal_pinned(pid, sig, lambda pid: _in_cgroup(pid, self.path))
+                _signal_pinned(pid, sig, self._holds)
+
+    def _holds(self, pid: int) -> bool:
+        """True if ``pid`` is in the box or below it (read through /proc/<pid>/cgroup)."""
+        try:
+            with open(f"/proc/{pid}/cgroup") as groups:
+                line = next((line for line in groups if line.startswith("0::")), "")
+        except OSError:
+            return False
+        where = line[3:].strip()
+        if self.relative is None:  # no mount found: the old, exact match
+            return where != "/" and self.path.endswith(where)
+        return where == self.relative or where.startswith(self.relative + "/")
+
+    async def wait_empty(self, seconds: float) -> bool:
+        """Wait until the subtree is empty, at most ``seconds``; True if it is."""
+        give_up = anyio.current_time() + seconds
+        try:
+            events = _Events(self.path)
+        except OSError:  # the box is gone
+            return not self.populated()
+        with events:
+            while events.populated():
+                left = give_up - anyio.current_time()
+                if left <= 0:
+                    return False
+                with anyio.move_on_after(left):
+                    await anyio.wait_readable(events.fileno())
+        return True
+
+    def wait_empty_now(self, seconds: float) -> bool:
+        """:meth:`wait_empty` without an event loop: a blocking poll, bounded by ``seconds``."""
+        give_up = time.monotonic() + seconds
+        try:
+            events = _Events(self.path)
+        except OSError:
+            return not self.populated()
+        with events:
+            while events.populated():
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    return False
+                events.wait(left)
+        return True
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.rmdir(self.path)
-
-
-def _in_cgroup(pid: int, path: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/cgroup") as groups:
-            line = next((line for line in groups if line.startswith("0::")), "")
-    except OSError:
-        return False
-    return path.endswith(line[3:].strip()) and line[3:].strip() != "/"
+        _remove_tree(self.path)
 
 
 # -- the environment marker -------------------------------------------------------------------
@@ -215,20 +334,26 @@ class MarkerBox:
 
     name = "marker"
 
-    def __init__(self, variable: str = MARKER_NAME) -> None:
-        self.variable = variable
-        self.value = f"{os.getpid()}-{next(_calls)}-{secrets.token_hex(8)}"
-        self._entry = f"{variable}={self.value}".encode()
+    def __init__(self, variable: str | None = None) -> None:
+        n = next(_calls)
+        # A name of its own per call: an inner procfound adds its marker instead of replacing
+        # the outer call's, so the outer sweep still finds what the inner one starts.
+        self.variable = variable or f"{MARKER_NAME}_{os.getpid()}_{n}"
+        self.value = f"{os.getpid()}-{n}-{secrets.token_hex(8)}"
+        self._entry = f"{self.variable}={self.value}".encode()
 
     def prepare(
         self, argv: list[str], env: dict[str, str] | None
-    ) -> tuple[list[str], dict[str, str]]:
-        full = _full_env(env)
+    ) -> tuple[list[str], dict[str, str] | None]:
+        full = dict(os.environ) if env is None else dict(env)
         full[self.variable] = self.value
         return argv, full
 
     def members(self) -> list[int]:
-        return [pid for pid in _pids_of_our_uid() if _environ_has(pid, self._entry)]
+        return [pid for pid in _pids_we_may_signal() if _environ_has(pid, self._entry)]
+
+    def is_empty(self) -> bool:
+        return not self.members()
 
     def signal(self, sig: int, skip_group: int | None = None) -> None:
         for pid in self.members():
@@ -248,8 +373,14 @@ def _in_group(pid: int, group: int | None) -> bool:
         return False
 
 
-def _pids_of_our_uid() -> Iterator[int]:
-    uid, me = os.getuid(), os.getpid()
+def _pids_we_may_signal() -> Iterator[int]:
+    """Every process but us that we may signal: all of them as root, our uid's otherwise.
+
+    A descendant that runs under another uid (``user=``, a root service whose workers drop
+    privileges) is only reachable by root, and root reaches it.
+    """
+    me = os.getpid()
+    uid = None if os.geteuid() == 0 else os.getuid()
     try:
         entries = os.scandir("/proc")
     except OSError:
@@ -261,11 +392,12 @@ def _pids_of_our_uid() -> Iterator[int]:
             pid = int(entry.name)
             if pid == me:
                 continue
-            try:
-                if entry.stat().st_uid != uid:
+            if uid is not None:
+                try:
+                    if entry.stat().st_uid != uid:
+                        continue
+                except OSError:
                     continue
-            except OSError:
-                continue
             yield pid
 
 
@@ -313,21 +445,42 @@ class _Check(Protocol):
 
 # -- choosing, and ending ---------------------------------------------------------------------
 
+# Why mkdir of a cgroup fails, said in words (the errno alone reads "Resource temporarily
+# unavailable" for a full cgroup.max.descendants).
+_MKDIR_REASONS: Final = {
+    errno.EAGAIN: "cgroup.max.descendants or cgroup.max.depth of an ancestor is reached",
+    errno.EACCES: "this process may not make cgroups there",
+    errno.EPERM: "this process may not make cgroups there",
+    errno.ENOSPC: "the cgroup limit of the system is reached",
+}
+
 
 def open_containment(level: str) -> Containment | None:
     """The box for ``level``: None for "group"; cgroup or marker for "tree"; cgroup for "cgroup".
 
+    "tree" falls back to the marker where no cgroup can be used, whether none is writable or
+    the call's directory cannot be made (a full ``cgroup.max.descendants``, say).
+
     Raises:
         LookupError: For "cgroup" where no writable cgroup v2 with ``cgroup.kill`` exists (the
             message names what is missing).
-        OSError: If the cgroup directory cannot be made.
+        OSError: For "cgroup", if the call's cgroup directory cannot be made (the message says
+            why).
     """
     if level == "group":
         return None
     root = cgroup_root()
     if root is not None:
-        return CgroupBox(root)
-    if level == "cgroup":
+        try:
+            return CgroupBox(root)
+        except OSError as exc:
+            if level == "cgroup":
+                reason = _MKDIR_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+                raise OSError(
+                    exc.errno,
+                    f"cannot make a cgroup for contain='cgroup' in {root}: {reason}",
+                ) from exc
+    elif level == "cgroup":
         raise LookupError(
             "contain='cgroup' needs a writable cgroup v2 hierarchy with cgroup.kill (Linux 5.14+, "
             "a cgroup2 mount, and write access to this process's own cgroup directory); "
@@ -347,7 +500,7 @@ async def empty_box(
     rest of its grace is waited. Bounded by ``grace + kill_wait``; returns the pids that were
     still there at the end (normally none). The caller shields it.
     """
-    if not box.members():
+    if box.is_empty():
         return []
     if grace > 0:
         if not signalled:
@@ -363,11 +516,15 @@ async def empty_box(
 
 
 async def _wait_empty(box: Containment, seconds: float, resend: bool = False) -> bool:
+    if isinstance(box, CgroupBox):  # cgroup.kill needs no resend: it stops forks too
+        return await box.wait_empty(seconds)
     give_up = anyio.current_time() + seconds
-    while box.members():
+    pause = _POLL
+    while not box.is_empty():
         if anyio.current_time() >= give_up:
             return False
-        await anyio.sleep(_POLL)
+        await anyio.sleep(pause)
+        pause = min(pause * 2, _POLL_CAP)
         if resend:  # a marked process forked after the sweep: sweep again
             box.signal(signal.SIGKILL)
     return True
@@ -375,10 +532,15 @@ async def _wait_empty(box: Containment, seconds: float, resend: bool = False) ->
 
 def empty_box_now(box: Containment, wait: float = 2.0) -> list[int]:
     """:func:`empty_box` without an event loop (interpreter exit): SIGKILL, bounded wait."""
+    if isinstance(box, CgroupBox):
+        box.signal(signal.SIGKILL)
+        return [] if box.wait_empty_now(wait) else box.members()
     give_up = time.monotonic() + wait
+    pause = _POLL
     while True:
         box.signal(signal.SIGKILL)
         left = box.members()
         if not left or time.monotonic() >= give_up:
             return left
-        time.sleep(_POLL)
+        time.sleep(pause)
+        pause = min(pause * 2, _POLL_CAP)

@@ -14,6 +14,13 @@ the two paths differed in which fds reached the child and in where the program w
 
 The child gets a new process group (so the whole tree can be signalled at once) unless the caller
 asked for the terminal (``foreground``) or for a group of its own choosing (``process_group``).
+
+**At most one step between spawn and exec.** A cgroup box (``contain="tree"``/``"cgroup"``) and
+``kill_on_parent_death`` need code in the child before the command runs; the child then execs
+one helper (``engine/helper.py``) that joins the box, drops the privileges ``user``/``group``/
+``extra_groups`` ask for, sets the parent-death signal, and execs the command with ``fork_exec``'s
+semantics, reporting a failure through a pipe read until the command's exec, so every error is
+the one a direct spawn gives. The process group and the environment marker need no helper.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
+import re
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -31,20 +39,18 @@ from enum import Enum
 from typing import Any, Final
 
 from procfound.engine.contain import CgroupBox, Containment, open_containment
+from procfound.engine.helper import helper_argv
 from procfound.errors import shorten
 
 __all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn", "spawn_error"]
 
 _HAS_PIDFD: Final = hasattr(os, "pidfd_open")
 _IS_LINUX: Final = sys.platform.startswith("linux")
-# A trampoline that makes the child ask for SIGKILL when its parent dies, then checks that the
-# parent is still the one that spawned it (it may have died before the request took effect), then
-# execs the real command. setpriv(1) does the prctl from C, so no Python runs between fork and
-# exec and vfork still applies; sh does the parent check.
-_PDEATHSIG_SCRIPT: Final = '[ "$PPID" = "$0" ] || kill -KILL $$; exec "$@"'
-# After a shell trampoline, the exec that shows another argv[0] than the program's path
-# (process_title, executable): POSIX sh has no ``exec -a``.
-_EXEC_AS: Final = "import os, sys; os.execv(sys.argv[1], sys.argv[2:])"
+# The dispositions fork_exec's restore_signals sets back to SIG_DFL (what a Python parent and
+# the Python helper ignore).
+_RESTORED_SIGNALS: Final = tuple(
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name)
+)
 _F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", None)
 
 
@@ -127,6 +133,8 @@ class SpawnError(Exception):
 # umask). An attribute rather than a subclass: OSError(ENOENT, ...) must stay the
 # FileNotFoundError that subprocess (the fallback path) raises for the same failure.
 _BEFORE_EXEC: Final = "_procfound_before_exec"
+# Set on the OSError of a spawn helper that could not join the call's cgroup.
+_CGROUP_JOIN: Final = "_procfound_cgroup_join"
 
 
 @dataclass(slots=True, eq=False)
@@ -153,31 +161,39 @@ def _set_nonblocking(fd: int) -> None:
     fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
 
 
-def _wrap_pdeathsig(argv: list[str]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class _Helper:
+    """The spawn helper a request needs (engine/helper.py): what it does before the exec."""
+
+    join: str | None  # the box's cgroup.procs
+    parent: int | None  # our pid, for the parent-death signal
+    program: str  # the program and argv the helper execs (request.program, request.argv)
+    argv: list[str]
+
+
+def _helper_for(request: SpawnRequest, box: Containment | None) -> _Helper | None:
+    """The helper ``request`` needs: only for a cgroup box or ``kill_on_parent_death``."""
+    join = box.join_file if isinstance(box, CgroupBox) else None
+    if join is None and not request.kill_on_parent_death:
+        return None
     from procfound.errors import PlatformError
 
-    if not _IS_LINUX:
+    if request.kill_on_parent_death and not _IS_LINUX:
         raise PlatformError(
             "kill_on_parent_death needs Linux (PR_SET_PDEATHSIG)", code="PLATFORM_NOT_SUPPORTED"
         )
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
+    if not sys.executable:
         raise PlatformError(
-            "kill_on_parent_death needs setpriv(1) from util-linux "
-            "(Debian/Ubuntu: apt-get install util-linux)",
+            "contain='tree'/'cgroup' with a cgroup, and kill_on_parent_death, run a Python "
+            "helper before the command and need sys.executable, which is empty here",
             code="DEPENDENCY_MISSING",
         )
-    return [
-        setpriv,
-        "--pdeathsig",
-        "KILL",
-        "--",
-        "/bin/sh",
-        "-c",
-        _PDEATHSIG_SCRIPT,
-        str(os.getpid()),
-        *argv,
-    ]
+    return _Helper(
+        join=join,
+        parent=os.getpid() if request.kill_on_parent_death else None,
+        program=request.program,
+        argv=request.argv,
+    )
 
 
 def spawn(request: SpawnRequest, contain: str = "group") -> Child:
@@ -207,37 +223,77 @@ def _open_box(contain: str) -> Containment | None:
 
         raise PlatformError(str(exc), code="PLATFORM_NOT_SUPPORTED") from None
     except OSError as exc:
-        raise SpawnError(f"cannot make the cgroup for contain={contain!r}: {exc}") from exc
+        raise SpawnError(exc.strerror or str(exc), errno_=exc.errno) from exc
 
 
-def _command(request: SpawnRequest, box: Containment | None) -> tuple[str, list[str], SpawnRequest]:
-    """The program, argv and request to execute, trampolines included."""
-    program, argv = request.program, request.argv
-    trampoline = request.kill_on_parent_death or isinstance(box, CgroupBox)
-    if trampoline:
-        # A trampoline execs the program itself, where a failure could only show as exit code
-        # 127 ("exec: not found"): look first, so a program that cannot start gives the same
-        # error as without the option.
-        path = _check_program(request)
-        if argv[0] != program:  # the shell's exec cannot show another name: exec via Python
-            if not sys.executable:
-                from procfound.errors import PlatformError
-
-                raise PlatformError(
-                    "process_title/executable with a trampoline needs sys.executable",
-                    code="DEPENDENCY_MISSING",
-                )
-            argv = [sys.executable, "-I", "-S", "-c", _EXEC_AS, path, *argv]
+def _command(request: SpawnRequest, box: Containment | None) -> tuple[SpawnRequest, _Helper | None]:
+    """The request to spawn (the box's environment in it), and the helper it needs, if any."""
     if box is not None:
-        argv, env = box.prepare(argv, request.env)
-        request = replace(request, env=env)
-    if request.kill_on_parent_death:
-        argv = _wrap_pdeathsig(argv)
-    return (argv[0] if trampoline else program), argv, request
+        argv, env = box.prepare(request.argv, request.env)
+        request = replace(request, argv=argv, env=env)
+    return request, _helper_for(request, box)
+
+
+def _helper_command(
+    request: SpawnRequest, helper: _Helper, report_fd: int
+) -> tuple[str, list[str], SpawnRequest]:
+    """The program, argv and request that spawn ``helper``, which reports on ``report_fd``.
+
+    The helper drops the privileges itself, after joining the box: the spawn must not.
+    """
+    env: Mapping[str, str] = os.environ if request.env is None else request.env
+    argv = helper_argv(
+        sys.executable,
+        report_fd,
+        join=helper.join,
+        groups=request.extra_groups,
+        gid=request.group,
+        uid=request.user,
+        parent=helper.parent,
+        default_signals=tuple(
+            sig
+            for sig in _RESTORED_SIGNALS
+            if request.restore_signals or signal.getsignal(sig) != signal.SIG_IGN
+        ),
+        lc_ctype=env.get("LC_CTYPE"),
+        paths=[os.fsdecode(path) for path in _executables(helper.program, request.env)],
+        argv=helper.argv,
+    )
+    spawned = replace(
+        request,
+        argv=argv,
+        executable=None,
+        user=None,
+        group=None,
+        extra_groups=None,
+        pass_fds=tuple(sorted({*request.pass_fds, report_fd})),
+    )
+    return sys.executable, argv, spawned
+
+
+def _executables(program: str, env: Mapping[str, str] | None) -> tuple[bytes, ...]:
+    """The files exec tries for ``program``, in order: as execvp would, in the child's PATH."""
+    executable = os.fsencode(program)
+    if b"/" in executable:
+        return (executable,)
+    return tuple(os.path.join(os.fsencode(d), executable) for d in os.get_exec_path(env))
+
+
+def _above_stdio(fd: int) -> int:
+    """``fd``, or a dup of it at 3 or above (only when our 0-2 are closed): keep it off the
+    child's stdio."""
+    low = []
+    while fd < 3:
+        low.append(fd)
+        fd = os.dup(fd)
+    for old in low:
+        os.close(old)
+    return fd
 
 
 def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
-    program, argv, request = _command(request, box)
+    request, helper = _command(request, box)
+    program, argv = request.program, request.argv
     opened: list[int] = []  # fds made for the child, closed in the parent after the spawn
     ours: list[int] = []  # our ends, closed only if the spawn fails
     child_fds = [-1, -1, -1]  # what becomes the child's 0, 1, 2 (-1: ours, inherited)
@@ -265,10 +321,10 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
                 child_fds[target] = child_fds[1] if child_fds[1] >= 0 else 1
             elif isinstance(choice, int):
                 child_fds[target] = choice
-        if _FORK_EXEC is not None:
-            pid = _fork_exec(program, argv, request, child_fds)
+        if helper is None:
+            pid = _start(program, argv, request, child_fds)
         else:
-            pid = _popen(program, argv, request, child_fds)
+            pid = _start_helper(request, helper, child_fds)
     except BaseException as exc:
         for fd in ours:
             os.close(fd)
@@ -291,6 +347,144 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
     )
 
 
+def _start(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
+    if _FORK_EXEC is not None:
+        return _fork_exec(program, argv, request, child_fds)
+    return _popen(program, argv, request, child_fds)
+
+
+def _start_helper(request: SpawnRequest, helper: _Helper, child_fds: list[int]) -> int:
+    """Spawn the helper, then read its report pipe until EOF: the command's exec (or a failure,
+    raised as the OSError a direct spawn gives)."""
+    joined = _sh_join(request, helper)
+    if joined is not None:
+        return _start(joined[0], joined, request, child_fds)
+    report_read, report_write = os.pipe()
+    try:
+        report_write = _above_stdio(report_write)
+        try:
+            program, argv, spawned = _helper_command(request, helper, report_write)
+            pid = _start(program, argv, spawned, child_fds)
+        finally:
+            os.close(report_write)
+        report = _read_report(report_read)
+    finally:
+        os.close(report_read)
+    if report:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        raise _exec_failure(report, request.cwd, request.program)
+    return pid
+
+
+# The /bin/sh one-liner that joins the box when nothing else is asked of the helper, and what
+# the command must be for it to run exactly as a direct spawn would (see _sh_join).
+_SH_JOIN: Final = 'echo 0 >"$0" || exit 125; exec "$@"'
+_SHELL_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SHELL_SETS: Final = frozenset({"IFS", "PPID", "OPTIND"})  # dash resets these on start
+
+
+def _sh_join(request: SpawnRequest, helper: _Helper) -> list[str] | None:
+    """The argv of a ``/bin/sh`` join where it runs the command as a direct spawn would; None
+    where only the Python helper does.
+
+    The Python helper costs an interpreter start-up (about 7 ms); ``sh`` one exec (about
+    0.6 ms). But ``exec "$@"`` in a shell differs from ``execve``: it cannot set another
+    ``argv[0]``, runs a file the kernel cannot execute as a shell script (ENOEXEC), reports a
+    failure only as exit 126/127, sets PWD (to the cwd), IFS, PPID and OPTIND, and drops
+    variables whose names are not shell names. So it is used only when none of that can show:
+    only the box is asked (no user, group or parent-death signal), argv[0] is the program,
+    the environment has PATH, PWD naming the child's cwd exactly, no IFS/PPID/OPTIND and shell
+    names only, and the file the lookup finds first will run (a native ELF, or a ``#!`` script
+    whose interpreter is one, executable, on a mount without noexec). Whatever is in doubt
+    goes to the Python helper, which is exact. What remains different: the order of the
+    variables in the environment (dash lists PWD last), a file replaced between this check and
+    the exec (the shell's message and exit 127 instead of the spawn error), and a join that
+    fails (exit 125 instead of the spawn error).
+    """
+    if helper.join is None or helper.parent is not None or not _IS_LINUX:
+        return None
+    if request.user is not None or request.group is not None or request.extra_groups is not None:
+        return None
+    if request.argv[0] != request.program:
+        return None
+    env: Mapping[str, str] = os.environ if request.env is None else request.env
+    if "PATH" not in env or not _SHELL_SETS.isdisjoint(env):
+        return None
+    try:
+        cwd = os.path.realpath(request.cwd) if request.cwd else os.getcwd()
+    except OSError:
+        return None
+    if env.get("PWD") != cwd:
+        return None
+    if not all(_SHELL_NAME.fullmatch(name) for name in env):
+        return None
+    for candidate in _executables(request.program, request.env):
+        path = os.path.join(cwd, os.fsdecode(candidate))
+        if os.path.exists(path):
+            if not _runs_natively(path, cwd):
+                return None
+            break
+    else:
+        return None
+    return ["/bin/sh", "-c", _SH_JOIN, helper.join, *request.argv]
+
+
+def _runs_natively(path: str, cwd: str, script: bool = True) -> bool:
+    """True if the kernel runs ``path`` as is: an executable native ELF, or (``script``) a
+    ``#!`` script whose interpreter is one."""
+    try:
+        if not os.path.isfile(path) or not os.access(path, os.X_OK):
+            return False
+        if os.statvfs(path).f_flag & os.ST_NOEXEC:
+            return False
+        with open(path, "rb") as file:
+            head = file.read(256)
+    except OSError:
+        return False
+    if head.startswith(b"#!"):
+        if not script:
+            return False
+        name = head[2:].split(b"\n", 1)[0].strip(b" \t").replace(b"\t", b" ").split(b" ", 1)[0]
+        return name.startswith(b"/") and _runs_natively(os.fsdecode(name), cwd, script=False)
+    ours = _native_elf()
+    # Magic, class, byte order and version as ours (the OS ABI byte varies), an executable or
+    # shared object (ET_EXEC, ET_DYN, either byte order), and our machine.
+    return (
+        ours is not None
+        and head[:7] == ours[:7]
+        and head[16:18] in (b"\x02\x00", b"\x03\x00", b"\x00\x02", b"\x00\x03")
+        and head[18:20] == ours[18:20]
+    )
+
+
+_native_header: bytes | None = None
+
+
+def _native_elf() -> bytes | None:
+    """The first 20 bytes of our own interpreter's ELF header (class, byte order, machine)."""
+    global _native_header
+    if _native_header is None:
+        try:
+            with open(os.path.realpath(sys.executable), "rb") as file:
+                head = file.read(20)
+        except OSError:
+            return None
+        if not head.startswith(b"\x7fELF"):
+            return None
+        _native_header = head
+    return _native_header
+
+
+def _read_report(fd: int) -> bytes:
+    report = bytearray()
+    while True:  # EOF once the child has exec'd (the pipe is close-on-exec)
+        part = os.read(fd, 50000)
+        report += part
+        if not part or len(report) > 50000:
+            return bytes(report)
+
+
 def _open_pidfd(pid: int) -> int | None:
     if not _HAS_PIDFD:
         return None
@@ -311,24 +505,13 @@ def _process_group(request: SpawnRequest) -> int:
 
 
 def _fork_exec(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
-    executable = os.fsencode(program)
-    if b"/" in executable:
-        executables: tuple[bytes, ...] = (executable,)
-    else:  # as execvp would, in the child's PATH
-        executables = tuple(
-            os.path.join(os.fsencode(d), executable) for d in os.get_exec_path(request.env)
-        )
+    executables = _executables(program, request.env)
     env = request.env
     env_list = (
         None if env is None else [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
     )
     err_read, err_write = os.pipe()
-    low = []
-    while err_write < 3:  # only when our 0-2 are closed: keep it off the child's stdio
-        low.append(err_write)
-        err_write = os.dup(err_write)
-    for fd in low:
-        os.close(fd)
+    err_write = _above_stdio(err_write)
     try:
         try:
             keep = tuple(sorted({*request.pass_fds, err_write}))
@@ -359,18 +542,13 @@ def _fork_exec(program: str, argv: list[str], request: SpawnRequest, child_fds: 
             )
         finally:
             os.close(err_write)
-        report = bytearray()
-        while True:  # EOF once the child has exec'd (the pipe is close-on-exec)
-            part = os.read(err_read, 50000)
-            report += part
-            if not part or len(report) > 50000:
-                break
+        report = _read_report(err_read)
     finally:
         os.close(err_read)
     if report:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        raise _exec_failure(bytes(report), request.cwd, program)
+        raise _exec_failure(report, request.cwd, program)
     return pid
 
 
@@ -384,6 +562,10 @@ def _exec_failure(report: bytes, cwd: str | None, program: str) -> OSError:
     if detail == b"noexec":  # before exec: chdir, setgroups, setgid, setuid
         error = OSError(code, os.strerror(code), cwd) if cwd else OSError(code, os.strerror(code))
         setattr(error, _BEFORE_EXEC, True)
+        return error
+    if detail == b"cgroup":  # the spawn helper could not join the call's cgroup
+        error = OSError(code, os.strerror(code))
+        setattr(error, _CGROUP_JOIN, True)
         return error
     if code == 0:
         return OSError(errno.EINVAL, detail.decode(errors="replace"))
@@ -438,20 +620,6 @@ def _find_program(program: str, env: Mapping[str, str] | None, cwd: str | None) 
     if denied:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
-
-
-def _check_program(request: SpawnRequest) -> str:
-    """The path exec would run for ``request``; raise the :class:`SpawnError` it would give."""
-    program = request.program
-    try:
-        path = _find_program(program, request.env, request.cwd)
-        if os.path.isdir(path) or not os.access(path, os.X_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
-        if _missing_interpreter(path, request.cwd) is not None:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
-    except OSError as exc:
-        raise spawn_error(exc, program, request.cwd, env=request.env) from exc
-    return path
 
 
 def _missing_interpreter(path: str, cwd: str | None) -> str | None:
@@ -542,6 +710,12 @@ def spawn_error(
     """
     code = exc.errno
     at_cwd = cwd is not None and (exc.filename == cwd or not os.path.isdir(cwd))
+    if getattr(exc, _CGROUP_JOIN, False):
+        return SpawnError(
+            f"cannot start {shorten(program)}: it could not join the cgroup of its call "
+            f"(contain='tree'/'cgroup'): {exc.strerror}",
+            errno_=code,
+        )
     if getattr(exc, _BEFORE_EXEC, False) and not at_cwd:
         return SpawnError(
             f"cannot start {shorten(program)}: setting its user, groups or umask failed: "

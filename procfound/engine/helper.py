@@ -1,0 +1,152 @@
+"""The one step between spawn and exec: join the box, drop privileges, parent-death signal, exec.
+
+Two requests need code to run in the child after ``fork`` and before the command: a cgroup box
+(the child must be in it before the command can fork) and ``kill_on_parent_death``
+(``PR_SET_PDEATHSIG``). ``fork_exec`` cannot do either, and Python code between fork and exec
+(``preexec_fn``) is not safe in a process with threads. So the child execs this helper
+(``sys.executable -I -S -c HELPER_SOURCE ...``), which in this order:
+
+1. joins the box: writes ``0`` (itself) into the box's ``cgroup.procs``, still with the
+   privileges it was started with (so ``user=`` cannot stop it from writing a root-owned file);
+2. drops privileges as ``fork_exec`` would (``setgroups``, ``setregid``, ``setreuid``): the
+   spawn leaves them to the helper when it runs;
+3. asks for SIGKILL when its parent dies, then checks that the parent is still the process that
+   spawned it (it may have died before the request took effect). After the uid change, not
+   before: the kernel clears the parent-death signal whenever the credentials change;
+4. puts back what the interpreter's own start-up changed (``SIGPIPE``/``SIGXFSZ`` ignored,
+   ``LC_CTYPE`` set by the C-locale coercion of PEP 538), and execs the command as
+   ``fork_exec`` does: ``execv`` over the same list of paths (the child's PATH), the first
+   significant error kept, no shell fallback for a file the kernel cannot run.
+
+A failure is written to the report pipe in ``fork_exec``'s own format (``OSError:<hex
+errno>:<where>``); the pipe is close-on-exec, so the spawner reads it until EOF, which comes at
+the command's exec (or the helper's exit): every error is the one a direct spawn gives.
+
+Only builtin modules are used (``posix``, ``_signal``): importing ``os`` or ``signal`` would
+cost more than the rest of the helper. ``ctypes`` only when the parent-death signal is asked.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["HELPER_SOURCE", "helper_argv"]
+
+# argv after "-c": report_fd cgroup_procs groups gid uid parent signals lc_ctype n paths... argv...
+#   cgroup_procs "" for none; groups/gid/uid "-" to keep ("" groups: setgroups([]));
+#   parent "0" for no parent-death signal; signals: numbers set back to SIG_DFL, comma separated;
+#   lc_ctype "-" if the environment had none, else "=" + its value; n: how many paths follow.
+HELPER_SOURCE: Final = """\
+import posix, sys, _signal
+a = sys.argv
+w = int(a[1])
+posix.set_inheritable(w, False)
+def fail(report):
+    try:
+        posix.write(w, report)
+    finally:
+        posix._exit(255)
+def main():
+    if a[2]:
+        try:
+            f = posix.open(a[2], posix.O_WRONLY | posix.O_CLOEXEC)
+            try:
+                posix.write(f, b"0")
+            finally:
+                posix.close(f)
+        except OSError as e:
+            fail(b"OSError:%x:cgroup" % (e.errno or 22))
+    if a[6] != "0":  # imported while the interpreter's files are still ours to read
+        import ctypes
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    try:
+        if a[3] != "-":
+            posix.setgroups([int(g) for g in a[3].split(",") if g])
+        if a[4] != "-":
+            posix.setregid(int(a[4]), int(a[4]))
+        if a[5] != "-":
+            posix.setreuid(int(a[5]), int(a[5]))
+    except OSError as e:
+        fail(b"OSError:%x:noexec" % (e.errno or 22))
+    if a[6] != "0":
+        if prctl(1, 9, 0, 0, 0):
+            fail(b"OSError:%x:noexec" % (ctypes.get_errno() or 22))
+        if posix.getppid() != int(a[6]):
+            posix.kill(posix.getpid(), 9)
+    for s in a[7].split(","):
+        if s:
+            _signal.signal(int(s), _signal.SIG_DFL)
+    if a[8] == "-":
+        posix.unsetenv("LC_CTYPE")
+    else:
+        posix.putenv("LC_CTYPE", a[8][1:])
+    n = int(a[9])
+    paths, argv = a[10:10 + n], a[10 + n:]
+    first = last = 0
+    for path in paths:
+        try:
+            posix.execv(path, argv)
+        except OSError as e:
+            last = e.errno
+            if not first and e.errno not in (2, 20):
+                first = e.errno
+        except ValueError:
+            last = 22
+    fail(b"OSError:%x:" % (first or last or 22))
+try:
+    main()
+except Exception as e:
+    fail(b"SubprocessError:0:the spawn helper failed: " + repr(e).encode("ascii", "replace"))
+"""
+
+
+def helper_argv(
+    python: str,
+    report_fd: int,
+    *,
+    join: str | None,
+    groups: tuple[int, ...] | None,
+    gid: int | None,
+    uid: int | None,
+    parent: int | None,
+    default_signals: tuple[int, ...],
+    lc_ctype: str | None,
+    paths: list[str],
+    argv: list[str],
+) -> list[str]:
+    """The argv that runs the helper with ``python`` (see the module docstring).
+
+    Args:
+        python: The interpreter (``sys.executable``).
+        report_fd: The write end of the report pipe, inherited by the child (pass_fds).
+        join: The box's ``cgroup.procs``, or None.
+        groups: Supplementary groups to set, or None to keep them.
+        gid: Group to switch to, or None.
+        uid: User to switch to, or None.
+        parent: The spawner's pid for the parent-death signal, or None for none.
+        default_signals: Signals the helper sets back to SIG_DFL before the exec.
+        lc_ctype: ``LC_CTYPE`` of the command's environment (None: it has none).
+        paths: The files to try, in order (the program looked up in the child's PATH).
+        argv: The command's argv (argv[0] as the command should see it).
+
+    Returns:
+        The argv to spawn (its program is ``python``).
+    """
+    return [
+        python,
+        "-I",
+        "-S",
+        "-c",
+        HELPER_SOURCE,
+        str(report_fd),
+        join or "",
+        "-" if groups is None else ",".join(map(str, groups)),
+        "-" if gid is None else str(gid),
+        "-" if uid is None else str(uid),
+        str(parent or 0),
+        ",".join(map(str, default_signals)),
+        "-" if lc_ctype is None else "=" + lc_ctype,
+        str(len(paths)),
+        *paths,
+        *argv,
+    ]
