@@ -678,6 +678,9 @@ class ProcessHandle:
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the child to exit and return its exit code.
 
+        When it returns, the output the child wrote before it exited has been read (it is in
+        ``stdout_tail`` and the buffer the reads take from).
+
         Args:
             timeout: Seconds to wait (None: until it exits).
 
@@ -693,8 +696,11 @@ class ProcessHandle:
         """
         seconds = check_timeout(timeout)
         self._check_not_forked()
-        code = self.returncode
-        if code is None:
+        # The owner's exit event, not a peek at the status: it is set once the output the child
+        # left in its pipes has been read too, so stdout_tail is complete when wait() returns.
+        if self._owner.exited.is_set():
+            code = self.returncode
+        else:
             code = call_in_portal(self._owner.wait_exit, seconds)
         if code is None:
             raise subprocess.TimeoutExpired(self.args, cast(float, timeout))

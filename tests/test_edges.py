@@ -474,8 +474,10 @@ async def test_a_garbage_collected_managed_process_that_left_its_group_is_killed
     proc = ManagedProcess([PY, "-c", LEAVES_GROUP], stderr_relay=False)
     await proc.alaunch()
     pid = int(await proc.read_line_async(5))
+    held = [proc]
+    del proc
     with pytest.warns(ResourceWarning):
-        del proc
+        _release(held)
     assert await anyio.to_thread.run_sync(wait_gone, pid, 3.0)
 
 
