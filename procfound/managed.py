@@ -52,7 +52,7 @@ from procfound.errors import (
 )
 from procfound.invocation import Invocation
 from procfound.portal import in_portal_thread, register_shutdown_hook, submit
-from procfound.probes import HttpProbe, Probe, path_probe, port_probe, wait_until_ready
+from procfound.probes import Probe, probes_for, wait_until_ready
 from procfound.request import SHELL, RunOptions, check_timeout, logger, redacted_env
 from procfound.result import CompletedProcess
 from procfound.stop import parse_signal
@@ -1172,13 +1172,7 @@ class ManagedProcess:
             if output is None
             else _expected_parts([output] if isinstance(output, str) else output)
         )
-        probes: list[Probe] = []
-        if port is not None:
-            probes.append(port_probe(port))
-        if http is not None:
-            probes.append(HttpProbe(http))
-        if path is not None:
-            probes.append(path_probe(path))
+        probes = probes_for(port, http, path)
         seconds = check_timeout(timeout)
         if not parts and not probes:
             return

@@ -370,10 +370,7 @@ def _start_helper(request: SpawnRequest, helper: _Helper, child_fds: list[int]) 
         report = _read_report(report_read)
     finally:
         os.close(report_read)
-    if report:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        raise _exec_failure(report, request.cwd, request.program)
+    _raise_reported(report, pid, request.cwd, request.program)
     return pid
 
 
@@ -545,11 +542,16 @@ def _fork_exec(program: str, argv: list[str], request: SpawnRequest, child_fds: 
         report = _read_report(err_read)
     finally:
         os.close(err_read)
+    _raise_reported(report, pid, request.cwd, program)
+    return pid
+
+
+def _raise_reported(report: bytes, pid: int, cwd: str | None, program: str) -> None:
+    """A child that reported a failure before its exec has exited: reap it, raise the error."""
     if report:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        raise _exec_failure(report, request.cwd, program)
-    return pid
+        raise _exec_failure(report, cwd, program)
 
 
 def _exec_failure(report: bytes, cwd: str | None, program: str) -> OSError:
