@@ -21,6 +21,7 @@ from benchmarks import (
     containment,
     handshake,
     latency,
+    observing,
     portal,
     probes,
     streaming,
@@ -43,6 +44,8 @@ WORKLOADS: Final[dict[str, Callable[[bool], Workload]]] = {
     "probes": probes.workload,
     "containment": containment.workload,
     "sweep": containment.sweep_workload,
+    "observing": observing.workload,
+    "observing-cost": observing.cost_workload,
 }
 DEFAULT_JSON: Final = Path(__file__).parent / "results.json"
 

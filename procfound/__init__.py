@@ -29,6 +29,7 @@ from procfound.linux.title import (
     set_process_title_from_argv,
 )
 from procfound.managed import ManagedProcess, ProcessHandle, wait_for_process_output
+from procfound.observe import Line
 from procfound.probes import wait_for_http, wait_for_path, wait_for_port
 from procfound.request import IgnoredArgumentWarning
 from procfound.result import CompletedProcess
@@ -43,6 +44,7 @@ __all__ = [
     "CompletedProcess",
     "DecodeError",
     "IgnoredArgumentWarning",
+    "Line",
     "ManagedProcess",
     "PlatformError",
     "ProcessError",

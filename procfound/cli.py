@@ -20,6 +20,7 @@ from typing import Any, Final, NoReturn, final
 import anyio
 
 from procfound import (
+    Line,
     ManagedProcess,
     PlatformError,
     ProcessError,
@@ -207,8 +208,9 @@ def _build_grammar() -> _Grammar:
         "run",
         help="run a command, show its output live, exit with its code",
         usage=(
-            "procfound run [-h] [--timeout S] [--cwd DIR] [--env K=V] [--json] [--foreground] "
-            "[--contain LEVEL] [--stop-signal SIG] [--kill-grace S] [--] CMD [ARGS...]"
+            "procfound run [-h] [--timeout S] [--idle-timeout S] [--cwd DIR] [--env K=V] [--json] "
+            "[--tag] [--timestamps] [--foreground] [--contain LEVEL] [--stop-signal SIG] "
+            "[--kill-grace S] [--] CMD [ARGS...]"
         ),
         description=(
             "Run CMD in its own process group, show its output line by line as it comes (stderr "
@@ -246,6 +248,22 @@ def _build_grammar() -> _Grammar:
                 "let the command use the terminal (stdin, job control); only it is killed on "
                 "timeout"
             ),
+        ),
+        run_parser.add_argument(
+            "--idle-timeout",
+            type=_seconds,
+            metavar="S",
+            help="kill the tree when the command writes nothing for S seconds (exit 124)",
+        ),
+        run_parser.add_argument(
+            "--tag",
+            action="store_true",
+            help="prefix each line with its stream (out│ or err│); with --json, list the lines",
+        ),
+        run_parser.add_argument(
+            "--timestamps",
+            action="store_true",
+            help="prefix each line with the seconds since the command started",
         ),
         *_add_containment_options(run_parser),
     ]
@@ -352,6 +370,18 @@ def _report_timeout(cmd: list[str], seconds: float) -> int:
     return EXIT_TIMEOUT
 
 
+def _report_stopped(cmd: list[str], exc: ProcessTimeoutError) -> int:
+    """Report a timeout: the whole-call one, or --idle-timeout's."""
+    idle = exc.context.get("process.idle_timeout")
+    if idle is None:
+        return _report_timeout(cmd, exc.timeout_seconds or 0.0)
+    print(
+        f"procfound: no output for {idle:g}s; killed the process tree of: {' '.join(cmd)}",
+        file=sys.stderr,
+    )
+    return EXIT_TIMEOUT
+
+
 def _run_command(args: argparse.Namespace) -> int:
     cmd: list[str] = args.cmd
     if not cmd:
@@ -359,6 +389,16 @@ def _run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     started = time.monotonic()
     env = dict(args.env) or None
+    tagged = args.tag or args.timestamps
+    if args.foreground and (tagged or args.idle_timeout is not None):
+        print(
+            "procfound run: --foreground leaves the output on the terminal; --tag, --timestamps "
+            "and --idle-timeout need to read it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.json and args.tag:
+        return _json_tagged_command(cmd, args, env, started)
     if not args.json and not args.foreground:
         return _stream_command(cmd, args, env)
     try:
@@ -370,12 +410,13 @@ def _run_command(args: argparse.Namespace) -> int:
             check=False,
             timeout=args.timeout,
             foreground=args.foreground,
+            **_observing(args),
             **_containment(args),
         )
     except ProcessTimeoutError as exc:
         if args.json:
             _print_json(cmd, None, exc.stdout or "", exc.stderr or "", started, timed_out=True)
-        return _report_timeout(cmd, args.timeout)
+        return _report_stopped(cmd, exc)
     except ProcessError as exc:
         return _cannot_start(exc)
     if args.json:
@@ -391,27 +432,83 @@ def _run_command(args: argparse.Namespace) -> int:
     return _exit_code(result.returncode)
 
 
+def _observing(args: argparse.Namespace) -> dict[str, Any]:
+    return {} if args.idle_timeout is None else {"idle_timeout": args.idle_timeout}
+
+
+def _line_prefix(line: Line, args: argparse.Namespace) -> str:
+    """``--timestamps`` and ``--tag``'s prefix of one tagged line."""
+    stamp = f"[{line.time:9.3f}] " if args.timestamps else ""
+    tag = ("out│ " if line.stream == "stdout" else "err│ ") if args.tag else ""
+    return stamp + tag
+
+
 def _stream_command(cmd: list[str], args: argparse.Namespace, env: dict[str, str] | None) -> int:
-    # Lines are printed as the child writes them (stderr merged in the child's order). Leaving
-    # the `with` early (a closed stdout, Ctrl-C) kills the child's tree before it returns.
+    # Lines are printed as the child writes them (stderr merged in the child's order; with --tag
+    # or --timestamps both streams are read apart and printed in the order they arrived).
+    # Leaving the `with` early (a closed stdout, Ctrl-C) kills the child's tree before it returns.
+    tagged = args.tag or args.timestamps
     try:
         with stream(
             cmd,
             cwd=args.cwd,
             env=env,
             timeout=args.timeout,
-            stream_stderr=True,
+            stream_stderr=not tagged,
+            tagged=tagged,
+            **_observing(args),
             **_containment(args),
         ) as lines:
-            for line in lines:
-                print(line, flush=True)
-    except ProcessTimeoutError:
-        return _report_timeout(cmd, args.timeout)
+            if tagged:
+                for line in lines:
+                    print(_line_prefix(line, args) + line.text, flush=True)
+            else:
+                for line in lines:
+                    print(line, flush=True)
+    except ProcessTimeoutError as exc:
+        return _report_stopped(cmd, exc)
     except ProcessError as exc:
         if exc.return_code is None:
             return _cannot_start(exc)
         return _exit_code(exc.return_code)
     return 0
+
+
+def _json_tagged_command(
+    cmd: list[str], args: argparse.Namespace, env: dict[str, str] | None, started: float
+) -> int:
+    """``--json --tag``: the result document with every line, tagged, in arrival order."""
+    lines: list[Line] = []
+    returncode: int | None = 0
+    error: ProcessError | None = None
+    try:
+        with stream(
+            cmd,
+            cwd=args.cwd,
+            env=env,
+            timeout=args.timeout,
+            tagged=True,
+            **_observing(args),
+            **_containment(args),
+        ) as tagged:
+            lines.extend(tagged)
+    except ProcessError as exc:
+        if exc.return_code is None and not isinstance(exc, ProcessTimeoutError):
+            return _cannot_start(exc)
+        error, returncode = exc, exc.return_code
+    timed_out = isinstance(error, ProcessTimeoutError)
+    _print_json(
+        cmd,
+        None if timed_out else returncode,
+        "".join(f"{line.text}\n" for line in lines if line.stream == "stdout"),
+        "".join(f"{line.text}\n" for line in lines if line.stream == "stderr"),
+        started,
+        timed_out=timed_out,
+        lines=[line._asdict() for line in lines],
+    )
+    if isinstance(error, ProcessTimeoutError):
+        return _report_stopped(cmd, error)
+    return 0 if returncode is None else _exit_code(returncode)
 
 
 def _wait_for_command(args: argparse.Namespace) -> int:
@@ -534,8 +631,9 @@ def _print_json(
     timed_out: bool = False,
     duration: float | None = None,
     rusage: dict[str, float | int] | None = None,
+    lines: list[dict[str, Any]] | None = None,
 ) -> None:
-    document = {
+    document: dict[str, Any] = {
         "args": cmd,
         "returncode": returncode,
         "stdout": stdout,
@@ -544,6 +642,8 @@ def _print_json(
         "rusage": rusage,
         "timed_out": timed_out,
     }
+    if lines is not None:
+        document["lines"] = lines
     json.dump(document, sys.stdout)
     sys.stdout.write("\n")
     sys.stdout.flush()  # a closed pipe must fail here, inside main, not in the flush at exit

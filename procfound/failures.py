@@ -100,6 +100,30 @@ class Operation:
             stderr_dropped=dropped[1],
         )
 
+    def idle_timed_out(
+        self,
+        command: str,
+        idle: float,
+        stdout: str | bytes | None,
+        stderr: str | bytes | None,
+        returncode: int | None = None,
+        dropped: tuple[int, int] = (0, 0),
+    ) -> ProcessTimeoutError:
+        """Neither stdout nor stderr produced a byte for ``idle`` seconds; the tree was stopped."""
+        names = self._names()
+        return ProcessTimeoutError(
+            f"Command timed out: no output for {idle:g} s: {command_display(command)}",
+            command=command,
+            timeout_seconds=idle,
+            stdout=stdout,
+            stderr=stderr,
+            return_code=returncode,
+            code=names.timeout_code,
+            stdout_dropped=dropped[0],
+            stderr_dropped=dropped[1],
+            **{"process.idle_timeout": idle},
+        )
+
     def unkillable(self, command: str, error: UnkillableChildError) -> ProcessError:
         """The child survived SIGKILL for the whole bound (uninterruptible sleep)."""
         names = self._names()

@@ -12,7 +12,6 @@ shapes the request) and the engine's request; no operation.
 from __future__ import annotations
 
 import contextvars
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from typing import Any, Final
 from procfound.engine.kill import StopPolicy
 from procfound.engine.spawn import SpawnRequest, Stdio
 from procfound.errors import ValidationError, command_text
+from procfound.observe import CommandObserver, observer_for
 from procfound.request import (
     UNSET,
     RunOptions,
@@ -30,8 +30,6 @@ from procfound.request import (
     check_env,
     check_timeout,
     command_list,
-    logger,
-    redacted_env,
     stdio_fd,
     stop_policy_of,
     to_input_bytes,
@@ -139,6 +137,13 @@ class Invocation:
         the operation's own, where neither the call nor ``PROCFOUND_CONTAIN`` chose one)."""
         return stop_policy_of(self.options, default_contain)
 
+    def observer(self, policy: StopPolicy) -> CommandObserver | None:
+        """The log records, verbose lines and span of this call's child (None: nobody
+        listens). Its start record replaces the old debug line."""
+        return observer_for(
+            self.argv, policy.contain, shown=self.command, cwd=self.cwd, env=self.env
+        )
+
     def request(
         self,
         *,
@@ -161,10 +166,6 @@ class Invocation:
         if options.process_title is not None:
             executable = executable or argv[0]
             argv = [options.process_title, *argv[1:]]
-        if logger.isEnabledFor(logging.DEBUG):  # the redacted copy is not made on the hot path
-            logger.debug(
-                "%s %s (cwd=%s, env=%s)", self.where, self.argv, self.cwd, redacted_env(self.env)
-            )
         return SpawnRequest(
             argv=argv,
             cwd=self.cwd,

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import Any, Final, NoReturn, cast
 
 import anyio
 
@@ -40,6 +40,7 @@ from procfound.engine.matching import PatternMatcher
 from procfound.engine.readiness import child_has_exited, peek_returncode
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
+from procfound.engine.watch import Watch, watch_until_exit
 from procfound.errors import (
     DECODE_HINT_TEXT,
     DecodeError,
@@ -50,7 +51,9 @@ from procfound.errors import (
     command_text,
     decode_error,
 )
+from procfound.failures import ASYNC_RUN
 from procfound.invocation import Invocation
+from procfound.observe import CommandObserver
 from procfound.portal import in_portal_thread, register_shutdown_hook, submit
 from procfound.probes import Probe, probes_for, wait_until_ready
 from procfound.request import SHELL, RunOptions, check_timeout, logger, redacted_env
@@ -234,22 +237,53 @@ class _Owner:
         self._finish_lock = anyio.Lock()
         self.finished = False  # finish() has run: reaped, every fd closed
         self.stopped_gracefully = True
+        self.command = ""  # as messages show it (set at launch)
+        self.observer: CommandObserver | None = None  # log records and span (idle_timeout)
+        # Set when idle_timeout stopped the child: raised by the reads that find output ended.
+        self.idle_error: ProcessTimeoutError | None = None
 
     # -- the supervisor ---------------------------------------------------------------------
 
     async def supervise(self) -> None:
-        """Move output until the child exits (or :meth:`finish` stops this), then tell waiters."""
+        """Move output until the child exits (or :meth:`finish` stops this), then tell waiters.
+
+        With ``idle_timeout``, a child that writes nothing on stdout or stderr for that long is
+        stopped with its stop policy; the reads that find its output ended then raise
+        :attr:`idle_error`.
+        """
         session = self.session
         assert session is not None
+        idle = self.options.idle_timeout
+        ending = "exit"
         try:
             with anyio.CancelScope() as self._scope:
                 if self._stop_requested:
                     self._scope.cancel()
-                await session.run_to_exit()
-                self.exited.set()
+                if idle is None:
+                    await session.run_to_exit()
+                else:
+                    sinks = (self.stdout, self.stderr_sink)
+                    watch = Watch(None, idle, lambda: sum(sink.size for sink in sinks))
+                    ending = await watch_until_exit(session, watch)
+                if ending == "exit":
+                    self.exited.set()
         finally:
             self.supervisor_done.set()
             self.output_changed()
+        if ending == "idle" and idle is not None:
+            self.idle_error = ASYNC_RUN.sync_names().idle_timed_out(
+                self.command, idle, self.stdout_text(), self.stderr_text()
+            )
+            if self.observer is not None:
+                self.observer.idled(idle)
+            await self.finish(interruptible=False)
+
+    async def _raise_idle(self, error: ProcessTimeoutError) -> NoReturn:
+        """Raise the idle timeout's error once the tree it stopped is gone (its code known)."""
+        await self.exited.wait()  # bounded by the kill schedule
+        error.return_code = self.returncode()
+        error.context["process.return_code"] = error.return_code
+        raise error
 
     def output_changed(self) -> None:
         """Called when output arrived or ended: wake the waiting reads, pace the pipe."""
@@ -362,6 +396,8 @@ class _Owner:
                     self._consumed()
                     return self._decode(line, offset).removesuffix("\r")
                 if self.output_ended:
+                    if not buffer and self.idle_error is not None:
+                        await self._raise_idle(self.idle_error)
                     rest, offset = bytes(buffer), self._offset()
                     buffer.clear()
                     return self._decode(rest, offset).removesuffix("\r")
@@ -372,6 +408,8 @@ class _Owner:
         with anyio.move_on_after(seconds):
             while True:
                 self._drop_skipped_lf()
+                if self.idle_error is not None and self.output_ended and not self.stdout.data:
+                    await self._raise_idle(self.idle_error)
                 char = self._take_char()
                 if char is not None:
                     self._consumed()
@@ -484,6 +522,8 @@ class _Owner:
                 stdout=matcher.text,
                 code="PROCESS_WAIT_TIMEOUT",
             )
+        if self.idle_error is not None:
+            await self._raise_idle(self.idle_error)
         code = await self.exit_code()
         raise ProcessError(
             f"Process exited with code {code} before the expected output appeared "
@@ -972,8 +1012,12 @@ class ManagedProcess:
         stderr = owner.stderr_sink
         if echo and isinstance(stderr, _StderrKeeper):  # relayed stderr is shown already
             stderr = Echo(stderr)
+        owner.command = call.shown
+        owner.observer = call.observer(self._stop)
         try:
-            owner.session = ChildSession(request, self._stop, stdout=stdout, stderr=stderr)
+            owner.session = ChildSession(
+                request, self._stop, stdout=stdout, stderr=stderr, observer=owner.observer
+            )
         except SpawnError as exc:
             raise ProcessError(
                 f"Failed to launch process: {exc.reason}",

@@ -93,6 +93,8 @@ class RunOptions:
     ids), ``umask``, ``restore_signals``, ``pipesize``, ``executable``; ``text`` and
     ``universal_newlines`` (None: not passed). ``process_title`` is the child's ``argv[0]``
     (what ``ps`` shows); ``print_output`` echoes the output to our ``sys.stdout`` as it arrives.
+    ``idle_timeout`` stops the tree once neither stdout nor stderr produced a byte for that many
+    seconds (None: no limit).
     """
 
     encoding: str = "utf-8"
@@ -122,6 +124,7 @@ class RunOptions:
     creationflags: int = 0  # Windows only: refused on POSIX unless 0
     close_fds: bool = True  # always what happens; False is ignored with a warning
     bufsize: int = -1  # no file objects here to buffer: accepted, without effect
+    idle_timeout: float | None = None
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], where: str = "this call") -> RunOptions:
@@ -492,6 +495,7 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "creationflags": _creationflags,
     "close_fds": _bool,
     "bufsize": lambda value, name: _int(value, name, -1, MAX_BUFSIZE),
+    "idle_timeout": lambda value, name: check_timeout(value, name),
 }
 
 

@@ -10,14 +10,16 @@ from typing import Any
 import anyio
 
 from procfound.engine.buffers import OutputBuffer
-from procfound.engine.echo import Echo
+from procfound.engine.echo import Echo, Feedable
 from procfound.engine.lines import universal_newlines
-from procfound.engine.session import ChildSession, UnkillableChildError
+from procfound.engine.session import ChildSession, Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
+from procfound.engine.watch import Watch, watch_until_exit
 from procfound.errors import DecodeError, ProcessError, ValidationError, decode_error
 from procfound.failures import ASYNC_RUN
 from procfound.invocation import CALLED_AS, Invocation
-from procfound.request import check_max_bytes, logger
+from procfound.observe import LineTee
+from procfound.request import check_max_bytes
 from procfound.result import CompletedProcess
 from procfound.sync import make_sync
 from procfound.usage import ResourceUsage
@@ -132,26 +134,49 @@ async def async_run(
     request = call.request(
         stdin=Stdio.DEVNULL if call.input is None else Stdio.PIPE, stdout=piped, stderr=piped
     )
+    idle = call.options.idle_timeout
+    if idle is not None and not capture_output:
+        raise ValidationError(
+            "idle_timeout watches the output procfound reads; with capture_output=False it "
+            "reads none (use timeout=, or capture the output)",
+            code="INVALID_ARGUMENT",
+        )
     out, err = OutputBuffer(cap), OutputBuffer(cap)
     echo = call.options.print_output
+    policy = call.stop_policy()
+    observer = call.observer(policy)
+    shown_out: Feedable = out
+    shown_err: Feedable = err
+    if observer is not None and observer.verbose == "full":  # each line on stderr, tagged
+        shown_out, shown_err = LineTee(out, "stdout"), LineTee(err, "stderr")
+    out_sink: Sink = Echo(shown_out) if echo else shown_out
+    err_sink: Sink = Echo(shown_err) if echo else shown_err
     try:
         session = ChildSession(
-            request,
-            call.stop_policy(),
-            stdout=Echo(out) if echo else out,
-            stderr=Echo(err) if echo else err,
-            input=call.input,
+            request, policy, stdout=out_sink, stderr=err_sink, input=call.input, observer=observer
         )
     except SpawnError as exc:
         raise ASYNC_RUN.spawn_failed(call.shown, exc) from exc.os_error
-    timed_out = False
+    timed_out = idled = False
     try:
-        if call.timeout is None:  # no cancel scope to build and tear down on the hot path
+        if idle is not None:
+            read = (out, err)
+            watch = Watch(call.timeout, idle, lambda: sum(b.size + b.dropped for b in read))
+            ending = await watch_until_exit(session, watch)
+            timed_out, idled = ending == "timeout", ending == "idle"
+        elif call.timeout is None:  # no cancel scope to build and tear down on the hot path
             await session.run_to_exit()
         else:
             with anyio.move_on_after(call.timeout) as scope:
                 await session.run_to_exit()
             timed_out = scope.cancelled_caught
+        if observer is not None and (timed_out or idled):
+            if idled:
+                assert idle is not None
+                observer.idled(idle)
+            else:
+                assert call.timeout is not None
+                observer.timed_out(call.timeout)
     finally:
         try:
             await session.finish()
@@ -178,10 +203,20 @@ async def async_run(
         stderr_dropped=err.dropped,
     )
     if failed is not None:
-        raise _decode_failure(failed, call, result, timed_out) from failed.error
-    if timed_out:
+        raise _decode_failure(failed, call, result, timed_out or idled) from failed.error
+    if idled:
+        assert idle is not None
+        error: ProcessError = ASYNC_RUN.idle_timed_out(
+            call.shown,
+            idle,
+            result.stdout,
+            result.stderr,
+            session.returncode,
+            (out.dropped, err.dropped),
+        )
+    elif timed_out:
         assert call.timeout is not None
-        error: ProcessError = ASYNC_RUN.timed_out(
+        error = ASYNC_RUN.timed_out(
             call.shown,
             call.timeout,
             result.stdout,
@@ -194,7 +229,6 @@ async def async_run(
             call.shown, result.returncode, result.stdout, result.stderr, (out.dropped, err.dropped)
         )
     else:
-        logger.debug("run %s exited %s", call.argv, result.returncode)
         return result
     error.duration, error.rusage, error.result = result.duration, result.rusage, result
     raise error

@@ -24,6 +24,7 @@ import anyio
 
 from procfound.errors import ProcessError, StateError
 from procfound.failures import SYNC_CALL
+from procfound.observe import caller_trace_context, enter_trace_context, exit_trace_context
 from procfound.portal import (
     PortalClosedError,
     current_job_scope,
@@ -64,6 +65,7 @@ class _Call:
         "result",
         "scope",
         "started",
+        "trace",
     )
 
     def __init__(self) -> None:
@@ -76,6 +78,9 @@ class _Call:
         self.result: Any = None
         self.error: BaseException | None = None
         self.notify: Callable[[], object] | None = None  # wakes an async caller's loop
+        # The caller's OpenTelemetry context (None without it): the job runs in the worker's
+        # context, so the current span is carried over by hand to be the command's parent.
+        self.trace = caller_trace_context()
 
     def fail(self, error: BaseException) -> None:
         """The task could not be started: hand the error to the waiting caller."""
@@ -103,6 +108,7 @@ async def _run_linked(
     call.scope = current_job_scope()
     # Workers run job after job in one context: the mark is set for this job and reset after.
     token = SYNC_CALL.set(sync)
+    trace = enter_trace_context(call.trace)
     try:
         call.result = await fn(*args, **kwargs)
     except Exception as exc:
@@ -111,6 +117,7 @@ async def _run_linked(
         call.error = _Interrupted() if call.cancel_requested else exc
         raise
     finally:
+        exit_trace_context(trace)
         SYNC_CALL.reset(token)
         call.end()
 

@@ -35,6 +35,7 @@ IN_PROCESS = [
     "procfound.run",
     "procfound.shell",
     "procfound.streaming",
+    "procfound.observe",
     "procfound.managed",
     "procfound.probes",
     "procfound.errors",

@@ -36,6 +36,7 @@ __all__ = [
     "EXTERNAL",
     "ChildSession",
     "DisownedSessionError",
+    "Observer",
     "Sink",
     "UnkillableChildError",
     "close_all_sessions",
@@ -63,6 +64,18 @@ _handed_off: list[tuple[int | None, Containment | None]] = []
 
 # Every session whose fds are open, by id (see the module docstring).
 _open: dict[int, ChildSession] = {}
+
+
+class Observer(Protocol):
+    """Watches a session's start and end (log records, spans: :mod:`procfound.observe`).
+
+    ``started`` is called once the child runs; ``ended`` once, when :meth:`ChildSession.finish`
+    is over (reaped, or given up on). Neither may raise.
+    """
+
+    def started(self, session: ChildSession) -> None: ...
+
+    def ended(self, session: ChildSession) -> None: ...
 
 
 class Sink(Protocol):
@@ -187,6 +200,7 @@ class ChildSession:
         "_exited",
         "_external",
         "_feeder",
+        "_observer",
         "_paused",
         "_polite_until",
         "_readers",
@@ -209,6 +223,7 @@ class ChildSession:
         stdout: Sink | None = None,
         stderr: Sink | None = None,
         input: bytes | None = None,
+        observer: Observer | None = None,
     ) -> None:
         """Spawn the child (raises :class:`~procfound.engine.spawn.SpawnError`).
 
@@ -221,6 +236,7 @@ class ChildSession:
                 closes it at the end.
             stderr: Where stderr goes, like ``stdout``.
             input: Bytes for stdin, when stdin is piped; stdin is closed once they are written.
+            observer: Told when the child has started and when the session has ended.
         """
         if _unreaped or _handed_off:
             _reap_stragglers()
@@ -273,6 +289,9 @@ class ChildSession:
                 raise spawn_error(exc, request.argv[0], request.cwd) from exc
             raise
         _open[id(self)] = self
+        self._observer = observer
+        if observer is not None:
+            observer.started(self)
 
     @property
     def pid(self) -> int:
@@ -420,6 +439,9 @@ class ChildSession:
             if not self.closed:  # cut short before the end: nothing below can be cancelled
                 self._kill_now()
                 self._close_all()
+            observer, self._observer = self._observer, None
+            if observer is not None:
+                observer.ended(self)
 
     async def _finish(self, schedule: KillSchedule, interruptible: bool) -> None:
         if self._exited and not self._readers and self._stdin is None:
