@@ -369,7 +369,9 @@ def test_every_public_callable_is_fuzzed() -> None:
         if isinstance(getattr(procfound, name), type)
         and issubclass(getattr(procfound, name), BaseException | Warning)
     }
-    assert set(procfound.__all__) - errors == fuzzed
+    # Records the library yields (a NamedTuple): built by hand they hold what they are given.
+    records = {"Line"}
+    assert set(procfound.__all__) - errors - records == fuzzed
 
 
 # -- process-wide helpers, in a fresh interpreter ---------------------------------------------
