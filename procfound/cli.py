@@ -7,15 +7,19 @@ argument checks, so that a bad ``--port`` or ``--http`` is a usage error before 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import math
 import os
 import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn, final
+from types import FrameType, TracebackType
+from typing import Any, Final, NoReturn, TypeVar, final
 
 import anyio
 
@@ -34,6 +38,8 @@ from procfound.probes import HttpProbe, path_probe, port_probe
 
 __all__ = ["main"]
 
+T = TypeVar("T")
+
 EXIT_USAGE: Final = 2
 EXIT_TIMEOUT: Final = 124  # what coreutils timeout(1) exits with
 EXIT_CANNOT_EXECUTE: Final = (
@@ -43,6 +49,9 @@ EXIT_CANNOT_RUN: Final = 127  # what a shell exits with for a command it cannot 
 EXIT_INTERRUPTED: Final = 130
 CONTAIN_LEVELS: Final = ("group", "tree", "cgroup")
 EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE reports
+# The signals that stop procfound the way Ctrl-C does: coreutils timeout(1), CI runners and
+# systemd send SIGTERM, a closed terminal SIGHUP, Ctrl-\ SIGQUIT. Each exits 128+N.
+STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 # After `read_line_async` returns "", how long to wait for one more character: "" is either a
 # blank line or the end of the output, and only a character read tells them apart.
@@ -352,7 +361,9 @@ def _report_timeout(cmd: list[str], seconds: float) -> int:
     return EXIT_TIMEOUT
 
 
-def _run_command(args: argparse.Namespace) -> int:
+def _run_command(args: argparse.Namespace, signals: _StopSignals) -> int:
+    del signals  # a stop signal raises in the sync call (run, the stream's read), which stops
+    # the tree before the exception goes on to main(): there is nothing to add here
     cmd: list[str] = args.cmd
     if not cmd:
         print("procfound run: no command given (procfound run -- CMD [ARGS...])", file=sys.stderr)
@@ -414,7 +425,7 @@ def _stream_command(cmd: list[str], args: argparse.Namespace, env: dict[str, str
     return 0
 
 
-def _wait_for_command(args: argparse.Namespace) -> int:
+def _wait_for_command(args: argparse.Namespace, signals: _StopSignals) -> int:
     parts: list[str] = list(args.parts)
     cmd: list[str] = args.cmd
     if not cmd or not (parts or args.port or args.http or args.path):
@@ -429,19 +440,23 @@ def _wait_for_command(args: argparse.Namespace) -> int:
             process.launch()
         except ProcessError as exc:
             return _cannot_start(exc)
-        not_ready = _wait_until_ready(process, parts, args)
+        not_ready = _wait_until_ready(process, parts, args, signals)
         if not_ready is not None:
             return not_ready
         if args.keep:
-            _relay_until_interrupted(process)
+            _relay_until_interrupted(process, signals)
         return 0
     finally:
-        process.terminate_gracefully(args.grace if args.kill_grace is None else args.kill_grace)
-        process.cleanup()
+        # A stop signal landing in the graceful stop cuts its grace short (the tree is
+        # SIGKILLed) but not the cleanup: later signals are ignored (see _StopSignals).
+        try:
+            process.terminate_gracefully(args.grace if args.kill_grace is None else args.kill_grace)
+        finally:
+            process.cleanup()
 
 
 def _wait_until_ready(
-    process: ManagedProcess, parts: list[str], args: argparse.Namespace
+    process: ManagedProcess, parts: list[str], args: argparse.Namespace, signals: _StopSignals
 ) -> int | None:
     """Wait for the PARTs (printing the output read), then the probes, under one --timeout.
 
@@ -451,7 +466,7 @@ def _wait_until_ready(
     try:
         if parts:
             try:
-                text = anyio.run(wait_for_process_output, process, parts, args.timeout)
+                text = signals.run_loop(wait_for_process_output, process, parts, args.timeout)
             except ProcessTimeoutError:
                 print(
                     f"procfound: {parts} did not appear within {args.timeout:g}s", file=sys.stderr
@@ -483,7 +498,9 @@ def _wait_until_ready(
     return None
 
 
-def _relay_until_interrupted(process: ManagedProcess) -> None:
+def _relay_until_interrupted(process: ManagedProcess, signals: _StopSignals) -> None:
+    """Relay the command's output until Ctrl-C (then return) or another stop signal (raised)."""
+
     async def relay_output() -> None:
         ahead = ""  # a character read past a "" line, which belongs to the next line
         while True:
@@ -517,9 +534,11 @@ def _relay_until_interrupted(process: ManagedProcess) -> None:
             await anyio.sleep(_EXIT_POLL)
 
     try:
-        anyio.run(relay)
-    except KeyboardInterrupt:
-        print("procfound: stopping the command", file=sys.stderr)
+        signals.run_loop(relay)
+    except KeyboardInterrupt as exc:
+        _note("procfound: stopping the command")
+        if isinstance(exc, _Signalled) and exc.signum != signal.SIGINT:
+            raise  # Ctrl-C is how --keep ends (exit 0); SIGTERM and the rest exit 128+N
 
 
 def _print_json(
@@ -547,6 +566,12 @@ def _print_json(
     sys.stdout.flush()  # a closed pipe must fail here, inside main, not in the flush at exit
 
 
+def _note(text: str) -> None:
+    """A line on stderr that must not fail: after SIGHUP the terminal may be gone (EIO)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def _silence_stdout() -> None:
     # The Python docs' recipe for SIGPIPE: point stdout at /dev/null so that the interpreter's
     # own flush at exit does not raise BrokenPipeError a second time.
@@ -557,23 +582,133 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
-_COMMANDS: Final[dict[str, Callable[[argparse.Namespace], int]]] = {
+class _Signalled(KeyboardInterrupt):
+    """Stop signal ``signum`` arrived: stop the command's tree as on Ctrl-C, then exit 128+N.
+
+    A ``KeyboardInterrupt``, so the sync bridge takes it for Ctrl-C: it cancels the call running
+    in the portal and waits for its kill path (the call's stop policy: stop signal, kill grace,
+    containment, cgroup removed) before letting it through.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@final
+class _StopSignals:
+    """``main()``'s handlers for :data:`STOP_SIGNALS` (the library itself installs none).
+
+    The first signal raises :class:`_Signalled` in the main thread, wherever it is; inside an
+    event loop the CLI runs (see :meth:`run_loop`) it cancels the loop's work instead, as asyncio
+    does for Ctrl-C, rather than raising in the middle of the loop's own code. Every later
+    signal is ignored: a second one must not cut the stop short (it leaves the tree, or its
+    cgroup, behind), and the stop is bounded anyway (the stop signal, at most the kill grace,
+    then SIGKILL). Leaving ``main()`` restores the handlers it found; when ``main()`` owns the
+    process (``argv`` is None) it sets the default actions instead, so a signal arriving after
+    everything has been stopped ends procfound at once, as it ends any program.
+    """
+
+    __slots__ = ("_cancel", "_deferred", "_owns_process", "_previous", "received")
+
+    def __init__(self, *, owns_process: bool) -> None:
+        self._owns_process = owns_process
+        self._previous: dict[int, Any] = {}
+        self.received: int | None = None  # the first stop signal
+        self._cancel: Callable[[], object] | None = None  # set while run_loop's work runs
+        self._deferred = False  # the first signal cancelled run_loop's work: raise after it
+
+    def __enter__(self) -> _StopSignals:
+        # Python runs signal handlers in the main thread only; a main() called from another
+        # thread (embedded use) leaves signals to whoever owns the process.
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if self._owns_process else previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            return  # already stopping: see the class docstring
+        self.received = signum
+        cancel = self._cancel
+        if cancel is None:
+            raise _Signalled(signum)
+        self._deferred = True
+        cancel()
+
+    def run_loop(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
+        """``anyio.run(fn, *args)``, which the first stop signal cancels.
+
+        Raises:
+            _Signalled: If a stop signal arrived while it ran.
+        """
+
+        outcome: list[T] = []
+
+        async def guarded() -> None:
+            with anyio.CancelScope() as scope:
+                # The loop's own signal-safe wake-up: the handler may interrupt any line of
+                # the loop's code, and only this is safe to call from there.
+                call_soon = asyncio.get_running_loop().call_soon_threadsafe
+
+                def cancel() -> None:
+                    with contextlib.suppress(RuntimeError):  # the loop is closing: raised below
+                        call_soon(scope.cancel)
+
+                self._cancel = cancel
+                try:
+                    outcome.append(await fn(*args))
+                finally:
+                    self._cancel = None
+
+        anyio.run(guarded, backend="asyncio")
+        if self._deferred:
+            self._deferred = False
+            assert self.received is not None
+            raise _Signalled(self.received)
+        return outcome[0]  # only a stop signal cancels guarded, and that raised above
+
+
+_COMMANDS: Final[dict[str, Callable[[argparse.Namespace, _StopSignals], int]]] = {
     "run": _run_command,
     "wait-for": _wait_for_command,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``procfound`` command; returns the exit code."""
+    """Entry point of the ``procfound`` command; returns the exit code.
+
+    SIGINT, SIGTERM, SIGHUP and SIGQUIT stop the command's tree with its stop policy and make
+    it return 128+N (see :class:`_StopSignals`); usage errors raise ``SystemExit(2)``.
+    """
+    with _StopSignals(owns_process=argv is None) as signals:
+        try:
+            return _main(sys.argv[1:] if argv is None else argv, signals)
+        except _Signalled as exc:
+            if exc.signum != signal.SIGINT:  # Ctrl-C needs no word: the user pressed it
+                _note(f"procfound: ended by {signal.Signals(exc.signum).name}")
+            return 128 + exc.signum
+
+
+def _main(argv: Sequence[str], signals: _StopSignals) -> int:
     grammar = _build_grammar()
-    words = list(sys.argv[1:] if argv is None else argv)
+    words = list(argv)
     own, command = _split_command_line(words, grammar.value_options)
     args, unknown = grammar.parser.parse_known_args(own)
     if unknown:  # reported by the command's parser, so the hint names its --help
         grammar.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.cmd = command
     try:
-        return _COMMANDS[args.command](args)
+        return _COMMANDS[args.command](args, signals)
     except ValidationError as exc:
         print(f"procfound: {_first_line(exc.message)}", file=sys.stderr)
         return EXIT_USAGE
@@ -584,9 +719,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Whoever read our output has gone (`| head -1`); the child is already stopped.
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except _Signalled:
+        raise  # main() exits 128+N
     except KeyboardInterrupt:
-        # The child's tree is already gone: the sync call waits for its kill path.
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Only where main() runs outside the main thread (no handlers of ours). The child's
+        # tree is already gone: the sync call waits for its kill path.
         return EXIT_INTERRUPTED
 
 
