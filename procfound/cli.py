@@ -68,6 +68,12 @@ examples:
   procfound run -- make test
   procfound run --timeout 5 -- sh -c 'sleep 60 & sleep 60'   # exits 124 after 5 s, tree killed
   procfound run --json --env GREETING=hi -- sh -c 'echo "$GREETING"'
+
+signals:
+  Ctrl-C, SIGTERM, SIGHUP and SIGQUIT stop the command's whole tree (--stop-signal, then
+  SIGKILL after the grace) and procfound exits 128+N: 130, 143, 129, 131 (Ctrl-C ends
+  wait-for --keep with 0). A second signal while it stops is ignored: the stop always
+  finishes, within the grace.
 """
 
 
@@ -223,8 +229,9 @@ def _build_grammar() -> _Grammar:
             "Run CMD in its own process group, show its output line by line as it comes (stderr "
             "merged into stdout in the child's order; --json keeps them apart), and exit with its "
             "exit code (128+N when signal N killed it). On --timeout the whole process tree is "
-            "killed and procfound exits 124, like timeout(1). The first word that is not an "
-            "option starts CMD: everything after it is CMD's, '--' included."
+            "killed and procfound exits 124, like timeout(1); on Ctrl-C, SIGTERM, SIGHUP or "
+            "SIGQUIT it is stopped the same way and procfound exits 128+N. The first word that "
+            "is not an option starts CMD: everything after it is CMD's, '--' included."
         ),
         allow_abbrev=False,
     )
@@ -271,9 +278,9 @@ def _build_grammar() -> _Grammar:
             "a TCP connection, --http answers a GET with 2xx or 3xx, and --path exists; one "
             "--timeout for all. Give at least one PART or probe. Exits 0 when ready, 1 with a "
             "message if CMD ends first, 124 on --timeout; either way CMD is stopped. With --keep, "
-            "stay attached and relay its output until Ctrl-C, then stop it gracefully (SIGTERM to "
-            "its process group, SIGKILL after --grace seconds). Everything after the first '--' "
-            "is CMD's."
+            "stay attached and relay its output until Ctrl-C (exit 0) or SIGTERM, SIGHUP, SIGQUIT "
+            "(exit 128+N), then stop it gracefully (SIGTERM to its process group, SIGKILL after "
+            "--grace seconds). Everything after the first '--' is CMD's."
         ),
         allow_abbrev=False,
     )
