@@ -611,9 +611,11 @@ class _StopSignals:
     does for Ctrl-C, rather than raising in the middle of the loop's own code. Every later
     signal is ignored: a second one must not cut the stop short (it leaves the tree, or its
     cgroup, behind), and the stop is bounded anyway (the stop signal, at most the kill grace,
-    then SIGKILL). Leaving ``main()`` restores the handlers it found; when ``main()`` owns the
-    process (``argv`` is None) it sets the default actions instead, so a signal arriving after
-    everything has been stopped ends procfound at once, as it ends any program.
+    then SIGKILL). Leaving ``main()`` restores the handlers it found, unless ``main()`` owns
+    the process (``argv`` is None): then only the interpreter's exit is left, everything has
+    been stopped, and a signal must neither raise in an exit hook (a traceback) nor change the
+    outcome of a stop already made. So after a stop signal the later ones stay ignored, and
+    without one the first exits 128+N at once.
     """
 
     __slots__ = ("_cancel", "_deferred", "_owns_process", "_previous", "received")
@@ -640,7 +642,12 @@ class _StopSignals:
         tb: TracebackType | None,
     ) -> None:
         for signum, previous in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if self._owns_process else previous)
+            if not self._owns_process:
+                signal.signal(signum, previous)
+            elif self.received is not None:
+                signal.signal(signum, signal.SIG_IGN)
+            else:
+                signal.signal(signum, _exit_at_once)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
@@ -655,10 +662,14 @@ class _StopSignals:
     def run_loop(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
         """``anyio.run(fn, *args)``, which the first stop signal cancels.
 
+        From before the loop is built until it is closed, the handler does not raise: an
+        exception in the middle of building or closing a loop leaves a broken one behind (and
+        a traceback at exit). A signal that lands while there is nothing to cancel yet is
+        acted on when ``fn`` would start; either way it is raised once the loop is gone.
+
         Raises:
             _Signalled: If a stop signal arrived while it ran.
         """
-
         outcome: list[T] = []
 
         async def guarded() -> None:
@@ -673,16 +684,33 @@ class _StopSignals:
 
                 self._cancel = cancel
                 try:
-                    outcome.append(await fn(*args))
+                    if not self._deferred:  # else it landed while the loop was being built
+                        outcome.append(await fn(*args))
                 finally:
-                    self._cancel = None
+                    self._cancel = _later
 
-        anyio.run(guarded, backend="asyncio")
+        self._cancel = _later
+        try:
+            anyio.run(guarded, backend="asyncio")
+        finally:
+            self._cancel = None
         if self._deferred:
             self._deferred = False
             assert self.received is not None
             raise _Signalled(self.received)
         return outcome[0]  # only a stop signal cancels guarded, and that raised above
+
+
+def _exit_at_once(signum: int, frame: FrameType | None) -> None:
+    """After main() (see _StopSignals.__exit__): nothing is left to stop; exit 128+N now."""
+    with contextlib.suppress(Exception):  # a write the signal interrupted may hold the buffer
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+def _later() -> None:
+    """The handler's "cancel" while there is nothing to cancel: run_loop raises afterwards."""
 
 
 _COMMANDS: Final[dict[str, Callable[[argparse.Namespace, _StopSignals], int]]] = {

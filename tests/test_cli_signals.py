@@ -192,7 +192,8 @@ def test_the_stop_policy_is_used_and_a_second_signal_does_not_cut_it_short(
 
 # The signal lands at a chosen moment of a real CLI run: a profile hook (it changes nothing the
 # CLI does) sends it when the named function is entered, in the main thread or, for the spawn,
-# in procfound's portal thread just before `_posixsubprocess.fork_exec`.
+# in procfound's portal thread just before `_posixsubprocess.fork_exec`. main() runs as the
+# program's own (argv from sys.argv), as `python -m procfound` runs it.
 AT_MOMENT = textwrap.dedent(
     """
     import _posixsubprocess, _thread, os, signal, sys, threading
@@ -212,9 +213,16 @@ AT_MOMENT = textwrap.dedent(
             send()
         elif moment == "finished" and event == "call" and frame.f_code.co_name == "_print_json":
             send()  # the command has ended and been reaped: only its JSON is left to print
+        elif moment == "loop-setup" and event == "call" and frame.f_code.co_name == "__init__":
+            if frame.f_code.co_filename.endswith("base_events.py"):
+                send()  # the CLI's own event loop (wait-for's PART wait) is being built
+        elif moment == "exiting" and event == "call":
+            if frame.f_code.co_name == "_shutdown_at_exit":
+                send()  # main() has returned: the interpreter's exit hooks run
 
     (threading.setprofile if moment == "spawning" else sys.setprofile)(hook)
-    sys.exit(cli.main(words))
+    sys.argv = ["procfound", *words]
+    sys.exit(cli.main())
     """
 )
 
@@ -226,6 +234,8 @@ AT_MOMENT = textwrap.dedent(
         ("spawning", "run"),
         ("spawning", "wait-for"),
         ("finished", "run --json"),
+        ("loop-setup", "wait-for"),
+        ("exiting", "run"),
     ],
 )
 def test_a_signal_before_the_spawn_during_it_or_after_the_end_exits_143(
@@ -233,7 +243,7 @@ def test_a_signal_before_the_spawn_during_it_or_after_the_end_exits_143(
 ) -> None:
     words = ["run", "--json", "--kill-grace", GRACE] if mode == "run --json" else MODES[mode]
     script = tree_script(tmp_path, marker)
-    if moment == "finished":  # a command that ends by itself, leaving nothing
+    if moment in ("finished", "exiting"):  # a command that ends by itself, leaving nothing
         script = ["sh", "-c", f"sleep 0.{marker.split('.')[1]} & wait", str(tmp_path)]
     proc = subprocess.Popen(
         [PY, "-c", AT_MOMENT, moment, *words, "--", *script],
@@ -249,4 +259,6 @@ def test_a_signal_before_the_spawn_during_it_or_after_the_end_exits_143(
     assert "Traceback" not in err
     if moment == "finished":
         assert out == ""  # it stopped before printing
+    if moment == "exiting":
+        assert err == ""  # nothing was stopped: nothing to say
     assert_nothing_left(proc.pid, marker)
