@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ from types import FrameType, TracebackType
 from typing import Any, Final, NoReturn, TypeVar, final
 
 import anyio
+import idna
 
 from procfound import (
     ManagedProcess,
@@ -34,6 +36,7 @@ from procfound import (
     stream,
     wait_for_process_output,
 )
+from procfound.errors import shorten
 from procfound.probes import HttpProbe, path_probe, port_probe
 
 __all__ = ["main"]
@@ -78,10 +81,27 @@ signals:
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line on stderr and exit 2."""
+    """An argument parser whose usage errors are one short line on stderr and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+        self.exit(
+            EXIT_USAGE, f"{self.prog}: {_one_short_line(message)} (see '{self.prog} --help')\n"
+        )
+
+
+# A value quoted in a message (repr) that is too long to show whole.
+_LONG_QUOTED: Final = re.compile(r"'(?:[^'\\]|\\.){80,}'" + r'|"(?:[^"\\]|\\.){80,}"')
+
+
+def _one_short_line(message: str) -> str:
+    """A usage error as one line of reasonable length.
+
+    argparse quotes the value as it was given ("invalid choice: '...'"), which may be a
+    megabyte of argv: a long quoted value is cut, and then the whole line.
+    """
+    message = " ".join(message.splitlines())
+    message = _LONG_QUOTED.sub(lambda found: shorten(found.group(0), 60), message)
+    return shorten(message, 300)
 
 
 def _seconds(text: str) -> float:
@@ -160,21 +180,49 @@ def _port_option(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep:
         host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        raise argparse.ArgumentTypeError(
-            f"write an IPv6 host in brackets ([::1]:PORT), got {text!r}"
-        )
+    elif ":" in host or "[" in host or "]" in host:
+        # Only an IPv6 address has a ":" in it, and it must be in brackets, whole: "[::1"
+        # or "[::1]x:80" is not a host with a port.
+        inner = host[1:-1]
+        if not (host.startswith("[") and host.endswith("]")) or "[" in inner or "]" in inner:
+            raise argparse.ArgumentTypeError(
+                f"write an IPv6 host in brackets ([::1]:PORT), got {text!r}"
+            )
+    # Checked here rather than by port_probe, which takes an int: ASCII digits only (int()
+    # takes "٣" and " 8"), and no more than five (int() refuses thousands of them).
+    number = int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else 0
+    if not 1 <= number <= 65535:
+        within = f" (in {text!r})" if sep else ""
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {port!r}{within}")
     try:
-        probe = port_probe(int(port) if port.isdigit() else port, host)
+        probe = port_probe(number, host)
+        _check_resolvable(probe.host)
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(f"{exc.message} (in {text!r})") from None
     return probe.host, probe.port
 
 
+def _check_resolvable(host: str) -> None:
+    """A host the resolver can be asked about: ASCII, or a valid IDNA 2008 name.
+
+    AnyIO encodes a non-ASCII host name this way before it looks it up; doing it here makes a
+    name it cannot encode ("😀", an undecodable byte from argv) a usage error before the
+    command starts, instead of an error once it runs.
+    """
+    if host.isascii():
+        return
+    try:
+        idna.encode(host, uts46=True)
+    except UnicodeError as exc:  # idna.IDNAError is one
+        raise ValidationError(
+            f"host {host!r} is not a valid host name: {exc}", code="INVALID_ARGUMENT"
+        ) from None
+
+
 def _http_option(text: str) -> str:
     """``--http``: an http:// URL (checked here, so a bad one is a usage error)."""
     try:
-        HttpProbe(text)
+        _check_resolvable(HttpProbe(text).host)  # the message never shows the URL: a password
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
     return text
@@ -305,9 +353,26 @@ def _build_grammar() -> _Grammar:
             metavar="P",
             help="a path (unix socket, pid file) that must exist",
         ),
-        wait_parser.add_argument("--timeout", type=_seconds, default=10.0, metavar="S"),
-        wait_parser.add_argument("--keep", action="store_true", help="stay attached until Ctrl-C"),
-        wait_parser.add_argument("--grace", type=_finite_seconds, default=7.0, metavar="S"),
+        wait_parser.add_argument(
+            "--timeout",
+            type=_seconds,
+            default=10.0,
+            metavar="S",
+            help="seconds for the PARTs and the probes together (default 10)",
+        ),
+        wait_parser.add_argument(
+            "--keep",
+            action="store_true",
+            help="stay attached until Ctrl-C (exit 0) or SIGTERM, SIGHUP, SIGQUIT (128+N)",
+        ),
+        wait_parser.add_argument(
+            "--grace",
+            type=_finite_seconds,
+            default=7.0,
+            metavar="S",
+            help="seconds from the stop signal to SIGKILL when CMD is stopped (default 7; "
+            "--kill-grace, if given, wins)",
+        ),
         *_add_containment_options(wait_parser),
     ]
     value_options = {
@@ -738,6 +803,12 @@ def _main(argv: Sequence[str], signals: _StopSignals) -> int:
     grammar = _build_grammar()
     words = list(argv)
     own, command = _split_command_line(words, grammar.value_options)
+    for word in own[1:]:
+        option, equals, value = word.partition("=")
+        if equals and value == "--" and option.startswith("--"):
+            # argparse drops a "--" given as "--opt=--" and sets the option to [] unchecked.
+            parser = grammar.commands.get(own[0], grammar.parser)
+            parser.error(f"argument {option}: expected a value, got '--' (the separator)")
     args, unknown = grammar.parser.parse_known_args(own)
     if unknown:  # reported by the command's parser, so the hint names its --help
         grammar.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
