@@ -757,6 +757,10 @@ class _StopSignals:
         self._cancel = _later
         try:
             anyio.run(guarded, backend="asyncio")
+        except Exception:
+            if not self._deferred:
+                raise
+            # fn failed (timed out, its command exited) as the signal landed: the signal wins
         finally:
             self._cancel = None
         if self._deferred:

@@ -216,11 +216,15 @@ AT_MOMENT = textwrap.dedent(
         elif moment == "loop-setup" and event == "call" and frame.f_code.co_name == "__init__":
             if frame.f_code.co_filename.endswith("base_events.py"):
                 send()  # the CLI's own event loop (wait-for's PART wait) is being built
+        elif moment == "timing-out" and event == "call" and frame.f_code.co_name == "__init__":
+            if type(frame.f_locals.get("self")).__name__ == "ProcessTimeoutError":
+                send()  # the wait is ending in a timeout (exit 124) as the signal lands
         elif moment == "exiting" and event == "call":
             if frame.f_code.co_name == "_shutdown_at_exit":
                 send()  # main() has returned: the interpreter's exit hooks run
 
-    (threading.setprofile if moment == "spawning" else sys.setprofile)(hook)
+    in_portal = moment in ("spawning", "timing-out")
+    (threading.setprofile if in_portal else sys.setprofile)(hook)
     sys.argv = ["procfound", *words]
     sys.exit(cli.main())
     """
@@ -235,13 +239,17 @@ AT_MOMENT = textwrap.dedent(
         ("spawning", "wait-for"),
         ("finished", "run --json"),
         ("loop-setup", "wait-for"),
+        ("timing-out", "wait-for --timeout 0.5"),
         ("exiting", "run"),
     ],
 )
 def test_a_signal_before_the_spawn_during_it_or_after_the_end_exits_143(
     moment: str, mode: str, tmp_path: Path, marker: str
 ) -> None:
-    words = ["run", "--json", "--kill-grace", GRACE] if mode == "run --json" else MODES[mode]
+    words = {
+        "run --json": ["run", "--json", "--kill-grace", GRACE],
+        "wait-for --timeout 0.5": ["wait-for", "never-printed", "--timeout", "0.5"],
+    }.get(mode) or MODES[mode]
     script = tree_script(tmp_path, marker)
     if moment in ("finished", "exiting"):  # a command that ends by itself, leaving nothing
         script = ["sh", "-c", f"sleep 0.{marker.split('.')[1]} & wait", str(tmp_path)]
