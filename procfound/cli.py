@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, Final, NoReturn, TypeVar, final
 
 import anyio
@@ -676,7 +676,7 @@ class _StopSignals:
     does for Ctrl-C, rather than raising in the middle of the loop's own code. Every later
     signal is ignored: a second one must not cut the stop short (it leaves the tree, or its
     cgroup, behind), and the stop is bounded anyway (the stop signal, at most the kill grace,
-    then SIGKILL). Leaving ``main()`` restores the handlers it found, unless ``main()`` owns
+    then SIGKILL). :meth:`uninstall` restores the handlers it found, unless ``main()`` owns
     the process (``argv`` is None): then only the interpreter's exit is left, everything has
     been stopped, and a signal must neither raise in an exit hook (a traceback) nor change the
     outcome of a stop already made. So after a stop signal the later ones stay ignored, and
@@ -692,27 +692,24 @@ class _StopSignals:
         self._cancel: Callable[[], object] | None = None  # set while run_loop's work runs
         self._deferred = False  # the first signal cancelled run_loop's work: raise after it
 
-    def __enter__(self) -> _StopSignals:
+    def install(self) -> None:
+        """Install the handlers (a signal may raise as soon as the first one is in place)."""
         # Python runs signal handlers in the main thread only; a main() called from another
         # thread (embedded use) leaves signals to whoever owns the process.
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
+                # None: a handler not set from Python, which cannot be put back; the default is
+                self._previous[signum] = signal.getsignal(signum) or signal.SIG_DFL
+                signal.signal(signum, self._handle)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def uninstall(self) -> None:
+        """Put back the handlers found, or the process's exit handlers (see the class).
+
+        The first stop signal may land in it and raise (main() then calls it again: once one
+        has landed, no signal raises any more).
+        """
         for signum, previous in self._previous.items():
-            if not self._owns_process:
-                signal.signal(signum, previous)
-            elif self.received is not None:
-                signal.signal(signum, signal.SIG_IGN)
-            else:
-                signal.signal(signum, _exit_at_once)
+            signal.signal(signum, self._exit_now if self._owns_process else previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
@@ -723,6 +720,15 @@ class _StopSignals:
             raise _Signalled(signum)
         self._deferred = True
         cancel()
+
+    def _exit_now(self, signum: int, frame: FrameType | None) -> None:
+        """The handler once main() is done (see the class): nothing is left to stop."""
+        if self.received is not None:
+            return  # procfound exits 128+N for the first signal
+        with contextlib.suppress(Exception):  # a write the signal interrupted may hold a buffer
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(128 + signum)
 
     def run_loop(self, fn: Callable[..., Awaitable[T]], *args: object) -> T:
         """``anyio.run(fn, *args)``, which the first stop signal cancels.
@@ -770,14 +776,6 @@ class _StopSignals:
         return outcome[0]  # only a stop signal cancels guarded, and that raised above
 
 
-def _exit_at_once(signum: int, frame: FrameType | None) -> None:
-    """After main() (see _StopSignals.__exit__): nothing is left to stop; exit 128+N now."""
-    with contextlib.suppress(Exception):  # a write the signal interrupted may hold the buffer
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(128 + signum)
-
-
 def _later() -> None:
     """The handler's "cancel" while there is nothing to cancel: run_loop raises afterwards."""
 
@@ -794,13 +792,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     SIGINT, SIGTERM, SIGHUP and SIGQUIT stop the command's tree with its stop policy and make
     it return 128+N (see :class:`_StopSignals`); usage errors raise ``SystemExit(2)``.
     """
-    with _StopSignals(owns_process=argv is None) as signals:
+    signals = _StopSignals(owns_process=argv is None)
+    # The first stop signal may raise anywhere in the inner block, install() and uninstall()
+    # included (the moment just after _main returned), and the outer one catches it there.
+    try:
         try:
+            signals.install()
             return _main(sys.argv[1:] if argv is None else argv, signals)
-        except _Signalled as exc:
-            if exc.signum != signal.SIGINT:  # Ctrl-C needs no word: the user pressed it
-                _note(f"procfound: ended by {signal.Signals(exc.signum).name}")
-            return 128 + exc.signum
+        finally:
+            signals.uninstall()
+    except _Signalled as exc:
+        signals.uninstall()  # again: the signal may have cut it short
+        if exc.signum != signal.SIGINT:  # Ctrl-C needs no word: the user pressed it
+            _note(f"procfound: ended by {signal.Signals(exc.signum).name}")
+        return 128 + exc.signum
 
 
 def _main(argv: Sequence[str], signals: _StopSignals) -> int:

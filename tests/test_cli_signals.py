@@ -219,6 +219,8 @@ AT_MOMENT = textwrap.dedent(
         elif moment == "timing-out" and event == "call" and frame.f_code.co_name == "__init__":
             if type(frame.f_locals.get("self")).__name__ == "ProcessTimeoutError":
                 send()  # the wait is ending in a timeout (exit 124) as the signal lands
+        elif moment == "returning" and event == "call" and frame.f_code.co_name == "uninstall":
+            send()  # the command has ended and main() is putting the signal handlers back
         elif moment == "exiting" and event == "call":
             if frame.f_code.co_name == "_shutdown_at_exit":
                 send()  # main() has returned: the interpreter's exit hooks run
@@ -240,6 +242,7 @@ AT_MOMENT = textwrap.dedent(
         ("finished", "run --json"),
         ("loop-setup", "wait-for"),
         ("timing-out", "wait-for --timeout 0.5"),
+        ("returning", "run"),
         ("exiting", "run"),
     ],
 )
@@ -251,7 +254,11 @@ def test_a_signal_before_the_spawn_during_it_or_after_the_end_exits_143(
         "wait-for --timeout 0.5": ["wait-for", "never-printed", "--timeout", "0.5"],
     }.get(mode) or MODES[mode]
     script = tree_script(tmp_path, marker)
-    if moment in ("finished", "exiting"):  # a command that ends by itself, leaving nothing
+    if moment in (
+        "finished",
+        "returning",
+        "exiting",
+    ):  # a command that ends by itself, leaving nothing
         script = ["sh", "-c", f"sleep 0.{marker.split('.')[1]} & wait", str(tmp_path)]
     proc = subprocess.Popen(
         [PY, "-c", AT_MOMENT, moment, *words, "--", *script],
