@@ -63,6 +63,8 @@ _BLANK_OR_END_PEEK: Final = 0.05
 _EXIT_POLL: Final = 0.2
 # When the command exits before it is ready, this many of its last stdout lines are shown.
 _EXIT_STDOUT_LINES: Final = 20
+# A stop signal the main thread has not handled this long after it arrived is sent to it again.
+_FORWARD_AFTER: Final = 0.02
 
 _DESCRIPTION: Final = """\
 Run subprocesses that never hang and never leave a process behind.
@@ -683,7 +685,7 @@ class _StopSignals:
     without one the first exits 128+N at once.
     """
 
-    __slots__ = ("_cancel", "_deferred", "_owns_process", "_previous", "received")
+    __slots__ = ("_cancel", "_deferred", "_owns_process", "_previous", "_wakeup", "received")
 
     def __init__(self, *, owns_process: bool) -> None:
         self._owns_process = owns_process
@@ -691,6 +693,7 @@ class _StopSignals:
         self.received: int | None = None  # the first stop signal
         self._cancel: Callable[[], object] | None = None  # set while run_loop's work runs
         self._deferred = False  # the first signal cancelled run_loop's work: raise after it
+        self._wakeup: tuple[int, int] | None = None  # our wakeup fd and the one it replaced
 
     def install(self) -> None:
         """Install the handlers (a signal may raise as soon as the first one is in place)."""
@@ -702,6 +705,49 @@ class _StopSignals:
                 self._previous[signum] = signal.getsignal(signum) or signal.SIG_DFL
                 signal.signal(signum, self._handle)
 
+    def forward_from_other_threads(self) -> None:
+        """See that a stop signal reaches the main thread, whichever thread the kernel gave it.
+
+        The kernel hands a process-directed signal to any thread that does not block it, and
+        Python runs the handler only in the main thread, once that thread runs Python code. One
+        that lands in procfound's portal thread while the main thread sleeps on a call's lock
+        (or in its event loop) would wait until the call ended: SIGTERM during the spawn of a
+        silent command hung the CLI 5 times in 80. Blocking the signals in the portal thread
+        is no cure, as the children it spawns would inherit the mask. So every signal also
+        writes its number to a pipe (``signal.set_wakeup_fd``), and a thread of ours that
+        blocks them re-sends it to the main thread while the handler has not run there.
+        """
+        if not self._previous or self._wakeup is not None:  # not the main thread, or done
+            return
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        self._wakeup = (write_fd, signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False))
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:  # the thread inherits the mask: the kernel never hands it a stop signal
+            threading.Thread(
+                target=self._forward, args=(read_fd,), name="procfound-cli-signals", daemon=True
+            ).start()
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def _forward(self, read_fd: int) -> None:
+        main_thread = threading.main_thread().ident
+        assert main_thread is not None
+        try:
+            while data := os.read(read_fd, 64):
+                for signum in data:
+                    # Give the main thread a moment: if it got the signal itself, its handler
+                    # has run by then. Re-sent, the signal writes here again: until it has.
+                    time.sleep(_FORWARD_AFTER)
+                    if signum in STOP_SIGNALS and self.received is None:
+                        with contextlib.suppress(OSError):
+                            signal.pthread_kill(main_thread, signum)
+        finally:
+            os.close(read_fd)
+
     def uninstall(self) -> None:
         """Put back the handlers found, or the process's exit handlers (see the class).
 
@@ -710,6 +756,11 @@ class _StopSignals:
         """
         for signum, previous in self._previous.items():
             signal.signal(signum, self._exit_now if self._owns_process else previous)
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None:
+            write_fd, previous_fd = wakeup
+            signal.set_wakeup_fd(previous_fd)
+            os.close(write_fd)  # the forwarding thread reads the end of the pipe, and ends
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
@@ -823,6 +874,7 @@ def _main(argv: Sequence[str], signals: _StopSignals) -> int:
         grammar.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.cmd = command
     try:
+        signals.forward_from_other_threads()
         return _COMMANDS[args.command](args, signals)
     except ValidationError as exc:
         print(f"procfound: {_first_line(exc.message)}", file=sys.stderr)

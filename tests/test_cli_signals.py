@@ -201,16 +201,25 @@ AT_MOMENT = textwrap.dedent(
 
     moment, words = sys.argv[1], sys.argv[2:]
 
-    def send():
+    def send(to_this_thread=False):
         sys.setprofile(None)
         threading.setprofile(None)
-        os.kill(os.getpid(), signal.SIGTERM)
+        if to_this_thread:  # as the kernel may do with a SIGTERM sent to the process
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def hook(frame, event, arg):
         if moment == "before-spawn" and event == "c_call" and arg is _thread.start_new_thread:
             send()  # the first sync call starts procfound's portal thread: nothing runs yet
         elif moment == "spawning" and event == "c_call" and arg is _posixsubprocess.fork_exec:
             send()
+        elif moment == "in-portal-thread" and event == "c_call":
+            if arg is _posixsubprocess.fork_exec:
+                send(to_this_thread=True)  # while the main thread sleeps on the call's lock
+        elif moment == "in-portal-thread-loop" and event == "call":
+            if frame.f_code.co_name == "wait_for_output":
+                send(to_this_thread=True)  # while the main thread waits in its event loop
         elif moment == "finished" and event == "call" and frame.f_code.co_name == "_print_json":
             send()  # the command has ended and been reaped: only its JSON is left to print
         elif moment == "loop-setup" and event == "call" and frame.f_code.co_name == "__init__":
@@ -225,7 +234,7 @@ AT_MOMENT = textwrap.dedent(
             if frame.f_code.co_name == "_shutdown_at_exit":
                 send()  # main() has returned: the interpreter's exit hooks run
 
-    in_portal = moment in ("spawning", "timing-out")
+    in_portal = moment in ("spawning", "timing-out", "in-portal-thread", "in-portal-thread-loop")
     (threading.setprofile if in_portal else sys.setprofile)(hook)
     sys.argv = ["procfound", *words]
     sys.exit(cli.main())
@@ -239,6 +248,8 @@ AT_MOMENT = textwrap.dedent(
         ("before-spawn", "run"),
         ("spawning", "run"),
         ("spawning", "wait-for"),
+        ("in-portal-thread", "run"),
+        ("in-portal-thread-loop", "wait-for"),
         ("finished", "run --json"),
         ("loop-setup", "wait-for"),
         ("timing-out", "wait-for --timeout 0.5"),
