@@ -682,7 +682,8 @@ class _StopSignals:
     the process (``argv`` is None): then only the interpreter's exit is left, everything has
     been stopped, and a signal must neither raise in an exit hook (a traceback) nor change the
     outcome of a stop already made. So after a stop signal the later ones stay ignored, and
-    without one the first exits 128+N at once.
+    without one the first exits 128+N at once. While a command runs, a signal the kernel gave
+    another thread is forwarded to the main one (:meth:`forward_from_other_threads`).
     """
 
     __slots__ = ("_cancel", "_deferred", "_owns_process", "_previous", "_wakeup", "received")
@@ -701,7 +702,7 @@ class _StopSignals:
         # thread (embedded use) leaves signals to whoever owns the process.
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
-                # None: a handler not set from Python, which cannot be put back; the default is
+                # None (a handler set outside Python) cannot be put back: the default is, then
                 self._previous[signum] = signal.getsignal(signum) or signal.SIG_DFL
                 signal.signal(signum, self._handle)
 
@@ -719,7 +720,10 @@ class _StopSignals:
         """
         if not self._previous or self._wakeup is not None:  # not the main thread, or done
             return
-        read_fd, write_fd = os.pipe()
+        try:
+            read_fd, write_fd = os.pipe()
+        except OSError:  # no fds left: the command cannot start either, and says so
+            return
         os.set_blocking(write_fd, False)
         self._wakeup = (write_fd, signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False))
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
