@@ -759,7 +759,16 @@ class _StopSignals:
         has landed, no signal raises any more).
         """
         for signum, previous in self._previous.items():
-            signal.signal(signum, self._exit_now if self._owns_process else previous)
+            if not self._owns_process:
+                handler = previous
+            elif self.received is not None:
+                # Ignored by the kernel, not by a Python handler: Python's finalization puts
+                # back the default action of a signal with a Python handler, and a second
+                # signal would then kill procfound (-N instead of the first one's 128+N).
+                handler = signal.SIG_IGN
+            else:
+                handler = self._exit_now
+            signal.signal(signum, handler)
         wakeup, self._wakeup = self._wakeup, None
         if wakeup is not None:
             write_fd, previous_fd = wakeup
