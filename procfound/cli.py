@@ -2,6 +2,8 @@
 
 It uses only the public API, so what it does is what a library user gets (and the probes'
 argument checks, so that a bad ``--port`` or ``--http`` is a usage error before anything runs).
+:func:`main` also owns the process's signals, which the library leaves alone: SIGINT, SIGTERM,
+SIGHUP and SIGQUIT stop the command's tree as Ctrl-C does and exit 128+N (``_StopSignals``).
 """
 
 from __future__ import annotations

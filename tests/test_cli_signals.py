@@ -242,6 +242,10 @@ AT_MOMENT = textwrap.dedent(
 )
 
 
+# Where the command ends by itself (leaving nothing) before the signal comes.
+ENDS_BY_ITSELF = ("finished", "returning", "exiting")
+
+
 @pytest.mark.parametrize(
     ("moment", "mode"),
     [
@@ -262,14 +266,16 @@ def test_a_signal_before_the_spawn_during_it_or_after_the_end_exits_143(
 ) -> None:
     words = {
         "run --json": ["run", "--json", "--kill-grace", GRACE],
-        "wait-for --timeout 0.5": ["wait-for", "never-printed", "--timeout", "0.5"],
+        "wait-for --timeout 0.5": [
+            *MODES["wait-for"][:2],
+            "--timeout",
+            "0.5",
+            "--kill-grace",
+            GRACE,
+        ],
     }.get(mode) or MODES[mode]
     script = tree_script(tmp_path, marker)
-    if moment in (
-        "finished",
-        "returning",
-        "exiting",
-    ):  # a command that ends by itself, leaving nothing
+    if moment in ENDS_BY_ITSELF:
         script = ["sh", "-c", f"sleep 0.{marker.split('.')[1]} & wait", str(tmp_path)]
     proc = subprocess.Popen(
         [PY, "-c", AT_MOMENT, moment, *words, "--", *script],
