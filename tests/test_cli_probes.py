@@ -204,6 +204,10 @@ def test_missing_program_exits_127() -> None:
         (["--port", "65536"], "--port"),
         (["--port", "http"], "--port"),
         (["--port", "::1:80"], "brackets"),
+        (["--port", "[::1"], "brackets"),  # was taken as host "[:" and port 1
+        (["--port", "[::1]x:80"], "brackets"),
+        (["--port", "-1"], "port from 1 to 65535, got '-1'"),  # was "..., not str"
+        (["--port", "\u0663"], "port from 1 to 65535"),  # an Arabic-Indic 3 was port 3
         (["--port", ""], "--port"),
         (["--http", "ftp://127.0.0.1/"], "--http"),
         (["--http", "https://127.0.0.1/"], "--http"),
