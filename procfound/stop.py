@@ -43,8 +43,8 @@ _ACCEPTED: Final = (
 
 def _signal_by_name(text: str) -> int | None:
     word = text.strip().upper()
-    if word.isdigit():
-        return int(word)
+    if word.isdigit():  # no signal number has more than a few digits (int() refuses 4,300+)
+        return int(word) if len(word) < 10 else None
     name = word if word.startswith("SIG") else "SIG" + word
     for base_name, base in (("SIGRTMIN", _RTMIN), ("SIGRTMAX", _RTMAX)):
         if base is None or not name.startswith(base_name):
