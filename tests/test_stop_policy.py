@@ -69,6 +69,7 @@ def test_every_signal_of_the_platform_is_accepted(given: object, expected: int) 
         65,
         -1,
         10**400,
+        "9" * 5000,
         "SIGFOO",
         "RTMIN+99",
         "RTMIN+",
