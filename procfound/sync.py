@@ -134,6 +134,10 @@ async def _cancel_soon(call: _Call) -> None:
     _cancel(call)
 
 
+# How often a sync call's wait wakes to let the main thread run a pending signal handler.
+_SIGNAL_CHECK: Final = 0.25
+
+
 def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run ``await fn(*args, **kwargs)`` in the shared portal and return its result.
 
@@ -149,7 +153,11 @@ def call_in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwa
     call = _Call()
     try:
         submit(_run_linked, call, fn, args, kwargs, on_error=call.fail)
-        call.done.acquire()
+        # In slices: the kernel may deliver a process-directed SIGINT/SIGTERM to another thread
+        # (the portal's), and Python runs the handler only when the main thread runs bytecode.
+        # A wait without a timeout would sit out the whole call before Ctrl-C is acted on.
+        while not call.done.acquire(timeout=_SIGNAL_CHECK):
+            pass
     except OSError as exc:  # the portal's event loop could not start (no fds left...)
         raise ProcessError(
             f"procfound could not start its event loop thread: {exc}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -256,3 +257,29 @@ def test_a_thread_blocked_in_a_sync_call_at_exit_gets_procfounds_error(
     # Not a bare RuntimeError: the library's StateError, which says why.
     assert done.stderr.strip() == "procfound.errors StateError INTERPRETER_EXITING", done.stderr
     assert wait_gone(int(pid_file.read_text()))  # and the call's child was stopped
+
+
+def test_ctrl_c_delivered_to_the_portal_thread_still_interrupts_the_sync_call() -> None:
+    # The kernel may give a process-directed SIGINT to any thread; Python runs the handler in
+    # the main thread, but only once that thread runs bytecode again.
+    script = textwrap.dedent(
+        """
+        import signal, sys, threading, time
+        import procfound
+        def interrupt_portal():
+            time.sleep(1.0)
+            portal = next(t for t in threading.enumerate() if "procfound-portal" in t.name)
+            signal.pthread_kill(portal.ident, signal.SIGINT)
+        threading.Thread(target=interrupt_portal, daemon=True).start()
+        started = time.monotonic()
+        try:
+            procfound.run(["sleep", "30"])
+        except KeyboardInterrupt:
+            print("interrupted after %.1f" % (time.monotonic() - started))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.startswith("interrupted after"), (done.stdout, done.stderr)
+    assert float(done.stdout.split()[-1]) < 10
