@@ -22,6 +22,7 @@ from benchmarks import (
     handshake,
     latency,
     observing,
+    pipeline,
     portal,
     probes,
     streaming,
@@ -46,6 +47,8 @@ WORKLOADS: Final[dict[str, Callable[[bool], Workload]]] = {
     "sweep": containment.sweep_workload,
     "observing": observing.workload,
     "observing-cost": observing.cost_workload,
+    "pipeline": pipeline.workload,
+    "pipeline-stream": pipeline.stream_workload,
 }
 DEFAULT_JSON: Final = Path(__file__).parent / "results.json"
 

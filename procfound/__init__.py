@@ -30,9 +30,10 @@ from procfound.linux.title import (
 )
 from procfound.managed import ManagedProcess, ProcessHandle, wait_for_process_output
 from procfound.observe import Line
+from procfound.pipes import Pipeline, pipe
 from procfound.probes import wait_for_http, wait_for_path, wait_for_port
 from procfound.request import IgnoredArgumentWarning
-from procfound.result import CompletedProcess
+from procfound.result import CompletedProcess, StageResult
 from procfound.run import async_run, run, run_simple
 from procfound.shell import async_shell, shell
 from procfound.stop import StopPolicy, stop_policy
@@ -46,11 +47,13 @@ __all__ = [
     "IgnoredArgumentWarning",
     "Line",
     "ManagedProcess",
+    "Pipeline",
     "PlatformError",
     "ProcessError",
     "ProcessHandle",
     "ProcessTimeoutError",
     "ShellFeatureError",
+    "StageResult",
     "StateError",
     "StopPolicy",
     "ValidationError",
@@ -66,6 +69,7 @@ __all__ = [
     "has_prctl",
     "has_setproctitle",
     "is_linux",
+    "pipe",
     "run",
     "run_simple",
     "set_death_signal",

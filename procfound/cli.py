@@ -36,6 +36,7 @@ from procfound import (
     StateError,
     StopPolicy,
     ValidationError,
+    pipe,
     run,
     stop_policy,
     stream,
@@ -59,6 +60,9 @@ EXIT_BROKEN_PIPE: Final = 128 + signal.SIGPIPE  # what a tool killed by SIGPIPE 
 # The signals that stop procfound the way Ctrl-C does: coreutils timeout(1), CI runners and
 # systemd send SIGTERM, a closed terminal SIGHUP, Ctrl-\ SIGQUIT. Each exits 128+N.
 STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# The word that separates the stages of a pipeline in `procfound run`; a word of one more dash
+# (`---pipe`) passes the literal `--pipe` to a command (see _pipeline_stages).
+PIPE_WORD: Final = "--pipe"
 
 # After `read_line_async` returns "", how long to wait for one more character: "" is either a
 # blank line or the end of the output, and only a character read tells them apart.
@@ -77,6 +81,7 @@ examples:
   procfound run -- make test
   procfound run --timeout 5 -- sh -c 'sleep 60 & sleep 60'   # exits 124 after 5 s, tree killed
   procfound run --json --env GREETING=hi -- sh -c 'echo "$GREETING"'
+  procfound run --timeout 5 -- seq 100 --pipe grep 7 --pipe wc -l   # a pipeline, no shell
 
 signals:
   Ctrl-C, SIGTERM, SIGHUP and SIGQUIT stop the command's whole tree (--stop-signal, then
@@ -277,7 +282,7 @@ def _build_grammar() -> _Grammar:
         usage=(
             "procfound run [-h] [--timeout S] [--idle-timeout S] [--cwd DIR] [--env K=V] [--json] "
             "[--tag] [--timestamps] [--foreground] [--contain LEVEL] [--stop-signal SIG] "
-            "[--kill-grace S] [--] CMD [ARGS...]"
+            "[--kill-grace S] [--no-pipe] [--] CMD [ARGS...] [--pipe CMD [ARGS...]]..."
         ),
         description=(
             "Run CMD in its own process group, show its output line by line as it comes (stderr "
@@ -285,7 +290,13 @@ def _build_grammar() -> _Grammar:
             "exit code (128+N when signal N killed it). On --timeout the whole process tree is "
             "killed and procfound exits 124, like timeout(1); on Ctrl-C, SIGTERM, SIGHUP or "
             "SIGQUIT it is stopped the same way and procfound exits 128+N. The first word that "
-            "is not an option starts CMD: everything after it is CMD's, '--' included."
+            "is not an option starts CMD: everything after it is CMD's, '--' included. A word "
+            "'--pipe' between commands makes a pipeline without a shell (CMD1 --pipe CMD2 ...): "
+            "each stage's stdout goes to the next one's stdin, the last one's stdout and every "
+            "stage's stderr come through as they are, the exit code follows pipefail (the "
+            "rightmost failing stage's; SIGPIPE upstream is not a failure) and --json shows "
+            "every stage. Write '---pipe' to pass a literal '--pipe' to a command, or use "
+            "--no-pipe."
         ),
         allow_abbrev=False,
     )
@@ -332,6 +343,11 @@ def _build_grammar() -> _Grammar:
             "--timestamps",
             action="store_true",
             help="prefix each line with the seconds since the command started",
+        ),
+        run_parser.add_argument(
+            "--no-pipe",
+            action="store_true",
+            help="treat the word --pipe as the command's own argument (no pipeline)",
         ),
         *_add_containment_options(run_parser),
     ]
@@ -447,21 +463,105 @@ def _cannot_start(exc: ProcessError) -> int:
     return EXIT_CANNOT_EXECUTE if isinstance(exc.__cause__, PermissionError) else EXIT_CANNOT_RUN
 
 
-def _report_timeout(cmd: list[str], seconds: float) -> int:
+def _report_timeout(cmd: list[str] | str, seconds: float) -> int:
+    shown = cmd if isinstance(cmd, str) else " ".join(cmd)
     print(
-        f"procfound: timed out after {seconds:g}s; killed the process tree of: {' '.join(cmd)}",
+        f"procfound: timed out after {seconds:g}s; killed the process tree of: {shown}",
         file=sys.stderr,
     )
     return EXIT_TIMEOUT
 
 
-def _report_stopped(cmd: list[str], exc: ProcessTimeoutError) -> int:
+def _pipeline_stages(words: list[str]) -> list[list[str]]:
+    """Split a command line at each ``--pipe`` word; ``---pipe`` stands for a literal
+    ``--pipe`` (each word of three or more dashes and ``pipe`` loses one dash)."""
+    stages: list[list[str]] = [[]]
+    for word in words:
+        if word == PIPE_WORD:
+            stages.append([])
+        elif word.lstrip("-") == "pipe" and word.startswith("---"):
+            stages[-1].append(word[1:])
+        else:
+            stages[-1].append(word)
+    return stages
+
+
+def _run_pipeline(stages: list[list[str]], args: argparse.Namespace) -> int:
+    """``procfound run CMD1 --pipe CMD2 ...``: the stages' output comes through as it is."""
+    if any(not stage for stage in stages):
+        print(
+            "procfound run: an empty command next to --pipe (CMD1 --pipe CMD2 ...; write "
+            "---pipe for a literal --pipe)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.tag or args.timestamps or (args.idle_timeout is not None and not args.json):
+        print(
+            "procfound run: a pipeline's output comes through as it is, not line by line: "
+            "--tag and --timestamps cannot apply, and --idle-timeout needs --json",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    pipeline = pipe(*stages)
+    started = time.monotonic()
+    try:
+        result = run(
+            pipeline,
+            cwd=args.cwd,
+            env=dict(args.env) or None,
+            capture_output=args.json,
+            check=False,
+            timeout=args.timeout,
+            idle_timeout=args.idle_timeout,
+            foreground=args.foreground,
+            **_containment(args),
+        )
+    except ProcessTimeoutError as exc:
+        if args.json:
+            partial = exc.result
+            _print_json(
+                pipeline.args,
+                None,
+                exc.stdout or "",
+                exc.stderr or "",
+                started,
+                timed_out=True,
+                stages=None if partial is None else _stages_json(partial.stages),
+            )
+        return _report_stopped(str(pipeline), exc)
+    except ProcessError as exc:
+        return _cannot_start(exc)
+    if args.json:
+        _print_json(
+            pipeline.args,
+            result.returncode,
+            result.stdout,
+            result.stderr,
+            started,
+            duration=result.duration,
+            rusage=None if result.rusage is None else result.rusage.to_dict(),
+            stages=_stages_json(result.stages),
+        )
+    return _exit_code(result.returncode)
+
+
+def _stages_json(stages: Any) -> list[dict[str, Any]] | None:
+    if stages is None:
+        return None
+    return [
+        {"args": stage.args, "returncode": stage.returncode, "stderr": stage.stderr}
+        for stage in stages
+    ]
+
+
+def _report_stopped(cmd: list[str] | str, exc: ProcessTimeoutError) -> int:
     """Report a timeout: the whole-call one, or --idle-timeout's."""
     idle = exc.context.get("process.idle_timeout")
     if idle is None:
         return _report_timeout(cmd, exc.timeout_seconds or 0.0)
+    shown = cmd if isinstance(cmd, str) else " ".join(cmd)
     print(
-        f"procfound: no output for {idle:g}s; killed the process tree of: {' '.join(cmd)}",
+        f"procfound: no output for {idle:g}s; killed the process tree of: {shown}",
         file=sys.stderr,
     )
     return EXIT_TIMEOUT
@@ -474,6 +574,11 @@ def _run_command(args: argparse.Namespace, signals: _StopSignals) -> int:
     if not cmd:
         print("procfound run: no command given (procfound run -- CMD [ARGS...])", file=sys.stderr)
         return EXIT_USAGE
+    if not args.no_pipe:
+        stages = _pipeline_stages(cmd)
+        if len(stages) > 1:
+            return _run_pipeline(stages, args)
+        cmd = args.cmd = stages[0]
     started = time.monotonic()
     env = dict(args.env) or None
     tagged = args.tag or args.timestamps
@@ -717,7 +822,7 @@ def _relay_until_interrupted(process: ManagedProcess, signals: _StopSignals) -> 
 
 
 def _print_json(
-    cmd: list[str],
+    cmd: list[str] | list[list[str]],
     returncode: int | None,
     stdout: str,
     stderr: str,
@@ -727,6 +832,7 @@ def _print_json(
     duration: float | None = None,
     rusage: dict[str, float | int] | None = None,
     lines: list[dict[str, Any]] | None = None,
+    stages: list[dict[str, Any]] | None = None,
 ) -> None:
     document: dict[str, Any] = {
         "args": cmd,
@@ -739,6 +845,8 @@ def _print_json(
     }
     if lines is not None:
         document["lines"] = lines
+    if stages is not None:  # a pipeline: args is the stages' argument lists
+        document["stages"] = stages
     json.dump(document, sys.stdout)
     sys.stdout.write("\n")
     sys.stdout.flush()  # a closed pipe must fail here, inside main, not in the flush at exit

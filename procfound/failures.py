@@ -77,6 +77,34 @@ class Operation:
             stderr_dropped=dropped[1],
         )
 
+    def stage_failed(
+        self,
+        command: str,
+        index: int,
+        stage: str,
+        returncode: int,
+        stdout: str | bytes | None,
+        stderr: str | bytes | None,
+        dropped: tuple[int, int] = (0, 0),
+    ) -> ProcessError:
+        """A pipeline's stage ``index`` ended with a code it does not accept (``check=True``).
+
+        ``stderr`` is that stage's; ``stdout`` the pipeline's (its last stage's).
+        """
+        names = self._names()
+        return ProcessError(
+            f"Command failed with exit code {returncode}: stages[{index}] "
+            f"({command_display(stage)}) of the pipeline {command_display(command)}",
+            command=command,
+            return_code=returncode,
+            stdout=stdout,
+            stderr=stderr,
+            code=names.failed_code,
+            stdout_dropped=dropped[0],
+            stderr_dropped=dropped[1],
+            stage=index,
+        )
+
     def timed_out(
         self,
         command: str,

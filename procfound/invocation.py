@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Mapping
+import shutil
+from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from procfound.engine.kill import StopPolicy
 from procfound.engine.spawn import SpawnRequest, Stdio
@@ -35,7 +36,7 @@ from procfound.request import (
     to_input_bytes,
 )
 
-__all__ = ["CALLED_AS", "Invocation"]
+__all__ = ["CALLED_AS", "Invocation", "is_input_stream"]
 
 # The public function a call came through, for messages: async_shell runs async_run under
 # "shell()", so an ignored keyword is reported where the caller passed it.
@@ -52,13 +53,16 @@ class Invocation:
     command: str | list[str]  # as given (a shell string stays a string), for results and errors
     argv: list[str]  # what is executed: argv[0] is the program (the shell for shell=True)
     cwd: str | None
-    env: dict[str, str] | None  # the caller's overrides only
+    env: dict[str, str | None] | None  # the caller's overrides only (None: removed)
     timeout: float | None
     text: bool
     input: bytes | None
     kill_on_parent_death: bool
     options: RunOptions
     executable: str | None  # the program, when argv[0] is only the name shown
+    # input= as an iterable of bytes/str or an async iterable: written as it is produced
+    # (engine/feed.py); ``input`` is then None and stdin a pipe.
+    input_stream: Iterable[Any] | AsyncIterable[Any] | None = None
 
     @classmethod
     def from_call(
@@ -69,7 +73,7 @@ class Invocation:
         *,
         shell: bool = False,
         cwd: str | Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         timeout: object = None,
         text: bool = True,
         input: object = None,
@@ -94,14 +98,20 @@ class Invocation:
         executable = options.executable
         if shell and executable is not None:
             argv, executable = [executable, *argv[1:]], None  # as subprocess: the shell
-        data = to_input_bytes(input, options.encoding)
-        if data is not None and options.stdin not in (UNSET, Stdio.INHERIT):
+        streamed = (
+            cast("Iterable[Any] | AsyncIterable[Any]", input) if is_input_stream(input) else None
+        )
+        data = None if streamed is not None else to_input_bytes(input, options.encoding)
+        if (data is not None or streamed is not None) and options.stdin not in (
+            UNSET,
+            Stdio.INHERIT,
+        ):
             # As subprocess.run: stdin=None (its default) may come with input; input wins.
             raise ValidationError(
                 "stdin and input cannot both be given (input is written to a pipe on stdin)",
                 code="INVALID_ARGUMENT",
             )
-        if data is not None:
+        if data is not None or streamed is not None:
             options = replace(options, stdin=UNSET)
         return cls(
             where=where,
@@ -115,6 +125,7 @@ class Invocation:
             kill_on_parent_death=bool(kill_on_parent_death),
             options=options,
             executable=executable,
+            input_stream=streamed,
         )
 
     @property
@@ -126,6 +137,19 @@ class Invocation:
     def args(self) -> list[str]:
         """The command as a result's ``args`` (a shell string is a one-element list)."""
         return [self.command] if isinstance(self.command, str) else self.argv
+
+    def child_env(self) -> dict[str, str] | None:
+        """The child's whole environment (None: ours as it is): ``os.environ`` (or nothing,
+        with ``inherit_env=False``) with the caller's overrides; a None value removes one."""
+        if self.env is None and self.options.inherit_env:
+            return None
+        env = dict(os.environ) if self.options.inherit_env else {}
+        for key, value in (self.env or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
 
     def target(self, name: str) -> StdioTarget | None:
         """The caller's own target for ``name`` (``"stdin"``/``"stdout"``/``"stderr"``), if any."""
@@ -141,7 +165,12 @@ class Invocation:
         """The log records, verbose lines and span of this call's child (None: nobody
         listens). Its start record replaces the old debug line."""
         return observer_for(
-            self.argv, policy.contain, shown=self.command, cwd=self.cwd, env=self.env
+            self.argv,
+            policy.contain,
+            shown=self.command,
+            cwd=self.cwd,
+            # only the names are shown (a removed variable, None, too)
+            env=cast("Mapping[str, str] | None", self.env),
         )
 
     def request(
@@ -163,13 +192,24 @@ class Invocation:
             for name, default in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr))
         ]
         argv, executable = self.argv, self.executable
+        env = self.child_env()
+        if (
+            env is not None
+            and not options.inherit_env
+            and "PATH" not in env
+            and executable is None
+            and "/" not in argv[0]
+        ):
+            # An environment without PATH would make exec look in os.defpath only: the program
+            # is looked up in our own PATH instead (the child still sees argv[0] as given).
+            executable = shutil.which(argv[0])
         if options.process_title is not None:
             executable = executable or argv[0]
             argv = [options.process_title, *argv[1:]]
         return SpawnRequest(
             argv=argv,
             cwd=self.cwd,
-            env=None if self.env is None else {**os.environ, **self.env},
+            env=env,
             stdin=targets[0],
             stdout=targets[1],
             stderr=targets[2],
@@ -186,3 +226,11 @@ class Invocation:
             restore_signals=options.restore_signals,
             pipesize=options.pipesize,
         )
+
+
+def is_input_stream(value: object) -> bool:
+    """True for an ``input=`` that is produced as the child runs: an async iterable, or an
+    iterable that is not itself bytes or str (a list or generator of chunks)."""
+    if isinstance(value, str | bytes | bytearray | memoryview):
+        return False
+    return isinstance(value, AsyncIterable | Iterable)

@@ -86,7 +86,9 @@ class RunOptions:
     ``encoding=None`` / ``errors=None`` (subprocess's defaults) mean procfound's defaults;
     ``close_fds=True`` is what always happens (``False`` is ignored with a warning) and
     ``bufsize`` (-1 to 16 MiB) has nothing to buffer here (accepted, without effect; it is
-    ManagedProcess's read size).
+    ManagedProcess's read size). ``inherit_env=False`` starts the child with exactly ``env``
+    (a program named without a ``/`` is then looked up in our own PATH when ``env`` has none);
+    ``ok_codes`` are the exit codes ``check=True`` accepts.
     The rest have :class:`subprocess.Popen`'s meaning (docs/migrate/from-subprocess.md):
     ``stdin``/``stdout``/``stderr`` targets (UNSET: the call's own choice), ``pass_fds``,
     ``start_new_session``, ``process_group``, ``user``, ``group``, ``extra_groups`` (resolved to
@@ -125,6 +127,8 @@ class RunOptions:
     close_fds: bool = True  # always what happens; False is ignored with a warning
     bufsize: int = -1  # no file objects here to buffer: accepted, without effect
     idle_timeout: float | None = None
+    inherit_env: bool = True  # False: the child's environment is exactly env
+    ok_codes: frozenset[int] = frozenset({0})  # the exit codes check=True accepts
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], where: str = "this call") -> RunOptions:
@@ -467,6 +471,20 @@ def _creationflags(value: object, name: str) -> int:
     return 0
 
 
+def _ok_codes(value: object, name: str) -> frozenset[int]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValidationError(
+            f"{name} must be an iterable of exit codes (ints), such as (0, 1)",
+            code="INVALID_ARGUMENT",
+        )
+    codes = frozenset(_int(code, f"an exit code in {name}", -255, 255) for code in value)
+    if not codes:
+        raise ValidationError(
+            f"{name} must name at least one exit code (0 is not implied)", code="INVALID_ARGUMENT"
+        )
+    return codes
+
+
 _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "encoding": _encoding,
     "errors": _errors,
@@ -496,6 +514,8 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "close_fds": _bool,
     "bufsize": lambda value, name: _int(value, name, -1, MAX_BUFSIZE),
     "idle_timeout": lambda value, name: check_timeout(value, name),
+    "inherit_env": _bool,
+    "ok_codes": lambda value, name: _ok_codes(value, name),
 }
 
 
@@ -664,20 +684,26 @@ def check_cwd(cwd: object) -> str | None:
     return path
 
 
-def check_env(env: object) -> dict[str, str] | None:
-    """The caller's overrides as a dict (None when none, as the seed stores them)."""
+def check_env(env: object) -> dict[str, str | None] | None:
+    """The caller's overrides as a dict (None when none, as the seed stores them); a None
+    value removes that variable from the child's environment."""
     if env is None:
         return None
     if not isinstance(env, Mapping):
         raise ValidationError("env must be a mapping of str to str", code="INVALID_ARGUMENT")
-    overrides: dict[str, str] = {}
+    overrides: dict[str, str | None] = {}
     for key, value in env.items():
         # Never echo the value: env overrides are often credentials.
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
             raise ValidationError(f"invalid environment variable name {key!r}", code="INVALID_ENV")
+        if value is None:  # remove it from the child's environment
+            _check_encodable(key, "an environment variable name")
+            overrides[key] = None
+            continue
         if not isinstance(value, str) or "\0" in value:
             raise ValidationError(
-                f"environment variable {key} must have a str value without NUL characters",
+                f"environment variable {key} must have a str value without NUL characters "
+                "(or None to remove it)",
                 code="INVALID_ENV",
             )
         _check_encodable(key, "an environment variable name")
@@ -706,6 +732,6 @@ def to_input_bytes(data: object, encoding: str) -> bytes | None:
     raise ValidationError("input must be bytes or str", code="INVALID_ARGUMENT")
 
 
-def redacted_env(overrides: Mapping[str, str] | None) -> dict[str, str] | None:
+def redacted_env(overrides: Mapping[str, str | None] | None) -> dict[str, str] | None:
     """The overrides with every value hidden, for logs and reprs."""
     return None if overrides is None else dict.fromkeys(overrides, "***")

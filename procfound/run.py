@@ -3,7 +3,7 @@ are its generated sync twins)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from procfound.errors import DecodeError, ProcessError, ValidationError, decode_
 from procfound.failures import ASYNC_RUN
 from procfound.invocation import CALLED_AS, Invocation
 from procfound.observe import LineTee
+from procfound.pipes import Pipeline, run_pipeline
 from procfound.request import check_max_bytes
 from procfound.result import CompletedProcess
 from procfound.sync import make_sync
@@ -28,14 +29,14 @@ __all__ = ["async_run", "run", "run_simple"]
 
 
 async def async_run(
-    cmd: list[str] | str,
+    cmd: list[str] | str | Pipeline,
     cwd: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     capture_output: bool = True,
     check: bool = True,
     timeout: float | None = None,
     text: bool = True,
-    input: str | bytes | None = None,
+    input: str | bytes | Iterable[str | bytes] | AsyncIterable[str | bytes] | None = None,
     shell: bool = False,
     *,
     kill_on_parent_death: bool = False,
@@ -67,17 +68,24 @@ async def async_run(
 
     Args:
         cmd: The command and its arguments as a list, passed to the child exactly. A string
-            needs ``shell=True``.
+            needs ``shell=True``. A :class:`~procfound.Pipeline` (:func:`~procfound.pipe`)
+            runs its stages joined by OS pipes, with every keyword applying to the whole
+            pipeline (docs/pipelines.md).
         cwd: Working directory for the command.
-        env: Environment variables to set on top of the current environment. Only these
-            overrides are stored on the result, never the merged environment.
+        env: Environment variables to set on top of the current environment; a None value
+            removes that variable. Only these overrides are stored on the result, never the
+            merged environment.
         capture_output: Capture stdout and stderr (otherwise they go to ours).
-        check: Raise :class:`ProcessError` when the command exits non-zero.
+        check: Raise :class:`ProcessError` when the command exits with a code not in
+            ``ok_codes`` (``0`` only, by default).
         timeout: Seconds the whole call may take; None waits for ever.
         text: Decode output as text (``encoding``/``errors`` keyword options, default UTF-8
             with replacement), with universal newlines (``\\r\\n`` and a lone ``\\r`` become
             ``\\n``); False returns the bytes untouched.
-        input: Bytes (or str, encoded) to write to the child's stdin, which is then closed.
+        input: Bytes (or str, encoded) to write to the child's stdin, which is then closed;
+            or an iterable of bytes/str (fetched in a helper thread, never blocking the event
+            loop) or an async iterable, written as it is produced while the output is read.
+            An exception raised by the iterable stops the tree and propagates.
         shell: Run ``cmd`` (a string) through ``/bin/sh -c``. See :func:`async_shell` for the
             safer form.
         kill_on_parent_death: Linux: SIGKILL the child if this process dies (see the docs:
@@ -95,18 +103,27 @@ async def async_run(
             capture it); and subprocess's ``stdin``, ``stdout``, ``stderr``, ``pass_fds``,
             ``start_new_session``, ``process_group``, ``user``, ``group``, ``extra_groups``,
             ``umask``, ``restore_signals``, ``pipesize``, ``executable`` and
-            ``universal_newlines``, with their usual meaning (docs/migrate/from-subprocess.md).
+            ``universal_newlines``, with their usual meaning (docs/migrate/from-subprocess.md);
+            ``inherit_env=False`` (the child's environment is exactly ``env``; a program
+            named without ``/`` is looked up in our PATH when ``env`` has none) and
+            ``ok_codes`` (any iterable of ints: the exit codes ``check`` accepts, e.g.
+            ``(0, 1)`` for grep).
 
     Returns:
         CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd``,
         ``env`` (the overrides only), ``duration`` (spawn to reap, in seconds), ``rusage`` (CPU
-        time and peak memory of the child) and the bytes dropped by ``max_output``.
+        time and peak memory of the child) and the bytes dropped by ``max_output``; for a
+        pipeline also ``stages`` (each stage's ``args``, ``returncode`` and ``stderr``), with
+        ``returncode`` by pipefail (the rightmost failing stage's; an upstream stage ended by
+        SIGPIPE is not a failure).
 
     Raises:
         ValidationError: If the arguments are wrong (a string command without ``shell=True``,
             a negative timeout, ``stdout=`` something that is not a file...).
-        ProcessError: If the command cannot start (the message names the missing path), or
-            exits non-zero and ``check`` is True; ``.result`` holds the whole result.
+        ProcessError: If the command cannot start (the message names the missing path, and
+            the stage of a pipeline), or exits with a code not in ``ok_codes`` and ``check`` is
+            True (a pipeline's message names the failing stage; ``stderr`` is its stderr);
+            ``.result`` holds the whole result.
         ProcessTimeoutError: If ``timeout`` passes; it carries the partial output (and
             ``.result`` the partial result).
         DecodeError: If the output does not decode with ``encoding``/``errors`` (possible with
@@ -117,9 +134,10 @@ async def async_run(
         >>> anyio.run(async_run, ["echo", "hello"]).stdout
         'hello\\n'
     """
+    pipeline = cmd if isinstance(cmd, Pipeline) else None
     call = Invocation.from_call(
         CALLED_AS.get(),
-        cmd,
+        cmd if pipeline is None else pipeline.args[0],  # the keywords are checked once
         kwargs,
         shell=shell,
         cwd=cwd,
@@ -129,6 +147,10 @@ async def async_run(
         input=input,
         kill_on_parent_death=kill_on_parent_death,
     )
+    if pipeline is not None or call.input_stream is not None:  # pipes.py: N stages, or a feed
+        return await run_pipeline(
+            call, pipeline, capture_output=capture_output, check=check, max_output=max_output
+        )
     cap = check_max_bytes(max_output, "max_output")
     piped = Stdio.PIPE if capture_output else Stdio.INHERIT
     request = call.request(
@@ -224,7 +246,7 @@ async def async_run(
             session.returncode,
             (out.dropped, err.dropped),
         )
-    elif check and result.returncode != 0:
+    elif check and result.returncode not in call.options.ok_codes:
         error = ASYNC_RUN.exit_failed(
             call.shown, result.returncode, result.stdout, result.stderr, (out.dropped, err.dropped)
         )

@@ -15,8 +15,17 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
+import shlex
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -27,8 +36,9 @@ import anyio
 from procfound.engine.buffers import BIG_PIPE, PIPE_FULL, OutputBuffer, grow_pipe
 from procfound.engine.echo import Echo, Feedable
 from procfound.engine.lines import LineSplitter, UndecodableOutput, universal_newlines
+from procfound.engine.pipeline import PipelineSession, StageSpawnError, failing_stage
 from procfound.engine.session import ChildSession, UnkillableChildError
-from procfound.engine.spawn import SpawnError, Stdio
+from procfound.engine.spawn import SpawnError, SpawnRequest, Stdio
 from procfound.engine.watch import Ending, Watch
 from procfound.errors import (
     DECODE_HINT_TEXT,
@@ -39,7 +49,16 @@ from procfound.errors import (
 )
 from procfound.failures import ASYNC_STREAM
 from procfound.invocation import Invocation
-from procfound.observe import Line, LineTee
+from procfound.observe import CommandObserver, Line, LineTee
+from procfound.pipes import (
+    Pipeline,
+    StageObservers,
+    check_pipeline_call,
+    encoder,
+    spawn_failure,
+    stage_calls,
+    stage_requests,
+)
 from procfound.request import check_max_bytes
 from procfound.result import CompletedProcess
 from procfound.sync import make_sync_iterator
@@ -63,15 +82,16 @@ STDERR_TAIL: Final = 64 * 1024
 
 
 def _stream_parameters(
-    cmd: list[str],
+    cmd: list[str] | Pipeline,
     cwd: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     timeout: float | None = None,
     stream_stderr: bool = False,
     *,
     kill_on_parent_death: bool = False,
     max_line: int | None = None,
     tagged: bool = False,
+    input: str | bytes | Iterable[str | bytes] | AsyncIterable[str | bytes] | None = None,
     **kwargs: Any,
 ) -> None:
     """The parameters of every stream function, written once: the template they share."""
@@ -104,6 +124,7 @@ class StreamCall:
     max_line: int | None
     outcome: StreamOutcome = field(default_factory=StreamOutcome)
     tagged: bool = False
+    pipeline: Pipeline | None = None  # the stages, when ``cmd`` was a pipe(...)
 
     @classmethod
     def bind(cls, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
@@ -119,9 +140,17 @@ class StreamCall:
             max_line = check_max_bytes(given["max_line"], "max_line")
             if tagged:
                 _check_tagged(invocation, stream_stderr)
+                if isinstance(given["cmd"], Pipeline):
+                    raise ValidationError(
+                        "tagged=True cannot apply to a pipeline yet: its stages' stderr are "
+                        "read apart (result.stages[i].stderr with run())",
+                        code="INVALID_ARGUMENT",
+                    )
         except ValidationError as exc:
             return cls(None, exc, stream_stderr, None, tagged=tagged)
-        return cls(invocation, None, stream_stderr, max_line, tagged=tagged)
+        cmd = given["cmd"]
+        pipeline = cmd if isinstance(cmd, Pipeline) else None
+        return cls(invocation, None, stream_stderr, max_line, tagged=tagged, pipeline=pipeline)
 
     def checked(self) -> Invocation:
         """The invocation; raises the call's :class:`ValidationError` if it had one."""
@@ -178,15 +207,25 @@ def _check_stream_call(name: str, given: dict[str, Any], stream_stderr: bool) ->
             "stream commands must be a list of arguments (a str would need a shell)",
             code="INVALID_COMMAND_TYPE",
         )
+    pipeline = given["cmd"] if isinstance(given["cmd"], Pipeline) else None
     call = Invocation.from_call(
         f"{name}()",
-        given["cmd"],
+        given["cmd"] if pipeline is None else pipeline.args[0],  # the keywords, checked once
         given["kwargs"],
         cwd=given["cwd"],
         env=given["env"],
         timeout=given["timeout"],
+        input=given["input"],
         kill_on_parent_death=given["kill_on_parent_death"],
     )
+    if pipeline is not None:
+        check_pipeline_call(call)
+        if stream_stderr:
+            raise ValidationError(
+                "stream_stderr=True cannot apply to a pipeline (whose stderr would be merged?); "
+                "every stage's stderr is read on its own and its tail goes into the error",
+                code="INVALID_ARGUMENT",
+            )
     if not call.text:
         raise ValidationError(
             "streams yield text lines: text=False (or universal_newlines=False) cannot apply",
@@ -371,15 +410,18 @@ class ChunkPump:
         "_invocation",
         "_observer",
         "_output",
+        "_pipeline",
         "_session",
+        "_stage_errors",
         "_watch",
     )
 
     def __init__(self, call: StreamCall) -> None:
         invocation = call.checked()
         self._call = call
+        fed = invocation.input is not None or invocation.input_stream is not None
         request = invocation.request(
-            stdin=Stdio.DEVNULL,
+            stdin=Stdio.PIPE if fed else Stdio.DEVNULL,
             stdout=Stdio.PIPE,
             stderr=Stdio.STDOUT if call.stream_stderr else Stdio.PIPE,
         )
@@ -395,29 +437,87 @@ class ChunkPump:
             sinks = output, errors
         self._output = output
         policy = invocation.stop_policy()
+        self._observer: CommandObserver | StageObservers | None
         self._observer = observer = invocation.observer(policy)
         if observer is not None and observer.verbose == "full":  # each line on stderr, tagged
             sinks = LineTee(sinks[0], "stdout"), LineTee(sinks[1], "stderr")
+        self._pipeline = call.pipeline
+        self._stage_errors: list[OutputBuffer] = [errors]
         echo = invocation.options.print_output
+        self._session: ChildSession | PipelineSession
+        if call.pipeline is not None or invocation.input_stream is not None:
+            self._start_stages(call, invocation, request, sinks, echo)
+            return
         try:
             self._session = ChildSession(
                 request,
                 policy,
                 stdout=Echo(sinks[0]) if echo else sinks[0],
                 stderr=Echo(sinks[1]) if echo else sinks[1],
+                input=invocation.input,
                 observer=observer,
             )
         except SpawnError as exc:
             raise ASYNC_STREAM.spawn_failed(invocation.shown, exc) from exc.os_error
+        self._started(call, invocation)
+
+    def _started(self, call: StreamCall, invocation: Invocation) -> None:
+        output, stage_errors = self._output, self._stage_errors
         if isinstance(output, _Arrivals):
-            output.origin = self._session.started_at
+            output.origin = min(stage.started_at for stage in _stages(self._session))
         self._watch = Watch(
             invocation.timeout,
             invocation.options.idle_timeout,
-            lambda: output.size + errors.size + errors.dropped,
+            lambda: output.size + sum(err.size + err.dropped for err in stage_errors),
         )
         self._ending: Ending | None = None  # "timeout" or "idle" once a clock ran out
         self._exited = self._closed = False
+
+    def _start_stages(
+        self,
+        call: StreamCall,
+        invocation: Invocation,
+        request: SpawnRequest,
+        sinks: tuple[Feedable, Feedable],
+        echo: bool,
+    ) -> None:
+        """A pipeline, or a command with a streamed input: the engine's PipelineSession."""
+        calls = stage_calls(invocation, call.pipeline)
+        policy = invocation.stop_policy()
+        requests = (
+            [request]
+            if call.pipeline is None
+            else stage_requests(
+                calls,
+                stdin=Stdio.DEVNULL if invocation.input is None else Stdio.PIPE,
+                stdout=Stdio.PIPE,
+                stderr=Stdio.PIPE,
+            )
+        )
+        errors: list[Feedable] = [sinks[1]]
+        observers = [self._observer if isinstance(self._observer, CommandObserver) else None]
+        if call.pipeline is not None:  # each stage's stderr, and its own log records and span
+            self._stage_errors = [OutputBuffer(limit=STDERR_TAIL) for _ in calls]
+            errors = list(self._stage_errors)
+            observers = [each.observer(policy) for each in calls]
+            self._observer = StageObservers(observers)
+        try:
+            session = PipelineSession(
+                requests,
+                policy,
+                stdout=Echo(sinks[0]) if echo else sinks[0],
+                stderrs=[Echo(err) if echo else err for err in errors],
+                input=invocation.input,
+                input_stream=invocation.input_stream,
+                encode=encoder(invocation),
+                observers=observers,
+            )
+        except StageSpawnError as exc:
+            raise spawn_failure(
+                ASYNC_STREAM, invocation, call.pipeline, exc
+            ) from exc.error.os_error
+        self._session = session
+        self._started(call, invocation)
 
     async def pull(self) -> Chunks | Ended:
         """The next chunks read (never empty), or, once, the :class:`Ended` outcome."""
@@ -457,11 +557,9 @@ class ChunkPump:
     def _outcome(self) -> Ended:
         invocation = self._invocation
         options, shown = invocation.options, invocation.shown
-        try:
-            tail = self._errors.decode(options.encoding, options.errors)
-        except UnicodeError:  # only a diagnostic, cut at any byte: replace what does not decode
-            tail = self._errors.decode(options.encoding, "replace")
-        tail = universal_newlines(tail)
+        if self._pipeline is not None:
+            return self._pipeline_outcome(self._pipeline)
+        tail = _tail(self._errors, options.encoding, options.errors)
         if self._ending == "idle":
             idle = options.idle_timeout
             assert idle is not None
@@ -472,9 +570,46 @@ class ChunkPump:
             return Ended(ASYNC_STREAM.timed_out(shown, invocation.timeout, None, tail))
         returncode = self._session.returncode
         assert returncode is not None
-        if returncode != 0:
+        if returncode not in options.ok_codes:
             return Ended(ASYNC_STREAM.exit_failed(shown, returncode, None, tail))
         return Ended()
+
+    def _pipeline_outcome(self, pipeline: Pipeline) -> Ended:
+        options = self._invocation.options
+        tails = [_tail(err, options.encoding, options.errors) for err in self._stage_errors]
+        assert isinstance(self._session, PipelineSession)
+        if self._ending == "idle":
+            assert options.idle_timeout is not None
+            return Ended(
+                ASYNC_STREAM.idle_timed_out(
+                    str(pipeline),
+                    options.idle_timeout,
+                    None,
+                    "".join(tails),
+                    self._session.returncode,
+                )
+            )
+        if self._ending == "timeout":
+            assert self._invocation.timeout is not None
+            return Ended(
+                ASYNC_STREAM.timed_out(
+                    str(pipeline), self._invocation.timeout, None, "".join(tails)
+                )
+            )
+        codes = [code for code in self._session.returncodes if code is not None]
+        failing = failing_stage(codes, options.ok_codes)
+        if failing is None:
+            return Ended()
+        return Ended(
+            ASYNC_STREAM.stage_failed(
+                str(pipeline),
+                failing,
+                shlex.join(pipeline.args[failing]),
+                codes[failing],
+                None,
+                tails[failing],
+            )
+        )
 
     async def close(self) -> None:
         """Stop the tree if it still runs, reap, close (the engine's one kill path). Idempotent."""
@@ -488,7 +623,24 @@ class ChunkPump:
             raise ASYNC_STREAM.unkillable(self._invocation.shown, exc) from exc
         # For an error the consumer raises after this (a line that does not decode).
         self._call.outcome.returncode = session.returncode
-        self._call.outcome.stderr = self._errors.getvalue()
+        self._call.outcome.stderr = (
+            self._errors.getvalue()
+            if self._pipeline is None
+            else b"".join(err.getvalue() for err in self._stage_errors)
+        )
+
+
+def _stages(session: ChildSession | PipelineSession) -> list[ChildSession]:
+    return session.stages if isinstance(session, PipelineSession) else [session]
+
+
+def _tail(errors: OutputBuffer, encoding: str, how: str) -> str:
+    """A stderr tail for an error message: decoded, with universal newlines."""
+    try:
+        tail = errors.decode(encoding, how)
+    except UnicodeError:  # only a diagnostic, cut at any byte: replace what does not decode
+        tail = errors.decode(encoding, "replace")
+    return universal_newlines(tail)
 
 
 async def output_chunks(call: StreamCall) -> AsyncGenerator[Chunks | Ended, None]:

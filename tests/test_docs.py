@@ -36,6 +36,7 @@ IN_PROCESS = [
     "procfound.shell",
     "procfound.streaming",
     "procfound.observe",
+    "procfound.pipes",
     "procfound.managed",
     "procfound.probes",
     "procfound.errors",

@@ -38,11 +38,14 @@ from procfound import (
     CompletedProcess,
     IgnoredArgumentWarning,
     ManagedProcess,
+    Pipeline,
+    StageResult,
     StopPolicy,
     async_run,
     async_shell,
     async_stream,
     async_stream_batches,
+    pipe,
     run,
     run_simple,
     shell,
@@ -260,6 +263,22 @@ def _completed(kw: dict[str, Any]) -> None:
     done.check_returncode()
 
 
+def _pipe(kw: dict[str, Any]) -> None:
+    run(pipe(["echo"], kw["command"]))  # one good command and one fuzzed
+
+
+def _pipeline_value(kw: dict[str, Any]) -> None:
+    pipeline = Pipeline(**kw)  # built by hand: checked like pipe()'s
+    run(pipeline)
+
+
+def _stage_result(kw: dict[str, Any]) -> None:
+    stage: StageResult[Any] = StageResult(**{"args": ["x"], "returncode": 1, "stderr": "", **kw})
+    repr(stage)
+    done: CompletedProcess[Any] = CompletedProcess(["x"], 1, "", "", stages=(stage, stage))
+    done.check_returncode()
+
+
 # (name, call, arguments, outcomes allowed besides success and procfound's errors)
 ENTRY_POINTS: list[tuple[str, Callable[[dict[str, Any]], None], list[str], tuple[type, ...]]] = [
     ("run", _run, _parameters(run, options=True), ()),
@@ -301,6 +320,9 @@ ENTRY_POINTS: list[tuple[str, Callable[[dict[str, Any]], None], list[str], tuple
     ("wait_for_http", _with_process(_wait_http), _parameters(wait_for_http, options=False), ()),
     ("wait_for_path", _with_process(_wait_path), _parameters(wait_for_path, options=False), ()),
     ("CompletedProcess", _completed, _parameters(CompletedProcess, options=False), ()),
+    ("pipe", _pipe, ["command"], ()),
+    ("Pipeline", _pipeline_value, ["commands"], ()),
+    ("StageResult", _stage_result, ["args", "returncode", "stderr"], ()),
     ("stop_policy", _stop_policy, _parameters(stop_policy, options=False), ()),
     ("StopPolicy", _stop_policy_value, _parameters(StopPolicy, options=False), ()),
 ]

@@ -48,6 +48,7 @@ class ReadinessSet(Protocol):
     def remove(self, fd: int) -> None: ...
     async def wait(self) -> Ready: ...
     def close(self) -> None: ...
+    def fileno(self) -> int | None: ...
 
 
 def child_has_exited(pid: int) -> bool:
@@ -95,6 +96,11 @@ class EpollSet:
     def remove(self, fd: int) -> None:
         self._epoll.unregister(fd)
 
+    def fileno(self) -> int | None:
+        """The epoll's fd: readable while something in the set is ready (it can itself be
+        waited on in another epoll, as a pipeline waits on its stages)."""
+        return self._epoll.fileno()
+
     async def wait(self) -> Ready:
         events = self._epoll.poll(0)
         if events:
@@ -135,6 +141,10 @@ class PollingSet:
 
     def remove(self, fd: int) -> None:
         self._poll.unregister(fd)
+
+    def fileno(self) -> int | None:
+        """None: exit is polled, so there is no fd that becomes ready when the child exits."""
+        return None
 
     async def wait(self) -> Ready:
         while True:

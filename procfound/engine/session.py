@@ -308,6 +308,12 @@ class ChildSession:
         """True once the child has exited (it may not be reaped yet)."""
         return self._exited
 
+    @property
+    def readiness_fd(self) -> int | None:
+        """An fd that is readable while :meth:`step` has something to do at once (the
+        readiness set's epoll), or None where there is none; None once the session is closed."""
+        return None if self.closed or self._disowned else self._readiness.fileno()
+
     # -- moving bytes -------------------------------------------------------------------------
 
     async def step(self) -> bool:
