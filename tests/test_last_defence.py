@@ -38,7 +38,7 @@ SCENARIOS = {
     # Abandoned, then a native cancel of the finaliser's aclose() task at asyncio.run's exit.
     "asyncio-break-then-native-cancel": """
 async def main():
-    async for line in procfound.async_stream(CMD, kill_grace=5):
+    async for line in procfound.async_stream(CMD, kill_grace=1.5):
         report(line)
         break
     await asyncio.sleep(0.05)  # the finaliser's aclose() task starts its grace
@@ -47,7 +47,7 @@ asyncio.run(main())
     # Abandoned, the loop ends at once: asyncio.run's shutdown_asyncgens closes it.
     "asyncio-break-then-return": """
 async def main():
-    async for line in procfound.async_stream(CMD, kill_grace=5):
+    async for line in procfound.async_stream(CMD, kill_grace=1.5):
         report(line)
         break
 asyncio.run(main())
@@ -68,7 +68,7 @@ asyncio.run(main())
 """,
     "asyncio-batches-break-then-native-cancel": """
 async def main():
-    async for batch in procfound.async_stream_batches(CMD, kill_grace=5):
+    async for batch in procfound.async_stream_batches(CMD, kill_grace=1.5):
         report(batch[0])
         break
     await asyncio.sleep(0.05)
@@ -77,7 +77,7 @@ asyncio.run(main())
     # aclose() itself cancelled natively, mid-grace.
     "asyncio-aclosing-cancelled": """
 async def consume():
-    async with contextlib.aclosing(procfound.async_stream(CMD, kill_grace=5)) as lines:
+    async with contextlib.aclosing(procfound.async_stream(CMD, kill_grace=1.5)) as lines:
         async for line in lines:
             report(line)
             break
@@ -92,7 +92,7 @@ asyncio.run(main())
     "trio-break": """
 import trio
 async def main():
-    async for line in procfound.async_stream(CMD, kill_grace=5):
+    async for line in procfound.async_stream(CMD, kill_grace=1.5):
         report(line)
         break
     await trio.sleep(0.05)
@@ -101,7 +101,7 @@ trio.run(main)
     "trio-cancelled-during-aclose": """
 import trio
 async def consume():
-    async with contextlib.aclosing(procfound.async_stream(CMD, kill_grace=5)) as lines:
+    async with contextlib.aclosing(procfound.async_stream(CMD, kill_grace=1.5)) as lines:
         async for line in lines:
             report(line)
             break
@@ -111,7 +111,7 @@ async def main():
 trio.run(main)
 """,
     "sync-stream-left-in-a-global": """
-LINES = procfound.stream(CMD, kill_grace=5)
+LINES = procfound.stream(CMD, kill_grace=1.5)
 report(next(iter(LINES)))
 """,
 }
