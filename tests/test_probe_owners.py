@@ -35,7 +35,10 @@ from procfound import (
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc checks")
 
-OUR_NAME = Path(f"/proc/{os.getpid()}/comm").read_text().strip() if sys.platform == "linux" else ""
+
+def our_name() -> str:
+    """This process's name as /proc shows it now (a test runner may rename its workers)."""
+    return Path(f"/proc/{os.getpid()}/comm").read_text().strip() if sys.platform == "linux" else ""
 
 
 def free_port() -> int:
@@ -94,7 +97,7 @@ async def test_port_held_by_another_server_fails_fast_naming_it(held_port: int) 
         with pytest.raises(ProcessError) as info:
             await proc.await_ready(port=held_port, timeout=20)
         _check_named(info.value, os.getpid(), time.monotonic() - start)
-        assert f"({OUR_NAME})" in info.value.message
+        assert f"({our_name()})" in info.value.message
         assert proc.is_running()  # the service itself is left to the caller's `with`
         with pytest.raises(ProcessError, match="is answered by"):
             await wait_for_port(proc, held_port, timeout=20)
@@ -304,7 +307,7 @@ def test_fixture_refuses_a_port_that_answers_before_the_service_starts(
         managed_process(["sh", "-c", f"touch {started}; exec sleep 30"], port=held_port)
     assert info.value.code == "PROBE_ALREADY_ANSWERED"
     assert f"127.0.0.1:{held_port} already answers before" in info.value.message
-    assert f"process {os.getpid()} ({OUR_NAME}) holds it" in info.value.message
+    assert f"process {os.getpid()} ({our_name()}) holds it" in info.value.message
     time.sleep(0.2)
     assert not started.exists(), "the service was started anyway"
 
@@ -344,7 +347,7 @@ def test_cli_refuses_a_port_that_answers_before_the_command_starts(
     done = wait_for("--port", str(held_port), "--", "sh", "-c", f"touch {started}; sleep 30")
     assert done.returncode == 1, done.stderr
     assert f"127.0.0.1:{held_port} already answers before" in done.stderr
-    assert f"process {os.getpid()} ({OUR_NAME}) holds it" in done.stderr
+    assert f"process {os.getpid()} ({our_name()}) holds it" in done.stderr
     assert "Traceback" not in done.stderr
     assert not started.exists()
 
