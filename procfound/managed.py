@@ -861,6 +861,19 @@ class ManagedProcess:
                 "subprocess.DEVNULL as stdin, or use run(..., input=...)",
                 code="INVALID_ARGUMENT",
             )
+        options = self._call.options
+        if options.ok_codes != frozenset({0}):
+            raise ValidationError(
+                "ok_codes says which exit codes check=True accepts in run() and the streams; "
+                "a ManagedProcess has no check (read its returncode)",
+                code="INVALID_ARGUMENT",
+            )
+        if options.idle_timeout is not None and not capture_output:
+            raise ValidationError(
+                "idle_timeout watches the output procfound reads; with capture_output=False it "
+                "reads none (use timeout= in the reads, or capture the output)",
+                code="INVALID_ARGUMENT",
+            )
         # How the child is stopped, checked whole before anything can start (procfound.stop).
         self._stop = self._call.stop_policy("tree")  # services are the ones that daemonise
         self.command: list[str] | str = (

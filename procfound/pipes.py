@@ -20,6 +20,7 @@ from typing import Any, Final, cast
 
 import anyio
 
+from procfound.captured import Undecodable, captured_output, decode_failure
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo
 from procfound.engine.pipeline import PipelineSession, StageSpawnError, failing_stage, pipefail
@@ -320,14 +321,12 @@ async def run_pipeline(
 
     codes = [code for code in session.returncodes if code is not None]
     assert len(codes) == len(calls)  # finish() reaped every stage, or raised
-    # run.py's decoding, so errors="strict" fails the same way (the bytes stay on .result).
-    from procfound.run import _decode_failure, _output, _Undecodable
-
-    failed: _Undecodable | None = None
+    # run()'s decoding, so errors="strict" fails the same way (the bytes stay on .result).
+    failed: Undecodable | None = None
     try:  # (before the dropped counts are read: cutting to max_output counts the drop)
-        stdout = _output(out, call, "stdout")
-        stderrs = [_output(err, call, "stderr") for err in errs]
-    except _Undecodable as exc:
+        stdout = captured_output(out, call, "stdout")
+        stderrs = [captured_output(err, call, "stderr") for err in errs]
+    except Undecodable as exc:
         failed, stdout, stderrs = exc, out.getvalue(), [err.getvalue() for err in errs]
     dropped = (out.dropped, sum(err.dropped for err in errs))
     shown = call.shown if pipeline is None else str(pipeline)
@@ -351,7 +350,7 @@ async def run_pipeline(
     )
     if failed is not None:
         shown_call = call if pipeline is None else replace(call, command=shown)
-        raise _decode_failure(failed, shown_call, result, timed_out or idled) from failed.error
+        raise decode_failure(failed, shown_call, result, timed_out or idled) from failed.error
     failing = failing_stage(codes, call.options.ok_codes)
     if idled:
         assert idle is not None

@@ -9,13 +9,13 @@ from typing import Any
 
 import anyio
 
+from procfound.captured import Undecodable, captured_output, decode_failure
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo, Feedable
-from procfound.engine.lines import universal_newlines
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
 from procfound.engine.watch import Watch, watch_until_exit
-from procfound.errors import DecodeError, ProcessError, ValidationError, decode_error
+from procfound.errors import ProcessError, ValidationError
 from procfound.failures import ASYNC_RUN
 from procfound.invocation import CALLED_AS, Invocation
 from procfound.observe import LineTee
@@ -206,10 +206,10 @@ async def async_run(
             raise ASYNC_RUN.unkillable(call.shown, exc) from exc
 
     assert session.returncode is not None  # finish() reaped it, or raised
-    failed: _Undecodable | None = None
+    failed: Undecodable | None = None
     try:  # (before the dropped counts are read: cutting to max_output counts the drop)
-        stdout, stderr = _output(out, call, "stdout"), _output(err, call, "stderr")
-    except _Undecodable as exc:
+        stdout, stderr = captured_output(out, call, "stdout"), captured_output(err, call, "stderr")
+    except Undecodable as exc:
         # errors="strict" (or a handler that refuses): the output stays, as bytes, on .result.
         failed, stdout, stderr = exc, out.getvalue(), err.getvalue()
     result: CompletedProcess[Any] = CompletedProcess(
@@ -225,7 +225,7 @@ async def async_run(
         stderr_dropped=err.dropped,
     )
     if failed is not None:
-        raise _decode_failure(failed, call, result, timed_out or idled) from failed.error
+        raise decode_failure(failed, call, result, timed_out or idled) from failed.error
     if idled:
         assert idle is not None
         error: ProcessError = ASYNC_RUN.idle_timed_out(
@@ -254,51 +254,6 @@ async def async_run(
         return result
     error.duration, error.rusage, error.result = result.duration, result.rusage, result
     raise error
-
-
-def _decode_failure(
-    failed: _Undecodable, call: Invocation, result: CompletedProcess[Any], timed_out: bool
-) -> DecodeError:
-    options = call.options
-    error = failed.error
-    failure = decode_error(
-        error,
-        stream=failed.stream,
-        encoding=options.encoding,
-        errors=options.errors,
-        command=call.shown,
-        # counted from the first byte written, also when max_output let the first ones go
-        position=failed.buffer.dropped + error.start
-        if isinstance(error, UnicodeDecodeError)
-        else None,
-        return_code=result.returncode,
-        stdout=result.stdout,
-        stderr=result.stderr,
-        timeout=timed_out,
-        stdout_dropped=result.stdout_dropped,
-        stderr_dropped=result.stderr_dropped,
-    )
-    failure.duration, failure.rusage, failure.result = result.duration, result.rusage, result
-    return failure
-
-
-class _Undecodable(Exception):
-    """A captured stream did not decode: which one, and what the codec said."""
-
-    def __init__(self, stream: str, buffer: OutputBuffer, error: UnicodeError) -> None:
-        super().__init__(stream)
-        self.stream, self.buffer, self.error = stream, buffer, error
-
-
-def _output(buffer: OutputBuffer, call: Invocation, stream: str) -> str | bytes:
-    """A captured stream as the result holds it: bytes, or text with universal newlines."""
-    if not call.text:
-        return buffer.getvalue()
-    try:
-        text = buffer.decode(call.options.encoding, call.options.errors)
-    except UnicodeError as exc:
-        raise _Undecodable(stream, buffer, exc) from exc
-    return universal_newlines(text)
 
 
 run = make_sync(async_run, "run")

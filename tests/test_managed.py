@@ -1040,3 +1040,13 @@ def test_interpreter_exit_stops_children_gracefully_with_sigterm(tmp_path: Path)
     pid = int(result.stdout.split()[0])
     assert wait_gone(pid, 5.0)
     assert marker.exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"ok_codes": (0, 1)}, {"idle_timeout": 5, "capture_output": False}],
+    ids=["ok_codes", "idle-without-capture"],
+)
+def test_options_a_managed_process_cannot_honour_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match=next(iter(kwargs))):
+        ManagedProcess(["true"], **kwargs)  # type: ignore[arg-type]
