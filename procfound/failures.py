@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from procfound.engine.session import UnkillableChildError
 from procfound.engine.spawn import SpawnError
@@ -115,17 +115,13 @@ class Operation:
         dropped: tuple[int, int] = (0, 0),
     ) -> ProcessTimeoutError:
         """The deadline passed; the tree was killed."""
-        names = self._names()
-        return ProcessTimeoutError(
+        return self._timeout(
             f"Command timed out after {timeout:g}s: {command_display(command)}",
-            command=command,
-            timeout_seconds=timeout,
-            stdout=stdout,
-            stderr=stderr,
-            return_code=returncode,
-            code=names.timeout_code,
-            stdout_dropped=dropped[0],
-            stderr_dropped=dropped[1],
+            command,
+            timeout,
+            (stdout, stderr),
+            returncode,
+            dropped,
         )
 
     def idle_timed_out(
@@ -138,18 +134,37 @@ class Operation:
         dropped: tuple[int, int] = (0, 0),
     ) -> ProcessTimeoutError:
         """Neither stdout nor stderr produced a byte for ``idle`` seconds; the tree was stopped."""
-        names = self._names()
-        return ProcessTimeoutError(
+        return self._timeout(
             f"Command timed out: no output for {idle:g} s: {command_display(command)}",
+            command,
+            idle,
+            (stdout, stderr),
+            returncode,
+            dropped,
+            **{"process.idle_timeout": idle},
+        )
+
+    def _timeout(
+        self,
+        message: str,
+        command: str,
+        seconds: float,
+        output: tuple[str | bytes | None, str | bytes | None],
+        returncode: int | None,
+        dropped: tuple[int, int],
+        **context: Any,
+    ) -> ProcessTimeoutError:
+        return ProcessTimeoutError(
+            message,
             command=command,
-            timeout_seconds=idle,
-            stdout=stdout,
-            stderr=stderr,
+            timeout_seconds=seconds,
+            stdout=output[0],
+            stderr=output[1],
             return_code=returncode,
-            code=names.timeout_code,
+            code=self._names().timeout_code,
             stdout_dropped=dropped[0],
             stderr_dropped=dropped[1],
-            **{"process.idle_timeout": idle},
+            **context,
         )
 
     def unkillable(self, command: str, error: UnkillableChildError) -> ProcessError:
