@@ -63,6 +63,23 @@ def sync_call(request: pytest.FixtureRequest) -> SyncCall:
     ]
 
 
+@pytest.fixture(params=["fork_exec", "popen"])
+def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Spawn through ``_posixsubprocess.fork_exec``, or through the Popen fallback.
+
+    procfound calls the private ``fork_exec`` only on the CPython versions whose signature it
+    knows (3.11 to 3.13); later ones take the Popen fallback. Forcing the fallback here tests
+    that path on every version (the spawn helper of the containment levels included).
+    """
+    import procfound.engine.spawn
+
+    if request.param == "popen":
+        monkeypatch.setattr(procfound.engine.spawn, "_FORK_EXEC", None)
+    elif procfound.engine.spawn._FORK_EXEC is None:
+        pytest.skip("this interpreter's fork_exec is not one procfound knows")
+    return str(request.param)
+
+
 def pid_alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     try:
