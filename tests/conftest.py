@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -15,6 +17,29 @@ import pytest
 import trio
 
 T = TypeVar("T")
+
+
+def _take_sigint_again() -> None:
+    """Let SIGINT interrupt this process and every interpreter the tests start, however started.
+
+    A non-interactive shell starts a background job (``pytest ... &`` in a script) with SIGINT
+    ignored, and an ignored signal stays ignored across fork and exec: the Ctrl-C tests' SIGINT,
+    sent to a fresh interpreter or to this one, then did nothing and they timed out. A signal
+    with a handler is reset to the default on exec instead, so installing Python's own handler
+    here gives this process its KeyboardInterrupt back and every child the default disposition
+    (a child interpreter then installs its handler itself), as when started from a terminal.
+    Only the tests do this: procfound, like subprocess, passes dispositions on as it finds them.
+    Under xdist this runs in the controller (the workers it execs start with the default) and
+    again in each worker's main thread.
+    """
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_take_sigint_again()
 
 PY = sys.executable
 
