@@ -7,8 +7,12 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
+# Every Python that `requires-python = ">=3.11"` claims and this machine has. `nox -s tests` runs
+# all of them; `nox -s tests-3.12` one.
+PYTHONS = ["3.11", "3.12", "3.13"]
 
-@nox.session(python="3.11")
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The whole suite, including ruff and mypy --strict (tests/test_quality.py).
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -15,6 +17,29 @@ import pytest
 import trio
 
 T = TypeVar("T")
+
+
+def _take_sigint_again() -> None:
+    """Let SIGINT interrupt this process and every interpreter the tests start, however started.
+
+    A non-interactive shell starts a background job (``pytest ... &`` in a script) with SIGINT
+    ignored, and an ignored signal stays ignored across fork and exec: the Ctrl-C tests' SIGINT,
+    sent to a fresh interpreter or to this one, then did nothing and they timed out. A signal
+    with a handler is reset to the default on exec instead, so installing Python's own handler
+    here gives this process its KeyboardInterrupt back and every child the default disposition
+    (a child interpreter then installs its handler itself), as when started from a terminal.
+    Only the tests do this: procfound, like subprocess, passes dispositions on as it finds them.
+    Under xdist this runs in the controller (the workers it execs start with the default) and
+    again in each worker's main thread.
+    """
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_take_sigint_again()
 
 PY = sys.executable
 
@@ -61,6 +86,23 @@ def sync_call(request: pytest.FixtureRequest) -> SyncCall:
     return {"plain": _plain, "in-asyncio-loop": _in_asyncio, "in-trio-loop": _in_trio}[
         request.param
     ]
+
+
+@pytest.fixture(params=["fork_exec", "popen"])
+def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Spawn through ``_posixsubprocess.fork_exec``, or through the Popen fallback.
+
+    procfound calls the private ``fork_exec`` only on the CPython versions whose signature it
+    knows (3.11 to 3.13); later ones take the Popen fallback. Forcing the fallback here tests
+    that path on every version (the spawn helper of the containment levels included).
+    """
+    import procfound.engine.spawn
+
+    if request.param == "popen":
+        monkeypatch.setattr(procfound.engine.spawn, "_FORK_EXEC", None)
+    elif procfound.engine.spawn._FORK_EXEC is None:
+        pytest.skip("this interpreter's fork_exec is not one procfound knows")
+    return str(request.param)
 
 
 def pid_alive(pid: int) -> bool:

@@ -5,7 +5,8 @@
 * procfound inside procfound: the outer call's containment covers what the inner one starts,
   by cgroup and by marker;
 * ``user=``/``group=`` and a file without ``#!``: every containment level (and
-  ``kill_on_parent_death``) runs the command as a direct spawn does, with the same errors;
+  ``kill_on_parent_death``) runs the command as a direct spawn does, with the same errors,
+  through ``fork_exec`` and through the Popen fallback (the ``spawn_path`` fixture);
 * the marker sweep reaches a descendant under another uid;
 * ``contain="tree"`` falls back to the marker when the call's cgroup cannot be made.
 """
@@ -243,7 +244,9 @@ def level_options(level: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]
 
 @pytest.mark.skipif(not IS_ROOT, reason="switching users needs root")
 @pytest.mark.parametrize("level", LEVELS)
-def test_user_and_group_work_at_every_level(level: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_and_group_work_at_every_level(
+    level: str, monkeypatch: pytest.MonkeyPatch, spawn_path: str
+) -> None:
     options = level_options(level, monkeypatch)
     ids = ["sh", "-c", "id -u; id -g; id -G"]
     assert run(ids, user=NOBODY, **options).stdout.split() == [str(NOBODY), "0", "0"]
@@ -309,7 +312,7 @@ def failure(cmd: list[str], **options: Any) -> tuple[str, int | None]:
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_a_file_without_a_shebang_fails_alike_at_every_level(
-    level: str, no_shebang: Path, monkeypatch: pytest.MonkeyPatch
+    level: str, no_shebang: Path, monkeypatch: pytest.MonkeyPatch, spawn_path: str
 ) -> None:
     direct = failure([str(no_shebang)])
     assert "Exec format error" in direct[0]
@@ -331,7 +334,11 @@ FAILURES: list[tuple[list[str], dict[str, Any]]] = [
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize(("cmd", "kwargs"), FAILURES)
 def test_spawn_errors_are_the_same_at_every_level(
-    level: str, cmd: list[str], kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    level: str,
+    cmd: list[str],
+    kwargs: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    spawn_path: str,
 ) -> None:
     direct = failure(cmd, **kwargs)
     assert failure(cmd, **kwargs, **level_options(level, monkeypatch)) == direct
@@ -339,7 +346,7 @@ def test_spawn_errors_are_the_same_at_every_level(
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_the_environment_argv0_and_signals_are_a_direct_spawns(
-    level: str, monkeypatch: pytest.MonkeyPatch
+    level: str, monkeypatch: pytest.MonkeyPatch, spawn_path: str
 ) -> None:
     # Names a shell would drop, a PWD that is not the cwd (a shell corrects it), IFS and PPID
     # (a shell resets them), no LC_CTYPE (Python's C-locale coercion adds one): the command
@@ -487,7 +494,7 @@ def test_the_sh_join_is_chosen_only_where_nothing_can_differ(
 
 
 def test_under_the_sh_join_the_command_sees_a_direct_spawns_environment(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, spawn_path: str
 ) -> None:
     needs_cgroup()
     monkeypatch.setenv("PWD", os.getcwd())

@@ -1,8 +1,9 @@
 """One spawn semantics: the ``fork_exec`` path and the ``subprocess.Popen`` fallback behave alike.
 
-Every test runs on both paths (the ``spawn_path`` fixture takes the fallback by setting
-``procfound.engine.spawn._FORK_EXEC`` to None), with and without ``cwd``: which fds reach the
-child, where the program is looked up, the child's signal dispositions, and the errors.
+Every test runs on both paths (the ``spawn_path`` fixture, in conftest.py, takes the fallback
+by setting ``procfound.engine.spawn._FORK_EXEC`` to None), with and without ``cwd``: which fds
+reach the child, where the program is looked up, the child's signal dispositions, and the
+errors.
 """
 
 from __future__ import annotations
@@ -27,16 +28,6 @@ SIGPIPE_BIT = 1 << (signal.SIGPIPE - 1)
 CWDS = [None, "/"]
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-@pytest.fixture(params=["fork_exec", "popen"])
-def spawn_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Spawn through ``_posixsubprocess.fork_exec``, or through the Popen fallback."""
-    if request.param == "popen":
-        monkeypatch.setattr(procfound.engine.spawn, "_FORK_EXEC", None)
-    elif procfound.engine.spawn._FORK_EXEC is None:
-        pytest.skip("this interpreter's fork_exec is not one procfound knows")
-    return str(request.param)
 
 
 @contextlib.contextmanager

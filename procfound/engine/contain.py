@@ -255,16 +255,13 @@ class CgroupBox:
                 pids.extend(int(line) for line in procs if line.strip())
         return pids
 
-    def populated(self) -> bool:
-        """True while any process is in the box or a cgroup below it."""
+    def is_empty(self) -> bool:
+        """True when no process is in the box or a cgroup below it (or the box is gone)."""
         try:
             with open(os.path.join(self.path, "cgroup.events")) as events:
-                return "populated 1" in events.read()
+                return "populated 1" not in events.read()
         except OSError:
-            return False
-
-    def is_empty(self) -> bool:
-        return not self.populated()
+            return True
 
     def signal(self, sig: int, skip_group: int | None = None) -> None:
         if sig == signal.SIGKILL:
@@ -297,7 +294,7 @@ class CgroupBox:
         try:
             events = _Events(self.path)
         except OSError:  # the box is gone
-            return not self.populated()
+            return self.is_empty()
         with events:
             while events.populated():
                 left = give_up - anyio.current_time()
@@ -313,7 +310,7 @@ class CgroupBox:
         try:
             events = _Events(self.path)
         except OSError:
-            return not self.populated()
+            return self.is_empty()
         with events:
             while events.populated():
                 left = give_up - time.monotonic()

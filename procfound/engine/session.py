@@ -33,7 +33,6 @@ from procfound.engine.readiness import ReadinessSet, child_has_exited, open_read
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
 
 __all__ = [
-    "EXTERNAL",
     "ChildSession",
     "DisownedSessionError",
     "Observer",
@@ -89,18 +88,6 @@ class Sink(Protocol):
     size: int
 
     def fill_from(self, fd: int) -> bool: ...
-
-
-class _External:
-    """Marks a pipe the caller reads itself (see :data:`EXTERNAL`)."""
-
-    size = 0
-
-    def fill_from(self, fd: int) -> bool:  # pragma: no cover - never registered as a reader
-        raise AssertionError("an external pipe is not read by the session")
-
-
-EXTERNAL: Final = _External()
 
 
 class DisownedSessionError(RuntimeError):
@@ -198,7 +185,6 @@ class ChildSession:
         "_box_ended",
         "_disowned",
         "_exited",
-        "_external",
         "_feeder",
         "_observer",
         "_paused",
@@ -231,9 +217,7 @@ class ChildSession:
             request: What to start. Pipes are made for the streams it marks ``PIPE``.
             policy: How the tree is stopped (checked by the caller, read here as it is): the
                 containment level the child starts in, the stop signal and the grace.
-            stdout: Where stdout goes, when piped (an :class:`OutputBuffer` if None), or
-                :data:`EXTERNAL`: the caller reads ``child.stdout`` itself; the session only
-                closes it at the end.
+            stdout: Where stdout goes, when piped (an :class:`OutputBuffer` if None).
             stderr: Where stderr goes, like ``stdout``.
             input: Bytes for stdin, when stdin is piped; stdin is closed once they are written.
             observer: Told when the child has started and when the session has ended.
@@ -266,15 +250,11 @@ class ChildSession:
         self._polite_until: float | None = None  # when the polite step's grace ends
         self._paused: set[int] = set()
         self._readers: dict[int, Sink] = {}
-        self._external: list[int] = []
         self._feeder = InputFeeder(input or b"")
         self._stdin = child.stdin
         try:
             for fd, sink in ((child.stdout, stdout), (child.stderr, stderr)):
                 if fd is None:
-                    continue
-                if sink is EXTERNAL:
-                    self._external.append(fd)
                     continue
                 self._readers[fd] = sink if sink is not None else OutputBuffer()
                 self._readiness.add_reader(fd)
@@ -648,8 +628,8 @@ class ChildSession:
         """In a forked child: close our copies of the fds, and never act on this child again."""
         self._disowned = True
         _open.pop(id(self), None)
-        fds = [*self._readers, *self._external, self._stdin, self.child.pidfd]
-        self._readers, self._external, self._stdin = {}, [], None
+        fds = [*self._readers, self._stdin, self.child.pidfd]
+        self._readers, self._stdin = {}, None
         self.child.pidfd = None
         self._paused.clear()
         for fd in fds:
@@ -663,9 +643,6 @@ class ChildSession:
         for fd in list(self._readers):
             self._close_reader(fd)
         self._close_stdin()
-        external, self._external = self._external, []
-        for fd in external:
-            os.close(fd)
         self._readiness.close()
         pidfd, self.child.pidfd = self.child.pidfd, None
         if pidfd is not None:

@@ -34,7 +34,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Final
 
@@ -152,7 +152,6 @@ class Child:
     stdin: int | None
     stdout: int | None
     stderr: int | None
-    returncode: int | None = field(default=None)
     box: Containment | None = None  # what contains the whole tree, for contain="tree"
 
 
