@@ -1121,12 +1121,16 @@ class ManagedProcess:
         owner = getattr(self, "_owner", None)
         if owner is None or owner.finished or owner.pid_of_creator != os.getpid():
             return
+        # Whether it still runs is decided first: the kill below may win the race with this
+        # check (the portal thread runs it at once) and the warning would be lost.
+        session = owner.session
+        running = session is not None and not child_has_exited(session.pid)
         # The owner stops it, in its own loop (at interpreter exit the exit path does). Asked
         # before the warning, which a strict warnings filter turns into an exception.
         with contextlib.suppress(Exception):
             submit(owner.abandon)
-        session = owner.session
-        if session is not None and not child_has_exited(session.pid):
+        if running:
+            assert session is not None
             warnings.warn(
                 f"ManagedProcess {self.command!r} (pid {session.pid}) was garbage-collected "
                 "while running; it is being killed. Use it as a context manager or call "
