@@ -202,6 +202,12 @@ _NOT_THE_CALLER: Final = (
 _CODEC_PROBE: Final = b"ok\n\xff\xfe\xfd\n"
 
 
+# Codecs for domain-name labels. Python 3.13's punycode decodes arbitrary bytes with
+# errors="replace" to an empty string (3.11 raised), so the decode probe below cannot be trusted
+# to refuse them: they are refused by name.
+_LABEL_CODECS: Final = frozenset({"idna", "punycode"})
+
+
 def _encoding(value: object, name: str) -> str:
     """``encoding``: a text codec with an incremental decoder that can decode any bytes."""
     if value is None:
@@ -219,6 +225,13 @@ def _encoding(value: object, name: str) -> str:
         raise ValidationError(
             f"{name} {encoding!r} is not a text encoding (bytes to str, read piece by piece); "
             "pass one such as 'utf-8' or 'latin-1', or text=False for bytes",
+            code="INVALID_ARGUMENT",
+        )
+    if info.name in _LABEL_CODECS:  # domain-name labels, not text streams
+        raise ValidationError(
+            f"{name} {encoding!r} encodes domain-name labels, not output (on some Pythons it "
+            "decodes any bytes to nothing, silently); pass one such as 'utf-8' or 'latin-1', "
+            "or text=False for bytes",
             code="INVALID_ARGUMENT",
         )
     try:

@@ -200,6 +200,12 @@ AT_MOMENT = textwrap.dedent(
     from procfound import cli
 
     moment, words = sys.argv[1], sys.argv[2:]
+    # How threading starts a thread: start_new_thread, or start_joinable_thread on 3.13+.
+    THREAD_STARTS = [
+        getattr(_thread, name)
+        for name in ("start_new_thread", "start_joinable_thread")
+        if hasattr(_thread, name)
+    ]
 
     def send(to_this_thread=False):
         sys.setprofile(None)
@@ -210,7 +216,7 @@ AT_MOMENT = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGTERM)
 
     def hook(frame, event, arg):
-        if moment == "before-spawn" and event == "c_call" and arg is _thread.start_new_thread:
+        if moment == "before-spawn" and event == "c_call" and arg in THREAD_STARTS:
             send()  # the first sync call starts procfound's portal thread: nothing runs yet
         elif moment == "spawning" and event == "c_call" and arg is _posixsubprocess.fork_exec:
             send()
