@@ -167,7 +167,7 @@ def _finish_handed_off(wait: float) -> None:
             else:
                 assert box is not None
                 box.signal(signal.SIGKILL)
-                done = not box.members()
+                done = box.is_empty()
                 if done:
                     box.close()
             if done:
@@ -487,7 +487,7 @@ class ChildSession:
         if box is not None and not self._box_ended:
             self._box_ended = True
             box.signal(signal.SIGKILL)
-            if box.members():
+            if not box.is_empty():
                 self.child.box = None  # _close_all must not remove it while it is populated
                 _handed_off.append((None, box))
         if self.returncode is None:
