@@ -28,6 +28,7 @@ import anyio
 import idna
 
 from procfound import (
+    CompletedProcess,
     Line,
     ManagedProcess,
     PlatformError,
@@ -532,17 +533,24 @@ def _run_pipeline(stages: list[list[str]], args: argparse.Namespace) -> int:
     except ProcessError as exc:
         return _cannot_start(exc)
     if args.json:
-        _print_json(
-            pipeline.args,
-            result.returncode,
-            result.stdout,
-            result.stderr,
-            started,
-            duration=result.duration,
-            rusage=None if result.rusage is None else result.rusage.to_dict(),
-            stages=_stages_json(result.stages),
-        )
+        _print_result_json(pipeline.args, result, started)
     return _exit_code(result.returncode)
+
+
+def _print_result_json(
+    cmd: list[str] | list[list[str]], result: CompletedProcess[Any], started: float
+) -> None:
+    """``--json`` for a command that ran to its end (a pipeline's stages included)."""
+    _print_json(
+        cmd,
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        started,
+        duration=result.duration,
+        rusage=None if result.rusage is None else result.rusage.to_dict(),
+        stages=_stages_json(result.stages),
+    )
 
 
 def _stages_json(stages: Any) -> list[dict[str, Any]] | None:
@@ -612,15 +620,7 @@ def _run_command(args: argparse.Namespace, signals: _StopSignals) -> int:
     except ProcessError as exc:
         return _cannot_start(exc)
     if args.json:
-        _print_json(
-            cmd,
-            result.returncode,
-            result.stdout,
-            result.stderr,
-            started,
-            duration=result.duration,
-            rusage=None if result.rusage is None else result.rusage.to_dict(),
-        )
+        _print_result_json(cmd, result, started)
     return _exit_code(result.returncode)
 
 
