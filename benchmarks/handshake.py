@@ -33,6 +33,29 @@ def read_line(stdout: IO[bytes], into: queue.SimpleQueue[bytes]) -> None:
     into.put(stdout.readline())
 
 
+def time_first_line(proc: subprocess.Popen[bytes], started: float, expected: bytes) -> float:
+    """Seconds from ``started`` to ``proc``'s first line (read in a thread, as the seed does,
+    and checked); then ``proc`` is killed, reaped and its pipe closed."""
+    lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    reader = None
+    try:
+        assert proc.stdout is not None
+        reader = threading.Thread(target=read_line, args=(proc.stdout, lines), daemon=True)
+        reader.start()
+        line = lines.get(timeout=READ_TIMEOUT)
+        elapsed = time.perf_counter() - started
+        if expected not in line:
+            raise AssertionError(f"unexpected first line {line!r}")
+        return elapsed
+    finally:
+        proc.kill()
+        proc.wait()
+        if reader is not None:
+            reader.join()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def workload(quick: bool) -> Workload:
     cmd = [shutil.which("sh") or "/bin/sh", "-c", SCRIPT]
     n = 5 if quick else 20
@@ -42,25 +65,9 @@ def workload(quick: bool) -> Workload:
         """What the seed does: Popen, then a blocking readline in a thread, with a timeout."""
         total = 0.0
         for _ in range(n):
-            lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
             start = time.perf_counter()
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-            reader = None
-            try:
-                assert proc.stdout is not None
-                reader = threading.Thread(target=read_line, args=(proc.stdout, lines), daemon=True)
-                reader.start()
-                line = lines.get(timeout=READ_TIMEOUT)
-                total += time.perf_counter() - start
-                if expected not in line:
-                    raise AssertionError(f"unexpected first line {line!r}")
-            finally:
-                proc.kill()
-                proc.wait()
-                if reader is not None:
-                    reader.join()
-                if proc.stdout is not None:
-                    proc.stdout.close()
+            total += time_first_line(proc, start, expected)
         return total
 
     def joined(how: str) -> float:
@@ -78,7 +85,6 @@ def workload(quick: bool) -> Workload:
             raise Unavailable("no writable cgroup v2 with cgroup.kill here")
         total = 0.0
         for index in range(n):
-            lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
             box = os.path.join(root, f"procfound-bench-{os.getpid()}-{index}")
             start = time.perf_counter()
             os.mkdir(box)
@@ -107,25 +113,14 @@ def workload(quick: bool) -> Workload:
                 pass_fds=(report_write,) if how == "helper" else (),
             )
             os.close(report_write)
-            reader = None
             try:
-                if os.read(report_read, 100):  # EOF at the command's exec
-                    raise AssertionError("the helper failed")
-                assert proc.stdout is not None
-                reader = threading.Thread(target=read_line, args=(proc.stdout, lines), daemon=True)
-                reader.start()
-                line = lines.get(timeout=READ_TIMEOUT)
-                total += time.perf_counter() - start
-                if expected not in line:
-                    raise AssertionError(f"unexpected first line {line!r}")
+                failed = os.read(report_read, 100)  # EOF at the command's exec
+                elapsed = time_first_line(proc, start, expected)  # kills and reaps it
+                if failed:
+                    raise AssertionError(f"the helper failed: {failed!r}")
+                total += elapsed
             finally:
                 os.close(report_read)
-                proc.kill()
-                proc.wait()
-                if reader is not None:
-                    reader.join()
-                if proc.stdout is not None:
-                    proc.stdout.close()
                 os.rmdir(box)
         return total
 
