@@ -414,7 +414,7 @@ class LoopThread:
     In: the loop's own thread-safe, non-blocking call (``loop.call_soon_threadsafe`` on asyncio,
     ``TrioToken.run_sync_soon`` on trio). Out: a ``threading.Lock`` the loop releases and the
     caller waits on. No AnyIO portal, no worker, no cancel scope: the physical floor of one
-    sync call through an event-loop thread (``procfound.sync.call_in_portal`` uses the same
+    sync call through an event-loop thread (``procfound.bridge.sync.call_in_portal`` uses the same
     primitives). Use as a context manager; ``close`` stops the loop and joins its thread.
     """
 

@@ -90,9 +90,9 @@ def workload(quick: bool) -> Workload:
         """
         async_run = procfound_attr("async_run")
         try:
-            from procfound.sync import call_in_portal
+            from procfound.bridge.sync import call_in_portal
         except ImportError as exc:
-            raise Unavailable(f"procfound.sync.call_in_portal: {exc}") from exc
+            raise Unavailable(f"procfound.bridge.sync.call_in_portal: {exc}") from exc
 
         async def work() -> None:
             for _ in range(n):
@@ -107,7 +107,7 @@ def workload(quick: bool) -> Workload:
 
         A token goes to a bare event-loop thread of the portal's backend with the loop's
         thread-safe call and comes back through a ``threading.Lock``, as in
-        ``procfound.sync.call_in_portal``: the floor the sync shim is held to.
+        ``procfound.bridge.sync.call_in_portal``: the floor the sync shim is held to.
         """
         with LoopThread(backend) as loop:
             loop.round_trip()  # the thread is running and warm before the clock starts
@@ -132,9 +132,9 @@ def workload(quick: bool) -> Workload:
     def bridge_round_trip() -> float:
         """Reference: procfound's own round trip, ``call_in_portal`` of a no-op coroutine."""
         try:
-            from procfound.sync import call_in_portal
+            from procfound.bridge.sync import call_in_portal
         except ImportError as exc:
-            raise Unavailable(f"procfound.sync.call_in_portal: {exc}") from exc
+            raise Unavailable(f"procfound.bridge.sync.call_in_portal: {exc}") from exc
 
         async def noop() -> None:
             pass

@@ -168,7 +168,7 @@ def cost_workload(quick: bool) -> Workload:
             return timed(work)
 
     def observer_alone() -> float:
-        from procfound.observe import observer_for
+        from procfound.call.observe import observer_for
 
         class Done:
             pid, returncode, killed, started_at, duration = 1, 0, False, 0.0, 0.001

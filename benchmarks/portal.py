@@ -33,12 +33,12 @@ def _echo(inbox: int, outbox: int) -> None:
 
 
 def procfound_call_in_portal() -> Callable[[Callable[[], Awaitable[None]]], None]:
-    """Return ``procfound.sync.call_in_portal``, or raise `Unavailable`."""
+    """Return ``procfound.bridge.sync.call_in_portal``, or raise `Unavailable`."""
     try:
-        module = importlib.import_module("procfound.sync")
+        module = importlib.import_module("procfound.bridge.sync")
         call: Callable[[Callable[[], Awaitable[None]]], None] = module.call_in_portal
     except (ImportError, AttributeError) as exc:
-        raise Unavailable(f"procfound.sync.call_in_portal not importable: {exc}") from exc
+        raise Unavailable(f"procfound.bridge.sync.call_in_portal not importable: {exc}") from exc
     return call
 
 

@@ -3,6 +3,9 @@
 The public names, compatible with ``provide.foundation.process``.
 """
 
+from procfound.call.observe import Line
+from procfound.call.options import IgnoredArgumentWarning
+from procfound.call.stop import StopPolicy, stop_policy
 from procfound.errors import (
     DecodeError,
     PlatformError,
@@ -28,15 +31,12 @@ from procfound.linux.title import (
     set_process_title,
     set_process_title_from_argv,
 )
-from procfound.managed import ManagedProcess, ProcessHandle, wait_for_process_output
-from procfound.observe import Line
 from procfound.pipes import Pipeline, pipe
-from procfound.probes import wait_for_http, wait_for_path, wait_for_port
-from procfound.request import IgnoredArgumentWarning
 from procfound.result import CompletedProcess, StageResult
 from procfound.run import async_run, run, run_simple
+from procfound.services.managed import ManagedProcess, ProcessHandle, wait_for_process_output
+from procfound.services.probes import wait_for_http, wait_for_path, wait_for_port
 from procfound.shell import async_shell, shell
-from procfound.stop import StopPolicy, stop_policy
 from procfound.streaming import async_stream, async_stream_batches, stream, stream_batches
 
 __version__ = "0.1.0"

@@ -20,7 +20,11 @@ from typing import Any, Final, cast
 
 import anyio
 
-from procfound.captured import Undecodable, captured_output, decode_failure
+from procfound.call.captured import Undecodable, captured_output, decode_failure
+from procfound.call.failures import ASYNC_RUN, Operation
+from procfound.call.invocation import Invocation
+from procfound.call.observe import CommandObserver
+from procfound.call.options import check_max_bytes, command_list, to_input_bytes
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo
 from procfound.engine.pipeline import PipelineSession, StageSpawnError, failing_stage, pipefail
@@ -28,10 +32,6 @@ from procfound.engine.session import Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, SpawnRequest, Stdio
 from procfound.engine.watch import Watch, watch_until_exit
 from procfound.errors import ProcessError, ValidationError, command_display
-from procfound.failures import ASYNC_RUN, Operation
-from procfound.invocation import Invocation
-from procfound.observe import CommandObserver
-from procfound.request import check_max_bytes, command_list, to_input_bytes
 from procfound.result import CompletedProcess, StageResult
 from procfound.usage import ResourceUsage
 

@@ -34,8 +34,8 @@ import pytest
 
 from procfound.engine.contain import MarkerBox
 from procfound.errors import command_display, command_text, shorten
-from procfound.managed import DEFAULT_PROCESS_WAIT_TIMEOUT, ManagedProcess
-from procfound.probes import refuse_answered_sync
+from procfound.services.managed import DEFAULT_PROCESS_WAIT_TIMEOUT, ManagedProcess
+from procfound.services.probes import refuse_answered_sync
 
 __all__ = ["MARKER_VARIABLE", "ServiceFactory"]
 

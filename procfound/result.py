@@ -107,7 +107,7 @@ class CompletedProcess(Generic[T]):
             )
         if returncode == 0:
             return
-        from procfound.failures import ASYNC_RUN
+        from procfound.call.failures import ASYNC_RUN
 
         if self.stages is not None:  # a pipeline: name the failing stage, with its stderr
             self._stage_failed()
@@ -128,8 +128,8 @@ class CompletedProcess(Generic[T]):
     def _stage_failed(self) -> None:
         import shlex
 
+        from procfound.call.failures import ASYNC_RUN
         from procfound.engine.pipeline import failing_stage
-        from procfound.failures import ASYNC_RUN
 
         stages = self.stages
         if not isinstance(stages, tuple | list) or not all(

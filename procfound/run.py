@@ -9,20 +9,20 @@ from typing import Any
 
 import anyio
 
-from procfound.captured import Undecodable, captured_output, decode_failure
+from procfound.bridge.sync import make_sync
+from procfound.call.captured import Undecodable, captured_output, decode_failure
+from procfound.call.failures import ASYNC_RUN
+from procfound.call.invocation import CALLED_AS, Invocation
+from procfound.call.observe import LineTee
+from procfound.call.options import check_max_bytes
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo, Feedable
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
 from procfound.engine.watch import Watch, watch_until_exit
 from procfound.errors import ProcessError, ValidationError
-from procfound.failures import ASYNC_RUN
-from procfound.invocation import CALLED_AS, Invocation
-from procfound.observe import LineTee
 from procfound.pipes import Pipeline, run_pipeline
-from procfound.request import check_max_bytes
 from procfound.result import CompletedProcess
-from procfound.sync import make_sync
 from procfound.usage import ResourceUsage
 
 __all__ = ["async_run", "run", "run_simple"]

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from procfound.bridge.sync import make_sync
+from procfound.call.invocation import CALLED_AS
 from procfound.errors import ShellFeatureError, ValidationError
-from procfound.invocation import CALLED_AS
 from procfound.result import CompletedProcess
 from procfound.run import async_run
-from procfound.sync import make_sync
 
 __all__ = [
     "DANGEROUS_SHELL_PATTERNS",

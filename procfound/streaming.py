@@ -33,6 +33,11 @@ from typing import Any, Final, Generic, ParamSpec, TypeVar, cast
 
 import anyio
 
+from procfound.bridge.sync import make_sync_iterator
+from procfound.call.failures import ASYNC_STREAM
+from procfound.call.invocation import Invocation
+from procfound.call.observe import CommandObserver, Line, LineTee
+from procfound.call.options import check_max_bytes
 from procfound.engine.buffers import BIG_PIPE, PIPE_FULL, OutputBuffer, grow_pipe
 from procfound.engine.echo import Echo, Feedable
 from procfound.engine.lines import LineSplitter, UndecodableOutput, universal_newlines
@@ -47,9 +52,6 @@ from procfound.errors import (
     ValidationError,
     decode_error,
 )
-from procfound.failures import ASYNC_STREAM
-from procfound.invocation import Invocation
-from procfound.observe import CommandObserver, Line, LineTee
 from procfound.pipes import (
     Pipeline,
     StageObservers,
@@ -59,9 +61,7 @@ from procfound.pipes import (
     stage_calls,
     stage_requests,
 )
-from procfound.request import check_max_bytes
 from procfound.result import CompletedProcess
-from procfound.sync import make_sync_iterator
 
 __all__ = [
     "Line",

@@ -91,8 +91,8 @@ def test_without_free_reservations_a_big_capture_takes_the_scratch_path(
 
 CANCEL_RETIRES_THE_WORKER = """
 import threading, time, anyio, procfound
-from procfound import portal
-from procfound.sync import _Call, _run_linked, _stop_and_wait, call_in_portal
+from procfound.bridge import portal
+from procfound.bridge.sync import _Call, _run_linked, _stop_and_wait, call_in_portal
 
 async def noop():
     return "fine"
@@ -127,8 +127,8 @@ def test_a_cancelled_call_ends_and_later_calls_are_not_cancelled(backend: str) -
 
 CANCELLED_BEFORE_IT_STARTS = """
 import procfound
-from procfound import portal
-from procfound.sync import _Call, _run_linked
+from procfound.bridge import portal
+from procfound.bridge.sync import _Call, _run_linked
 
 ran = []
 
@@ -153,8 +153,8 @@ def test_a_call_cancelled_before_it_starts_never_runs(backend: str) -> None:
 
 
 def test_the_job_scope_exists_only_inside_a_portal_job() -> None:
-    from procfound.portal import current_job_scope
-    from procfound.sync import call_in_portal
+    from procfound.bridge.portal import current_job_scope
+    from procfound.bridge.sync import call_in_portal
 
     async def scope_in_job() -> bool:
         return isinstance(current_job_scope(), anyio.CancelScope)

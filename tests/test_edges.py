@@ -491,7 +491,7 @@ def test_a_failing_portal_job_is_logged_and_later_calls_still_work(backend: str)
     done = fresh_interpreter(
         """
         import logging, threading, time, procfound
-        from procfound import portal
+        from procfound.bridge import portal
         logging.basicConfig(level=logging.ERROR)
         ran = threading.Event()
 
@@ -525,7 +525,7 @@ def test_a_dead_portal_loop_is_replaced_by_the_next_call(backend: str) -> None:
     done = fresh_interpreter(
         """
         import procfound
-        from procfound import portal
+        from procfound.bridge import portal
         procfound.run(["true"])
         thread = portal._thread
         # Kill the loop from inside, as a crash would: stop it without shutdown().

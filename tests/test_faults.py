@@ -53,9 +53,9 @@ from procfound import (
     stream,
     wait_for_process_output,
 )
+from procfound.bridge.portal import get_portal
 from procfound.engine.kill import DEFAULT_GRACE, KILL_WAIT, KillSchedule, StopPolicy
 from procfound.engine.session import ChildSession
-from procfound.portal import get_portal
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc checks")
 
@@ -545,7 +545,7 @@ def test_kill_schedule_bound_is_the_sum_of_its_waits() -> None:
     assert schedule.bound == pytest.approx(sum(step.wait for step in schedule.steps()))
     assert schedule.steps()[-1].signals == (signal.SIGKILL,)
     # The default bound stays below the time a sync twin waits for the kill path after Ctrl-C.
-    from procfound.sync import _CLEANUP_WAIT
+    from procfound.bridge.sync import _CLEANUP_WAIT
 
     assert KillSchedule().bound < _CLEANUP_WAIT
 

@@ -57,8 +57,8 @@ from procfound import (
     wait_for_port,
     wait_for_process_output,
 )
+from procfound.call.options import RunOptions
 from procfound.errors import ProcfoundError, shorten
-from procfound.request import RunOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 

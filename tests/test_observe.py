@@ -20,7 +20,7 @@ from conftest import PY, SyncCall, python, wait_gone
 
 import procfound
 from procfound import Line, ProcessError, ProcessTimeoutError, ValidationError
-from procfound.observe import observer_for, redacted_args
+from procfound.call.observe import observer_for, redacted_args
 
 PROCFOUND_ROOT = str(Path(procfound.__file__).resolve().parent.parent)
 

@@ -1,6 +1,6 @@
 """The polling exit wait (``PollingSet``) forced on Linux: what macOS and old kernels run.
 
-Where there is no pidfd, :func:`~procfound.engine.readiness.open_readiness_set` picks
+Where there is no pidfd, :func:`~procfound.engine.waiting.open_readiness_set` picks
 ``PollingSet`` (``select.poll`` for the pipes, ``waitid(WNOWAIT)`` for exit). The ``polling``
 fixture makes this machine such a platform, the way the spawn code itself finds out: opening a
 pidfd fails (``_open_pidfd`` returns None). Every set a session opens is recorded, and each test
@@ -27,7 +27,8 @@ from procfound import (
     stream,
     wait_for_process_output,
 )
-from procfound.engine import readiness, session, spawn
+from procfound.engine import session, spawn
+from procfound.engine import waiting as readiness
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forces Linux's path")
 

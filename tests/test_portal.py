@@ -12,7 +12,7 @@ import pytest
 from conftest import python, wait_gone
 
 import procfound
-from procfound.sync import make_sync
+from procfound.bridge.sync import make_sync
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ async def inside():
 assert exercise()
 assert asyncio.run(inside())
 assert trio.run(inside)
-print("ok", procfound.portal._backend())
+print("ok", procfound.bridge.portal._backend())
 """
 
 
@@ -106,7 +106,7 @@ def test_interpreter_exit_with_the_portal_running_does_not_hang() -> None:
 
 STOP_WHILE_CALLING = """
 import threading, time, procfound
-from procfound import portal
+from procfound.bridge import portal
 
 async def noop():
     return None
@@ -117,7 +117,7 @@ lock = threading.Lock()
 def caller():
     for _ in range(2000):
         try:
-            procfound.sync.call_in_portal(noop)
+            procfound.bridge.sync.call_in_portal(noop)
             kind = "ok"
         except RuntimeError:
             kind = "refused"
@@ -149,8 +149,8 @@ def test_calls_racing_a_portal_shutdown_all_end(backend: str) -> None:
 
 SUBMITTED_AS_THE_PORTAL_STOPS = """
 import anyio, procfound
-from procfound import portal
-from procfound.sync import _Call, _run_linked
+from procfound.bridge import portal
+from procfound.bridge.sync import _Call, _run_linked
 
 async def noop():
     return None
@@ -158,7 +158,7 @@ async def noop():
 async def slow():
     await anyio.sleep(30)
 
-procfound.sync.call_in_portal(noop)  # its worker is now idle
+procfound.bridge.sync.call_in_portal(noop)  # its worker is now idle
 assert len(portal._workers.idle) == 1
 call = _Call()
 

@@ -380,7 +380,7 @@ async def test_unresolvable_host_names_the_host_and_the_resolvers_reason() -> No
     ],
 )
 def test_redact_url_hides_only_the_password(url: str, shown: str) -> None:
-    from procfound.probes import redact_url
+    from procfound.services.probes import redact_url
 
     assert redact_url(url) == shown
 

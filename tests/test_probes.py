@@ -720,4 +720,4 @@ def test_bad_arguments_from_sync_code_are_validation_errors() -> None:
 def test_probes_are_public_names() -> None:
     for name in ("wait_for_port", "wait_for_http", "wait_for_path"):
         assert name in procfound.__all__
-    assert os.path.basename(procfound.probes.__file__ or "") == "probes.py"
+    assert os.path.basename(procfound.services.probes.__file__ or "") == "probes.py"

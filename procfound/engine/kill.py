@@ -84,7 +84,7 @@ class KillSchedule:
 class StopPolicy:
     """How one call's tree is stopped, whole: the first signal, the grace, what is contained.
 
-    Built and checked once, before anything is spawned, by :func:`procfound.stop.stop_policy`
+    Built and checked once, before anything is spawned, by :func:`procfound.call.stop.stop_policy`
     (for the API, the CLI and the pytest plugin alike) and handed to the engine as it is: the
     engine reads it and converts nothing. ``contain`` is ``"group"``, ``"tree"`` or
     ``"cgroup"`` (engine/contain.py).

@@ -29,8 +29,8 @@ import anyio
 from procfound.engine.buffers import InputFeeder, OutputBuffer
 from procfound.engine.contain import Containment, empty_box, empty_box_now
 from procfound.engine.kill import KillSchedule, KillStep, StopPolicy
-from procfound.engine.readiness import ReadinessSet, child_has_exited, open_readiness_set
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
+from procfound.engine.waiting import ReadinessSet, child_has_exited, open_readiness_set
 
 __all__ = [
     "ChildSession",
@@ -66,7 +66,7 @@ _open: dict[int, ChildSession] = {}
 
 
 class Observer(Protocol):
-    """Watches a session's start and end (log records, spans: :mod:`procfound.observe`).
+    """Watches a session's start and end (log records, spans: :mod:`procfound.call.observe`).
 
     ``started`` is called once the child runs; ``ended`` once, when :meth:`ChildSession.finish`
     is over (reaped, or given up on). Neither may raise.

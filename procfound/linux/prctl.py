@@ -22,8 +22,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Final
 
+from procfound.call.options import check_text
 from procfound.errors import PlatformError, ValidationError, shorten
-from procfound.request import check_text
 
 __all__ = [
     "get_name",

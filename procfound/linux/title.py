@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Final
 
-from procfound.request import check_text
+from procfound.call.options import check_text
 
 __all__ = [
     "get_process_title",

@@ -32,14 +32,21 @@ from typing import Any, Final, NoReturn, cast
 
 import anyio
 
+from procfound.bridge.portal import in_portal_thread, register_shutdown_hook, submit
+from procfound.bridge.sync import acall_in_portal, call_in_portal, make_sync
+from procfound.call.failures import ASYNC_RUN
+from procfound.call.invocation import Invocation
+from procfound.call.observe import CommandObserver
+from procfound.call.options import SHELL, RunOptions, check_timeout, logger, redacted_env
+from procfound.call.stop import parse_signal
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo, write_bytes
 from procfound.engine.lines import universal_newlines
 from procfound.engine.listeners import Tree
 from procfound.engine.matching import PatternMatcher
-from procfound.engine.readiness import child_has_exited, peek_returncode
 from procfound.engine.session import ChildSession, Sink, UnkillableChildError
 from procfound.engine.spawn import SpawnError, Stdio
+from procfound.engine.waiting import child_has_exited, peek_returncode
 from procfound.engine.watch import Watch, watch_until_exit
 from procfound.errors import (
     DECODE_HINT_TEXT,
@@ -51,15 +58,8 @@ from procfound.errors import (
     command_text,
     decode_error,
 )
-from procfound.failures import ASYNC_RUN
-from procfound.invocation import Invocation
-from procfound.observe import CommandObserver
-from procfound.portal import in_portal_thread, register_shutdown_hook, submit
-from procfound.probes import Probe, probes_for, wait_until_ready
-from procfound.request import SHELL, RunOptions, check_timeout, logger, redacted_env
 from procfound.result import CompletedProcess
-from procfound.stop import parse_signal
-from procfound.sync import acall_in_portal, call_in_portal, make_sync
+from procfound.services.probes import Probe, probes_for, wait_until_ready
 from procfound.usage import ResourceUsage
 
 __all__ = ["ManagedProcess", "ProcessHandle", "wait_for_process_output"]
@@ -587,7 +587,7 @@ class _Owner:
         """The last 64 KiB of stdout, whether or not reads consumed it."""
         return self._diagnostic(self.stdout.tail[-STDOUT_TAIL:])
 
-    # -- readiness (the probes and their wait are procfound.probes) -------------------------
+    # -- readiness (the probes and their wait are procfound.services.probes) -----------------------
 
     def _output_seen(self) -> None:
         activity, self._activity = self._activity, anyio.Event()
@@ -874,7 +874,7 @@ class ManagedProcess:
                 "reads none (use timeout= in the reads, or capture the output)",
                 code="INVALID_ARGUMENT",
             )
-        # How the child is stopped, checked whole before anything can start (procfound.stop).
+        # How the child is stopped, checked whole before anything can start (procfound.call.stop).
         self._stop = self._call.stop_policy("tree")  # services are the ones that daemonise
         self.command: list[str] | str = (
             cast("list[str] | str", given) if kwargs.get("shell") else self._call.argv
@@ -1187,7 +1187,7 @@ class ManagedProcess:
         seconds = check_timeout(timeout)
         return await acall_in_portal(self._reader().read_char, seconds)
 
-    # -- readiness (probes run in the owner: procfound.probes) --------------------------------
+    # -- readiness (probes run in the owner: procfound.services.probes) ----------------------------
 
     async def await_ready(
         self,
@@ -1245,7 +1245,7 @@ class ManagedProcess:
     async def _await_probes(
         self, probes: Sequence[Probe], seconds: float | None, parts: list[str] | None = None
     ) -> list[object]:
-        """Run the readiness wait in the owner; the probes' results (procfound.probes)."""
+        """Run the readiness wait in the owner; the probes' results (procfound.services.probes)."""
         owner = self._reader() if parts else self._prober()
         return await acall_in_portal(
             owner.wait_ready, parts, probes, seconds, command_text(self.command)

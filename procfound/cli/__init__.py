@@ -44,7 +44,7 @@ from procfound import (
     wait_for_process_output,
 )
 from procfound.errors import shorten
-from procfound.probes import HttpProbe, path_probe, port_probe, refuse_answered_sync
+from procfound.services.probes import HttpProbe, path_probe, port_probe, refuse_answered_sync
 
 __all__ = ["main"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from procfound.call.invocation import Invocation
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.lines import universal_newlines
 from procfound.errors import DecodeError, decode_error
-from procfound.invocation import Invocation
 from procfound.result import CompletedProcess
 
 __all__ = ["Undecodable", "captured_output", "decode_failure"]

@@ -3,9 +3,10 @@ creates a path, failing fast when it exits first.
 
 A probe is a small object whose ``attempt()`` checks once (a TCP connect, an HTTP GET, a
 ``stat``). :func:`wait_until_ready` runs probes one after another under one deadline, **in the
-child's owner** (procfound's portal loop, see :mod:`procfound.managed`), where it sees the exit
-the moment the supervisor notices it: a task watching ``supervisor_done`` cancels the attempt
-in flight and the wait ends with a :class:`~procfound.ProcessError` carrying the exit code and
+child's owner** (procfound's portal loop, see :mod:`procfound.services.managed`), where it sees
+the exit the moment the supervisor notices it: a task watching ``supervisor_done`` cancels
+the attempt in flight and the wait ends with a :class:`~procfound.ProcessError` carrying the
+exit code and
 the tails of stdout and stderr. Meanwhile the owner keeps reading the child's output, also past
 its 4 MiB high-water mark, so a chatty service never blocks on a full pipe.
 
@@ -39,6 +40,8 @@ import anyio
 import h11
 from anyio.abc import ByteStream, SocketAttribute
 
+from procfound.bridge.sync import call_in_portal
+from procfound.call.options import check_timeout
 from procfound.engine.listeners import (
     Holder,
     Listener,
@@ -58,11 +61,9 @@ from procfound.errors import (
     describe_returncode,
     shorten,
 )
-from procfound.request import check_timeout
-from procfound.sync import call_in_portal
 
 if TYPE_CHECKING:
-    from procfound.managed import ManagedProcess
+    from procfound.services.managed import ManagedProcess
 
 __all__ = [
     "HttpProbe",
@@ -802,7 +803,7 @@ async def _until_ready(target: ProbeTarget, probe: Probe) -> object:
 
 
 def _process(process: object) -> ManagedProcess:
-    from procfound.managed import ManagedProcess
+    from procfound.services.managed import ManagedProcess
 
     if not isinstance(process, ManagedProcess):
         raise ValidationError(

@@ -335,8 +335,8 @@ async def _trio_park(worker: _Worker) -> None:
 async def _guarded(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     """Run one job; whatever it raises is logged, never let loose on the portal's task group.
 
-    Jobs that report to a caller (procfound.sync) catch their own errors; this is the net under
-    the rest (a ManagedProcess's supervisor, a kill on garbage collection). Only the portal's
+    Jobs that report to a caller (procfound.bridge.sync) catch their own errors; this is the net
+    under the rest (a ManagedProcess's supervisor, a kill on garbage collection). Only the portal's
     own cancellation (it is stopping) passes through.
     """
     try:
@@ -353,8 +353,8 @@ def submit(
     """Run ``await fn(*args)`` in the portal loop without waiting for it to start.
 
     The only way into the loop. The caller learns the outcome through its own channel (see
-    :mod:`procfound.sync`); if the job cannot even be started, ``on_error`` gets the exception
-    (in the portal thread), so no caller is left waiting for a job that never ran. Without
+    :mod:`procfound.bridge.sync`); if the job cannot even be started, ``on_error`` gets the
+    exception (in the portal thread), so no caller is left waiting for a job that never ran. Without
     ``on_error`` that failure is logged. Whatever the job raises is logged at most: a failing
     job never ends the loop.
 

@@ -3,7 +3,7 @@
 ``run = make_sync(async_run, "run")`` is the whole sync implementation of ``run``; there is no
 second code path to drift. The twin keeps the coroutine's signature and docstring (with the
 async spelling removed), marks the call so errors carry the seed's sync codes (see
-:data:`procfound.failures.SYNC_CALL`), and makes Ctrl-C safe: a ``KeyboardInterrupt`` in the
+:data:`procfound.call.failures.SYNC_CALL`), and makes Ctrl-C safe: a ``KeyboardInterrupt`` in the
 calling thread cancels the coroutine in the portal and waits for its kill path to finish before
 it reaches the caller, so the child is gone first.
 """
@@ -22,16 +22,16 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 import anyio
 
-from procfound.errors import ProcessError, StateError
-from procfound.failures import SYNC_CALL
-from procfound.observe import caller_trace_context, enter_trace_context, exit_trace_context
-from procfound.portal import (
+from procfound.bridge.portal import (
     PortalClosedError,
     current_job_scope,
     in_portal_thread,
     stopped_error,
     submit,
 )
+from procfound.call.failures import SYNC_CALL
+from procfound.call.observe import caller_trace_context, enter_trace_context, exit_trace_context
+from procfound.errors import ProcessError, StateError
 
 __all__ = ["acall_in_portal", "call_in_portal", "make_sync", "make_sync_iterator", "sync_docstring"]
 

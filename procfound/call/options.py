@@ -21,10 +21,16 @@ from enum import Enum
 from types import FrameType
 from typing import IO, Any, Final, cast
 
+from procfound.call.stop import (
+    StopPolicy,
+    parse_contain,
+    parse_grace,
+    parse_signal,
+    resolve_contain,
+)
 from procfound.engine.kill import DEFAULT_GRACE
 from procfound.engine.spawn import Stdio
 from procfound.errors import ValidationError, shorten
-from procfound.stop import StopPolicy, parse_contain, parse_grace, parse_signal, resolve_contain
 
 __all__ = [
     "UNSET",
@@ -559,7 +565,7 @@ assert set(_CHECKS) == _OPTION_NAMES, "every option has its check"
 
 def stop_policy_of(options: RunOptions, default_contain: str) -> StopPolicy:
     """The call's stop policy: its ``stop_signal``, ``kill_grace`` and ``contain`` (checked by
-    :func:`~procfound.stop.stop_policy`'s parts when the options were made), with
+    :func:`~procfound.call.stop.stop_policy`'s parts when the options were made), with
     ``PROCFOUND_CONTAIN`` and then ``default_contain`` where it chose no level."""
     contain = resolve_contain(options.contain, default_contain)
     return StopPolicy(options.stop_signal, options.kill_grace, contain)

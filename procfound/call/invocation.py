@@ -5,8 +5,8 @@ arguments (:meth:`Invocation.from_call`) and ask it for the engine's
 :class:`~procfound.engine.spawn.SpawnRequest` (:meth:`Invocation.request`), giving only their own
 defaults: where stdin, stdout and stderr go unless the caller chose, and the containment level
 of its stop policy (:meth:`Invocation.stop_policy`, handed whole to the engine's session).
-Adding an option touches :class:`~procfound.request.RunOptions` (its check), this module (how it
-shapes the request) and the engine's request; no operation.
+Adding an option touches :class:`~procfound.call.options.RunOptions` (its check), this module
+(how it shapes the request) and the engine's request; no operation.
 """
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, cast
 
-from procfound.engine.kill import StopPolicy
-from procfound.engine.spawn import SpawnRequest, Stdio
-from procfound.errors import ValidationError, command_text
-from procfound.observe import CommandObserver, observer_for
-from procfound.request import (
+from procfound.call.observe import CommandObserver, observer_for
+from procfound.call.options import (
     UNSET,
     RunOptions,
     StdioTarget,
@@ -35,6 +32,9 @@ from procfound.request import (
     stop_policy_of,
     to_input_bytes,
 )
+from procfound.engine.kill import StopPolicy
+from procfound.engine.spawn import SpawnRequest, Stdio
+from procfound.errors import ValidationError, command_text
 
 __all__ = ["CALLED_AS", "Invocation", "is_input_stream"]
 

@@ -19,7 +19,8 @@ from procfound.errors import ProcessError, ProcessTimeoutError, command_display
 
 __all__ = ["ASYNC_RUN", "ASYNC_STREAM", "SYNC_CALL", "Operation"]
 
-# True while a coroutine runs on behalf of a sync twin (set by procfound.sync for that call only).
+# True while a coroutine runs on behalf of a sync twin (set by procfound.bridge.sync for that
+# call only).
 SYNC_CALL: Final[contextvars.ContextVar[bool]] = contextvars.ContextVar(
     "procfound_sync_call", default=False
 )

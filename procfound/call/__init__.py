@@ -1,0 +1,9 @@
+"""The call layer: one public call's options, stop policy, invocation and failure mapping.
+
+It turns what a caller passed into a checked :class:`~procfound.engine.spawn.SpawnRequest` and a
+:class:`~procfound.engine.kill.StopPolicy` before anything runs, and turns the engine's
+outcomes (spawn failures, exit codes, timeouts, undecodable output) into procfound errors, once.
+
+May import: ``procfound.errors``, ``procfound.result``, ``procfound.usage`` and
+``procfound.engine``. Never the bridge, the services or the consumers.
+"""
