@@ -16,24 +16,34 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final, cast
+from typing import Any
 
-import anyio
-
-from procfound.call.captured import Undecodable, captured_output, decode_failure
-from procfound.call.failures import ASYNC_RUN, Operation
+from procfound.call.captured import (
+    Undecodable,
+    captured_output,
+    decode_failure,
+    raise_failure,
+)
+from procfound.call.failures import ASYNC_RUN
 from procfound.call.invocation import Invocation
-from procfound.call.observe import CommandObserver
-from procfound.call.options import check_max_bytes, command_list, to_input_bytes
+from procfound.call.options import check_max_bytes, command_list
+from procfound.call.sessions import check_idle, run_to_end, start_stages
+from procfound.call.stages import (
+    StageObservers,
+    check_pipeline_call,
+    encoder,
+    spawn_failure,
+    stage_calls,
+    stage_requests,
+    summed_usage,
+)
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo
-from procfound.engine.pipeline import PipelineSession, StageSpawnError, failing_stage, pipefail
-from procfound.engine.session import Sink, UnkillableChildError
-from procfound.engine.spawn import SpawnError, SpawnRequest, Stdio
-from procfound.engine.watch import Watch, watch_until_exit
-from procfound.errors import ProcessError, ValidationError, command_display
+from procfound.engine.pipeline import failing_stage, pipefail
+from procfound.engine.session import Sink
+from procfound.engine.spawn import Stdio
+from procfound.errors import ProcessError, ValidationError
 from procfound.result import CompletedProcess, StageResult
-from procfound.usage import ResourceUsage
 
 __all__ = ["Pipeline", "pipe"]
 
@@ -135,118 +145,6 @@ def shorten_repr(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-# The keywords that would have to mean something per stage: refused rather than guessed.
-_PER_STAGE: Final = {
-    "executable": "executable names one program",
-    "process_title": "process_title names one program",
-    "process_group": "each stage leads a process group of its own",
-    "start_new_session": "each stage leads a process group of its own",
-    "foreground": "a pipeline's stages run in groups of their own",
-    "pass_fds": "pass_fds would reach every stage",
-}
-
-
-class StageObservers:
-    """Each stage's observer (its own log records and span), told together when a clock of
-    the pipeline ran out."""
-
-    __slots__ = ("each",)
-
-    def __init__(self, each: list[CommandObserver | None]) -> None:
-        self.each = each
-
-    def timed_out(self, seconds: float) -> None:
-        for observer in self.each:
-            if observer is not None:
-                observer.timed_out(seconds)
-
-    def idled(self, seconds: float) -> None:
-        for observer in self.each:
-            if observer is not None:
-                observer.idled(seconds)
-
-
-def check_pipeline_call(call: Invocation) -> None:
-    """Refuse the options a pipeline cannot apply to the whole of it.
-
-    Raises:
-        ValidationError: Naming the option and what to do instead.
-    """
-    options = call.options
-    for name, why in _PER_STAGE.items():
-        value = getattr(options, name)
-        if value is not None and value is not False and value != ():  # 0 is a group id
-            raise ValidationError(
-                f"{name}= cannot apply to a pipeline ({why}); run the stages as separate "
-                "commands if one needs it",
-                code="INVALID_ARGUMENT",
-            )
-    if call.target("stderr") not in (None, Stdio.PIPE):
-        raise ValidationError(
-            "stderr= cannot apply to a pipeline: every stage's stderr is captured on its own "
-            "(result.stages[i].stderr)",
-            code="INVALID_ARGUMENT",
-        )
-
-
-def stage_calls(call: Invocation, pipeline: Pipeline | None) -> list[Invocation]:
-    """One invocation per stage: the call's, with each stage's command."""
-    if pipeline is None:
-        return [call]
-    return [replace(call, command=list(c), argv=list(c)) for c in pipeline.commands]
-
-
-def stage_requests(
-    calls: Sequence[Invocation], *, stdin: Stdio, stdout: Stdio, stderr: Stdio
-) -> list[SpawnRequest]:
-    """The stages' spawn requests (the pipes between them are made by the engine)."""
-    return [each.request(stdin=stdin, stdout=stdout, stderr=stderr) for each in calls]
-
-
-def encoder(call: Invocation) -> Any:
-    """How one item of a streamed ``input=`` becomes bytes (str: the call's encoding)."""
-    encoding = call.options.encoding
-
-    def encode(item: object) -> bytes:
-        if isinstance(item, str | bytes | bytearray | memoryview):
-            data = to_input_bytes(item, encoding)
-            assert data is not None
-            return data
-        raise ValidationError(
-            f"each item of input= must be bytes or str, not {type(item).__name__}",
-            code="INVALID_ARGUMENT",
-        )
-
-    return encode
-
-
-def spawn_failure(
-    operation: Operation, call: Invocation, pipeline: Pipeline | None, exc: StageSpawnError
-) -> ProcessError:
-    """The error of a stage that could not start, naming the stage and its program."""
-    if pipeline is None:
-        return operation.spawn_failed(call.shown, exc.error)
-    stage = pipeline.args[exc.index]
-    error = SpawnError(
-        f"stages[{exc.index}] ({command_display(shlex.join(stage))}): {exc.error.reason}",
-        errno_=exc.error.errno,
-        filename=exc.error.filename,
-    )
-    return operation.spawn_failed(str(pipeline), error)
-
-
-def summed_usage(session: PipelineSession) -> ResourceUsage | None:
-    """The stages' CPU time and peak memory, added up (they ran at the same time)."""
-    usages = [ResourceUsage.from_rusage(s.rusage) for s in session.stages if s.rusage is not None]
-    if not usages:
-        return None
-    return ResourceUsage(
-        user_time=sum(u.user_time for u in usages),
-        system_time=sum(u.system_time for u in usages),
-        max_rss=sum(u.max_rss for u in usages),
-    )
-
-
 async def run_pipeline(
     call: Invocation,
     pipeline: Pipeline | None,
@@ -268,56 +166,25 @@ async def run_pipeline(
     requests = stage_requests(
         calls, stdin=Stdio.PIPE if fed else Stdio.DEVNULL, stdout=piped, stderr=piped
     )
-    idle = call.options.idle_timeout
-    if idle is not None and not capture_output:
-        raise ValidationError(
-            "idle_timeout watches the output procfound reads; with capture_output=False it "
-            "reads none (use timeout=, or capture the output)",
-            code="INVALID_ARGUMENT",
-        )
+    check_idle(call, capture_output)
     out = OutputBuffer(cap)
     errs = [OutputBuffer(cap) for _ in calls]
     echo = call.options.print_output
     sinks: list[Sink] = [Echo(err) if echo else err for err in errs]
     policy = call.stop_policy()
     observers = StageObservers([each.observer(policy) for each in calls])
-    try:
-        session = PipelineSession(
-            requests,
-            policy,
-            stdout=Echo(out) if echo else out,
-            stderrs=sinks,
-            input=call.input,
-            input_stream=call.input_stream,
-            encode=encoder(call),
-            observers=observers.each,
-        )
-    except StageSpawnError as exc:
-        raise spawn_failure(ASYNC_RUN, call, pipeline, exc) from exc.error.os_error
-    timed_out = idled = False
-    try:
-        if idle is not None:  # (each wait bounded by both clocks: no task per stage then)
-            read = (out, *errs)
-            watch = Watch(call.timeout, idle, lambda: sum(b.size + b.dropped for b in read))
-            ending = await watch_until_exit(cast(Any, session), watch)
-            timed_out, idled = ending == "timeout", ending == "idle"
-        elif call.timeout is None:
-            await session.run_to_exit()
-        else:
-            with anyio.move_on_after(call.timeout) as scope:
-                await session.run_to_exit()
-            timed_out = scope.cancelled_caught
-        if idled:
-            assert idle is not None
-            observers.idled(idle)
-        elif timed_out:
-            assert call.timeout is not None
-            observers.timed_out(call.timeout)
-    finally:
-        try:
-            await session.finish()
-        except UnkillableChildError as exc:
-            raise ASYNC_RUN.unkillable(call.shown, exc) from exc
+    session = start_stages(
+        requests,
+        policy,
+        lambda exc: spawn_failure(ASYNC_RUN, call, pipeline, exc),
+        stdout=Echo(out) if echo else out,
+        stderrs=sinks,
+        input=call.input,
+        input_stream=call.input_stream,
+        encode=encoder(call),
+        observers=observers.each,
+    )
+    ending = await run_to_end(session, call, ASYNC_RUN, (out, *errs), observers)
 
     codes = [code for code in session.returncodes if code is not None]
     assert len(codes) == len(calls)  # finish() reaped every stage, or raised
@@ -350,20 +217,11 @@ async def run_pipeline(
     )
     if failed is not None:
         shown_call = call if pipeline is None else replace(call, command=shown)
-        raise decode_failure(failed, shown_call, result, timed_out or idled) from failed.error
+        raise decode_failure(failed, shown_call, result, ending != "exit") from failed.error
     failing = failing_stage(codes, call.options.ok_codes)
-    if idled:
-        assert idle is not None
-        error: ProcessError = ASYNC_RUN.idle_timed_out(
-            shown, idle, result.stdout, result.stderr, result.returncode, dropped
-        )
-    elif timed_out:
-        assert call.timeout is not None
-        error = ASYNC_RUN.timed_out(
-            shown, call.timeout, result.stdout, result.stderr, result.returncode, dropped
-        )
-    elif check and failing is not None and pipeline is not None:
-        error = ASYNC_RUN.stage_failed(
+    refused: ProcessError | None = None
+    if check and failing is not None and pipeline is not None:
+        refused = ASYNC_RUN.stage_failed(
             shown,
             failing,
             shlex.join(pipeline.args[failing]),
@@ -373,11 +231,9 @@ async def run_pipeline(
             (out.dropped, errs[failing].dropped),
         )
     elif check and failing is not None:
-        error = ASYNC_RUN.exit_failed(shown, codes[0], result.stdout, result.stderr, dropped)
-    else:
-        return result
-    error.duration, error.rusage, error.result = result.duration, result.rusage, result
-    raise error
+        refused = ASYNC_RUN.exit_failed(shown, codes[0], result.stdout, result.stderr, dropped)
+    raise_failure(ASYNC_RUN, call, result, ending, shown, refused)
+    return result
 
 
 def _join(parts: list[Any]) -> Any:

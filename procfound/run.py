@@ -7,19 +7,16 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from procfound.bridge.sync import make_sync
-from procfound.call.captured import Undecodable, captured_output, decode_failure
+from procfound.call.captured import Undecodable, captured_output, decode_failure, raise_failure
 from procfound.call.failures import ASYNC_RUN
 from procfound.call.invocation import CALLED_AS, Invocation
 from procfound.call.observe import LineTee
 from procfound.call.options import check_max_bytes
+from procfound.call.sessions import check_idle, run_to_end, start_child
 from procfound.engine.buffers import OutputBuffer
 from procfound.engine.echo import Echo, Feedable
-from procfound.engine.session import ChildSession, Sink, UnkillableChildError
-from procfound.engine.spawn import SpawnError, Stdio
-from procfound.engine.watch import Watch, watch_until_exit
+from procfound.engine.spawn import Stdio
 from procfound.errors import ProcessError, ValidationError
 from procfound.pipes import Pipeline, run_pipeline
 from procfound.result import CompletedProcess
@@ -156,13 +153,7 @@ async def async_run(
     request = call.request(
         stdin=Stdio.DEVNULL if call.input is None else Stdio.PIPE, stdout=piped, stderr=piped
     )
-    idle = call.options.idle_timeout
-    if idle is not None and not capture_output:
-        raise ValidationError(
-            "idle_timeout watches the output procfound reads; with capture_output=False it "
-            "reads none (use timeout=, or capture the output)",
-            code="INVALID_ARGUMENT",
-        )
+    check_idle(call, capture_output)
     out, err = OutputBuffer(cap), OutputBuffer(cap)
     echo = call.options.print_output
     policy = call.stop_policy()
@@ -171,39 +162,16 @@ async def async_run(
     shown_err: Feedable = err
     if observer is not None and observer.verbose == "full":  # each line on stderr, tagged
         shown_out, shown_err = LineTee(out, "stdout"), LineTee(err, "stderr")
-    out_sink: Sink = Echo(shown_out) if echo else shown_out
-    err_sink: Sink = Echo(shown_err) if echo else shown_err
-    try:
-        session = ChildSession(
-            request, policy, stdout=out_sink, stderr=err_sink, input=call.input, observer=observer
-        )
-    except SpawnError as exc:
-        raise ASYNC_RUN.spawn_failed(call.shown, exc) from exc.os_error
-    timed_out = idled = False
-    try:
-        if idle is not None:
-            read = (out, err)
-            watch = Watch(call.timeout, idle, lambda: sum(b.size + b.dropped for b in read))
-            ending = await watch_until_exit(session, watch)
-            timed_out, idled = ending == "timeout", ending == "idle"
-        elif call.timeout is None:  # no cancel scope to build and tear down on the hot path
-            await session.run_to_exit()
-        else:
-            with anyio.move_on_after(call.timeout) as scope:
-                await session.run_to_exit()
-            timed_out = scope.cancelled_caught
-        if observer is not None and (timed_out or idled):
-            if idled:
-                assert idle is not None
-                observer.idled(idle)
-            else:
-                assert call.timeout is not None
-                observer.timed_out(call.timeout)
-    finally:
-        try:
-            await session.finish()
-        except UnkillableChildError as exc:
-            raise ASYNC_RUN.unkillable(call.shown, exc) from exc
+    session = start_child(
+        request,
+        policy,
+        lambda exc: ASYNC_RUN.spawn_failed(call.shown, exc),
+        stdout=Echo(shown_out) if echo else shown_out,
+        stderr=Echo(shown_err) if echo else shown_err,
+        input=call.input,
+        observer=observer,
+    )
+    ending = await run_to_end(session, call, ASYNC_RUN, (out, err), observer)
 
     assert session.returncode is not None  # finish() reaped it, or raised
     failed: Undecodable | None = None
@@ -225,35 +193,14 @@ async def async_run(
         stderr_dropped=err.dropped,
     )
     if failed is not None:
-        raise decode_failure(failed, call, result, timed_out or idled) from failed.error
-    if idled:
-        assert idle is not None
-        error: ProcessError = ASYNC_RUN.idle_timed_out(
-            call.shown,
-            idle,
-            result.stdout,
-            result.stderr,
-            session.returncode,
-            (out.dropped, err.dropped),
-        )
-    elif timed_out:
-        assert call.timeout is not None
-        error = ASYNC_RUN.timed_out(
-            call.shown,
-            call.timeout,
-            result.stdout,
-            result.stderr,
-            session.returncode,
-            (out.dropped, err.dropped),
-        )
-    elif check and result.returncode not in call.options.ok_codes:
-        error = ASYNC_RUN.exit_failed(
+        raise decode_failure(failed, call, result, ending != "exit") from failed.error
+    refused: ProcessError | None = None
+    if check and result.returncode not in call.options.ok_codes:
+        refused = ASYNC_RUN.exit_failed(
             call.shown, result.returncode, result.stdout, result.stderr, (out.dropped, err.dropped)
         )
-    else:
-        return result
-    error.duration, error.rusage, error.result = result.duration, result.rusage, result
-    raise error
+    raise_failure(ASYNC_RUN, call, result, ending, call.shown, refused)
+    return result
 
 
 run = make_sync(async_run, "run")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
+from functools import partialmethod
 from typing import Any, Final
 
 from procfound.engine.session import UnkillableChildError
 from procfound.engine.spawn import SpawnError
+from procfound.engine.watch import Ending
 from procfound.errors import ProcessError, ProcessTimeoutError, command_display
 
 __all__ = ["ASYNC_RUN", "ASYNC_STREAM", "SYNC_CALL", "Operation"]
@@ -64,18 +66,28 @@ class Operation:
         stdout: str | bytes | None,
         stderr: str | bytes | None,
         dropped: tuple[int, int] = (0, 0),
+        stage: tuple[int, str] | None = None,
     ) -> ProcessError:
-        """The command ended with a non-zero code (``check=True``)."""
-        names = self._names()
+        """The command ended with a code it does not accept (``check=True``).
+
+        For a pipeline, ``stage`` is the failing stage's index and command: ``stderr`` is that
+        stage's, ``stdout`` the pipeline's (its last stage's).
+        """
+        shown = command_display(command)
+        context: dict[str, Any] = {}
+        if stage is not None:
+            shown = f"stages[{stage[0]}] ({command_display(stage[1])}) of the pipeline {shown}"
+            context["stage"] = stage[0]
         return ProcessError(
-            f"Command failed with exit code {returncode}: {command_display(command)}",
+            f"Command failed with exit code {returncode}: {shown}",
             command=command,
             return_code=returncode,
             stdout=stdout,
             stderr=stderr,
-            code=names.failed_code,
+            code=self._names().failed_code,
             stdout_dropped=dropped[0],
             stderr_dropped=dropped[1],
+            **context,
         )
 
     def stage_failed(
@@ -88,85 +100,44 @@ class Operation:
         stderr: str | bytes | None,
         dropped: tuple[int, int] = (0, 0),
     ) -> ProcessError:
-        """A pipeline's stage ``index`` ended with a code it does not accept (``check=True``).
+        """A pipeline's stage ``index`` (``stage``: its command) ended with a code it does not
+        accept: :meth:`exit_failed` naming that stage."""
+        return self.exit_failed(command, returncode, stdout, stderr, dropped, (index, stage))
 
-        ``stderr`` is that stage's; ``stdout`` the pipeline's (its last stage's).
-        """
-        names = self._names()
-        return ProcessError(
-            f"Command failed with exit code {returncode}: stages[{index}] "
-            f"({command_display(stage)}) of the pipeline {command_display(command)}",
-            command=command,
-            return_code=returncode,
-            stdout=stdout,
-            stderr=stderr,
-            code=names.failed_code,
-            stdout_dropped=dropped[0],
-            stderr_dropped=dropped[1],
-            stage=index,
-        )
-
-    def timed_out(
+    def ran_out(
         self,
-        command: str,
-        timeout: float,
-        stdout: str | bytes | None,
-        stderr: str | bytes | None,
-        returncode: int | None = None,
-        dropped: tuple[int, int] = (0, 0),
-    ) -> ProcessTimeoutError:
-        """The deadline passed; the tree was killed."""
-        return self._timeout(
-            f"Command timed out after {timeout:g}s: {command_display(command)}",
-            command,
-            timeout,
-            (stdout, stderr),
-            returncode,
-            dropped,
-        )
-
-    def idle_timed_out(
-        self,
-        command: str,
-        idle: float,
-        stdout: str | bytes | None,
-        stderr: str | bytes | None,
-        returncode: int | None = None,
-        dropped: tuple[int, int] = (0, 0),
-    ) -> ProcessTimeoutError:
-        """Neither stdout nor stderr produced a byte for ``idle`` seconds; the tree was stopped."""
-        return self._timeout(
-            f"Command timed out: no output for {idle:g} s: {command_display(command)}",
-            command,
-            idle,
-            (stdout, stderr),
-            returncode,
-            dropped,
-            **{"process.idle_timeout": idle},
-        )
-
-    def _timeout(
-        self,
-        message: str,
+        ending: Ending,
         command: str,
         seconds: float,
-        output: tuple[str | bytes | None, str | bytes | None],
-        returncode: int | None,
-        dropped: tuple[int, int],
-        **context: Any,
+        stdout: str | bytes | None,
+        stderr: str | bytes | None,
+        returncode: int | None = None,
+        dropped: tuple[int, int] = (0, 0),
     ) -> ProcessTimeoutError:
+        """A clock ran out and the tree was stopped: ``"timeout"``, the deadline of ``seconds``
+        passed; ``"idle"``, neither stdout nor stderr produced a byte for ``seconds``."""
+        context: dict[str, Any] = {}
+        if ending == "idle":
+            message = f"Command timed out: no output for {seconds:g} s"
+            context["process.idle_timeout"] = seconds
+        else:
+            message = f"Command timed out after {seconds:g}s"
         return ProcessTimeoutError(
-            message,
+            f"{message}: {command_display(command)}",
             command=command,
             timeout_seconds=seconds,
-            stdout=output[0],
-            stderr=output[1],
+            stdout=stdout,
+            stderr=stderr,
             return_code=returncode,
             code=self._names().timeout_code,
             stdout_dropped=dropped[0],
             stderr_dropped=dropped[1],
             **context,
         )
+
+    # The two clocks by name: ran_out with its ending given.
+    timed_out = partialmethod(ran_out, "timeout")
+    idle_timed_out = partialmethod(ran_out, "idle")
 
     def unkillable(self, command: str, error: UnkillableChildError) -> ProcessError:
         """The child survived SIGKILL for the whole bound (uninterruptible sleep)."""
