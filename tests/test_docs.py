@@ -42,6 +42,7 @@ IN_PROCESS = [
     "procfound.errors",
     "procfound.result",
     "procfound.call.options",
+    "procfound.call.checks",
     "procfound.call.stop",
     "procfound.engine.kill",
     "procfound.usage",

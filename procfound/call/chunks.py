@@ -128,14 +128,13 @@ class Ended:
     error: ProcessError | None = None
 
 
-class _Chunks:
-    """The stream pipe's sink: the bytes of each read, kept as they came for the consumer."""
+class _PipeSink:
+    """A pipe's sink: each wake-up reads what the pipe holds (growing the pipe to 1 MiB once a
+    read fills it) and hands it to :meth:`feed`, which the echo and the tee call too."""
 
-    __slots__ = ("_grown", "chunks", "size")
+    __slots__ = ("_grown",)
 
     def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.size = 0  # bytes read so far (the session's drain watches it grow)
         self._grown = False
 
     def fill_from(self, fd: int) -> bool:
@@ -145,15 +144,28 @@ class _Chunks:
             return False
         if not data:
             return True
-        self.chunks.append(data)
-        self.size += len(data)
+        self.feed(data)
         if len(data) >= PIPE_FULL and not self._grown:
             self._grown = True
             grow_pipe(fd)
         return False
 
     def feed(self, data: bytes) -> None:
-        """Add bytes read by the echo (``print_output``)."""
+        raise NotImplementedError
+
+
+class _Chunks(_PipeSink):
+    """The stream pipe's sink: the bytes of each read, kept as they came for the consumer."""
+
+    __slots__ = ("chunks", "size")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+        self.size = 0  # bytes read so far (the session's drain watches it grow)
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the pipe, or by the echo (``print_output``)."""
         if data:
             self.chunks.append(data)
             self.size += len(data)
@@ -182,30 +194,17 @@ class _Arrivals:
         return chunks
 
 
-class _Tagger:
+class _Tagger(_PipeSink):
     """One pipe's sink in a tagged stream: its reads go to the shared :class:`_Arrivals`."""
 
-    __slots__ = ("_arrivals", "_grown", "_stream", "size", "tail")
+    __slots__ = ("_arrivals", "_stream", "size", "tail")
 
     def __init__(self, arrivals: _Arrivals, stream: str, tail: OutputBuffer | None) -> None:
+        super().__init__()
         self._arrivals = arrivals
         self._stream = stream
-        self._grown = False
         self.size = 0
         self.tail = tail  # stderr's last bytes, for the error at a non-zero exit
-
-    def fill_from(self, fd: int) -> bool:
-        try:
-            data = os.read(fd, BIG_PIPE if self._grown else PIPE_FULL)
-        except BlockingIOError:
-            return False
-        if not data:
-            return True
-        self.feed(data)
-        if len(data) >= PIPE_FULL and not self._grown:
-            self._grown = True
-            grow_pipe(fd)
-        return False
 
     def feed(self, data: bytes) -> None:
         """Add bytes read by the echo (``print_output``) or the verbose tee."""

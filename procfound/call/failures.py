@@ -78,15 +78,11 @@ class Operation:
         if stage is not None:
             shown = f"stages[{stage[0]}] ({command_display(stage[1])}) of the pipeline {shown}"
             context["stage"] = stage[0]
+        details = _details(command, self._names().failed_code, stdout, stderr, dropped)
         return ProcessError(
             f"Command failed with exit code {returncode}: {shown}",
-            command=command,
             return_code=returncode,
-            stdout=stdout,
-            stderr=stderr,
-            code=self._names().failed_code,
-            stdout_dropped=dropped[0],
-            stderr_dropped=dropped[1],
+            **details,
             **context,
         )
 
@@ -122,16 +118,11 @@ class Operation:
             context["process.idle_timeout"] = seconds
         else:
             message = f"Command timed out after {seconds:g}s"
+        context.update(_details(command, self._names().timeout_code, stdout, stderr, dropped))
         return ProcessTimeoutError(
             f"{message}: {command_display(command)}",
-            command=command,
             timeout_seconds=seconds,
-            stdout=stdout,
-            stderr=stderr,
             return_code=returncode,
-            code=self._names().timeout_code,
-            stdout_dropped=dropped[0],
-            stderr_dropped=dropped[1],
             **context,
         )
 
@@ -152,27 +143,35 @@ class Operation:
         )
 
 
+def _details(
+    command: str,
+    code: str,
+    stdout: str | bytes | None,
+    stderr: str | bytes | None,
+    dropped: tuple[int, int],
+) -> dict[str, Any]:
+    """The keywords every error of a command that ran takes: what it was and what it wrote."""
+    return {
+        "command": command,
+        "code": code,
+        "stdout": stdout,
+        "stderr": stderr,
+        "stdout_dropped": dropped[0],
+        "stderr_dropped": dropped[1],
+    }
+
+
+# Positional: the codes of a refused exit code, of a timeout and of a failure to start or stop,
+# then the first words of that failure's message. The sync forms' names first.
+_RUN: Final = ("PROCESS_COMMAND_FAILED", "PROCESS_TIMEOUT", "PROCESS_EXECUTION_FAILED")
+_STREAM: Final = ("PROCESS_STREAM_FAILED", "PROCESS_STREAM_TIMEOUT", "PROCESS_STREAM_ERROR")
 ASYNC_RUN: Final = Operation(
-    failed_code="PROCESS_ASYNC_FAILED",
-    timeout_code="PROCESS_ASYNC_TIMEOUT",
-    error_code="PROCESS_ASYNC_EXECUTION_FAILED",
-    error_words="Failed to execute async command",
-    sync=Operation(
-        failed_code="PROCESS_COMMAND_FAILED",
-        timeout_code="PROCESS_TIMEOUT",
-        error_code="PROCESS_EXECUTION_FAILED",
-        error_words="Failed to execute command",
-    ),
+    *("PROCESS_ASYNC_FAILED", "PROCESS_ASYNC_TIMEOUT", "PROCESS_ASYNC_EXECUTION_FAILED"),
+    "Failed to execute async command",
+    sync=Operation(*_RUN, "Failed to execute command"),
 )
 ASYNC_STREAM: Final = Operation(
-    failed_code="PROCESS_ASYNC_STREAM_FAILED",
-    timeout_code="PROCESS_ASYNC_STREAM_TIMEOUT",
-    error_code="PROCESS_ASYNC_STREAM_ERROR",
-    error_words="Failed to stream async command",
-    sync=Operation(
-        failed_code="PROCESS_STREAM_FAILED",
-        timeout_code="PROCESS_STREAM_TIMEOUT",
-        error_code="PROCESS_STREAM_ERROR",
-        error_words="Failed to stream command",
-    ),
+    *("PROCESS_ASYNC_STREAM_FAILED", "PROCESS_ASYNC_STREAM_TIMEOUT", "PROCESS_ASYNC_STREAM_ERROR"),
+    "Failed to stream async command",
+    sync=Operation(*_STREAM, "Failed to stream command"),
 )

@@ -110,14 +110,13 @@ def parse_contain(value: object, where: str = "contain") -> str:
         >>> parse_contain(" Tree ")
         'tree'
     """
-    level = value.strip().lower() if isinstance(value, str) else None
-    if level not in CONTAIN_LEVELS:
-        shown = shorten(repr(value), 60) if isinstance(value, str) else type(value).__name__
-        raise ValidationError(
-            f"{where} must be one of {', '.join(map(repr, CONTAIN_LEVELS))}, not {shown}",
-            code="INVALID_ARGUMENT",
-        )
-    return level
+    if isinstance(value, str) and (level := value.strip().lower()) in CONTAIN_LEVELS:
+        return level
+    shown = shorten(repr(value), 60) if isinstance(value, str) else type(value).__name__
+    raise ValidationError(
+        f"{where} must be one of {', '.join(map(repr, CONTAIN_LEVELS))}, not {shown}",
+        code="INVALID_ARGUMENT",
+    )
 
 
 def parse_grace(value: object, name: str = "kill_grace") -> float:
