@@ -733,3 +733,27 @@ def test_cli_run_prints_each_line_live_into_a_pipe() -> None:
     assert arrived < 2.0
     assert first + rest == b"a\nb\n", err
     assert cli.returncode == 0, err
+
+
+_STREAM_FUNCTIONS = ["stream", "async_stream", "stream_batches", "async_stream_batches"]
+
+
+def _section(doc: str, title: str) -> str:
+    return doc.split(f"\n    {title}:\n", 1)[1].split("\n\n", 1)[0]
+
+
+@pytest.mark.parametrize("name", _STREAM_FUNCTIONS)
+def test_stream_docstring_documents_every_parameter(name: str) -> None:
+    import inspect
+
+    function = getattr(procfound, name)
+    args = _section(function.__doc__, "Args")
+    for parameter in inspect.signature(function).parameters.values():
+        shown = f"**{parameter.name}" if parameter.kind is parameter.VAR_KEYWORD else parameter.name
+        assert f"\n        {shown}: " in f"\n{args}", f"{name}() does not document {shown}"
+
+
+def test_stream_docstrings_share_one_args_and_raises_text() -> None:
+    docs = [getattr(procfound, name).__doc__ for name in _STREAM_FUNCTIONS]
+    for title in ("Args", "Raises"):
+        assert len({_section(doc, title) for doc in docs}) == 1, title
