@@ -168,7 +168,7 @@ def stop_then_submit():
     portal._workers.tasks.cancel_scope.cancel()
     portal.submit(_run_linked, call, slow, (), {}, on_error=call.fail)
 
-portal._submit(stop_then_submit)
+portal._call_soon(stop_then_submit)
 released = call.done.acquire(timeout=10)
 print("released", released, "error", type(call.error).__name__)
 portal.shutdown()
