@@ -19,13 +19,11 @@ the loop when it starts) and the token's own thread-safe, non-blocking "call thi
 (``token.backend_class.run_sync_soon``, what AnyIO's ``BlockingPortal.call_async`` is built on):
 one path for both backends, nothing guessed. The :class:`BlockingPortal` itself serves where a
 blocking round trip is what is wanted: the loop's lifetime and stopping it
-(``portal.call(portal.stop, True)``). A sync call does not go through ``BlockingPortal.call``
-nor through ``anyio.from_thread.run(..., token=...)``: both make the caller wait in a condition
-(``Future.result``, a queue), which a Ctrl-C can leave half-restored and which trio's blocks
-without the signal slices of :func:`procfound.bridge.sync.call_in_portal`, and both were slower
-in the same run (``python -m benchmarks --only portal-ab``; the numbers are in
-:mod:`benchmarks.portal_ab`): the caller hands the job over without waiting and waits on a plain
-lock (see :mod:`procfound.bridge.sync`).
+(``portal.call(portal.stop, True)``). A sync call goes neither through ``BlockingPortal.call``
+nor through ``anyio.from_thread.run(..., token=...)``: both start a task per call and make the
+caller wait in a condition (``Future.result``, trio's queue), which a Ctrl-C can leave
+half-restored and which trio's blocks without the signal slices of
+:func:`procfound.bridge.sync.call_in_portal`; and both are slower (see the numbers there).
 
 Exit order: the portal stops in stage :data:`procfound.lifecycle.STOP_PORTAL`, before the engine
 closes what is still open (:data:`procfound.lifecycle.CLOSE_SESSIONS`); the bridge never imports
