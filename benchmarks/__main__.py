@@ -24,6 +24,7 @@ from benchmarks import (
     observing,
     pipeline,
     portal,
+    portal_ab,
     probes,
     streaming,
 )
@@ -42,6 +43,7 @@ WORKLOADS: Final[dict[str, Callable[[bool], Workload]]] = {
     "streaming": streaming.workload,
     "handshake": handshake.workload,
     "portal": portal.workload,
+    "portal-ab": portal_ab.workload,
     "probes": probes.workload,
     "containment": containment.workload,
     "sweep": containment.sweep_workload,

@@ -136,7 +136,7 @@ async def job():
     ran.append(1)
 
 call = _Call()
-call.cancel_requested = True  # Ctrl-C landed before the job reached the portal
+assert call.abandon()  # Ctrl-C landed before the job reached the portal
 portal.submit(_run_linked, call, job, (), {}, on_error=call.fail)
 print(call.done.acquire(timeout=10), type(call.error).__name__, ran)
 """

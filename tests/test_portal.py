@@ -168,7 +168,7 @@ def stop_then_submit():
     portal._workers.tasks.cancel_scope.cancel()
     portal.submit(_run_linked, call, slow, (), {}, on_error=call.fail)
 
-portal._submit(stop_then_submit)
+portal._call_soon(stop_then_submit)
 released = call.done.acquire(timeout=10)
 print("released", released, "error", type(call.error).__name__)
 portal.shutdown()
@@ -283,3 +283,50 @@ def test_ctrl_c_delivered_to_the_portal_thread_still_interrupts_the_sync_call() 
     )
     assert done.stdout.startswith("interrupted after"), (done.stdout, done.stderr)
     assert float(done.stdout.split()[-1]) < 10
+
+
+def test_the_bridge_and_the_engine_do_not_import_each_other() -> None:
+    # The bridge sits above the call layer and the engine below it; exit order goes through
+    # procfound.lifecycle, so neither needs the other (#25).
+    import ast
+
+    def imported(folder: str) -> set[str]:
+        names: set[str] = set()
+        for path in (ROOT / "procfound" / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names.add(node.module)
+                elif isinstance(node, ast.Import):
+                    names.update(alias.name for alias in node.names)
+        return names
+
+    bridge = {name for name in imported("bridge") if name.startswith("procfound.")}
+    assert not {name for name in bridge if name.startswith("procfound.engine")}, bridge
+    allowed = ("procfound.bridge", "procfound.call", "procfound.errors", "procfound.lifecycle")
+    assert {name for name in bridge if not name.startswith(allowed)} == set(), bridge
+    engine = imported("engine")
+    assert not {name for name in engine if name.startswith("procfound.bridge")}, engine
+
+
+def test_ctrl_c_before_a_call_started_returns_at_once_and_the_call_never_runs() -> None:
+    # A Ctrl-C that lands before the job reached the portal: the caller takes the job's ticket,
+    # so it need not wait to see whether the job starts after all (it never will).
+    import threading
+    import time
+
+    from procfound.bridge import portal
+    from procfound.bridge.sync import _Call, _run_linked, _stop_and_wait
+
+    ran = threading.Event()
+
+    async def job() -> None:
+        ran.set()
+
+    call = _Call()
+    started = time.monotonic()
+    _stop_and_wait(call)  # what call_in_portal does on a KeyboardInterrupt
+    assert time.monotonic() - started < 0.5
+    portal.submit(_run_linked, call, job, (), {}, on_error=call.fail)  # arrives late
+    assert call.done.acquire(timeout=10)
+    assert type(call.error).__name__ == "_Interrupted"
+    assert not ran.is_set()

@@ -13,12 +13,26 @@ died anyway (its thread is gone) is noticed by the next call and replaced. Once 
 been stopped for interpreter exit, or while the interpreter is finalizing, no new portal is
 started: a thread started then never runs (``Thread.start`` waits for ever), and a child started
 then would outlive the exit.
+
+Crossing into the loop: the loop's AnyIO token (:func:`anyio.lowlevel.current_token`, taken in
+the loop when it starts) and the token's own thread-safe, non-blocking "call this soon"
+(``token.backend_class.run_sync_soon``, what AnyIO's ``BlockingPortal.call_async`` is built on):
+one path for both backends, nothing guessed. The :class:`BlockingPortal` itself serves where a
+blocking round trip is what is wanted: the loop's lifetime and stopping it
+(``portal.call(portal.stop, True)``). A sync call goes neither through ``BlockingPortal.call``
+nor through ``anyio.from_thread.run(..., token=...)``: both start a task per call and make the
+caller wait in a condition (``Future.result``, trio's queue), which a Ctrl-C can leave
+half-restored and which trio's blocks without the signal slices of
+:func:`procfound.bridge.sync.call_in_portal`; and both are slower (see the numbers there).
+
+Exit order: the portal stops in stage :data:`procfound.lifecycle.STOP_PORTAL`, before the engine
+closes what is still open (:data:`procfound.lifecycle.CLOSE_SESSIONS`); the bridge never imports
+the engine for that.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import contextvars
 import logging
@@ -31,9 +45,10 @@ from typing import Any, Final
 import anyio
 from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
+from anyio.lowlevel import EventLoopToken, current_token
 
-from procfound.engine.session import close_all_sessions
 from procfound.errors import ProcessError, StateError, ValidationError
+from procfound.lifecycle import STOP_PORTAL, at_exit
 
 __all__ = [
     "BACKENDS",
@@ -57,7 +72,7 @@ _portal: BlockingPortal | None = None
 _thread: threading.Thread | None = None
 _thread_id: int | None = None
 _hooks: list[Callable[[], None]] = []
-_submit: Callable[..., object] | None = None  # schedules a callback in the portal loop
+_token: EventLoopToken | None = None  # the portal loop's AnyIO token: the way into it
 _workers: _Workers | None = None  # where submitted coroutines run
 _closed_for_exit = False  # set by the atexit shutdown: no portal is started after it
 _exiting = False  # set when the atexit shutdown begins (calls still running are cancelled)
@@ -131,9 +146,9 @@ def get_portal() -> BlockingPortal:
 def _forget_dead_loop() -> None:
     # The loop thread ended without shutdown() (a crash in the loop itself): whatever it held is
     # gone with it, and the next call starts a fresh one.
-    global _portal, _thread, _thread_id, _submit, _workers
+    global _portal, _thread, _thread_id, _token, _workers
     _log.error("procfound's portal thread had died; starting a new one")
-    _portal = _thread = _thread_id = _submit = _workers = None
+    _portal = _thread = _thread_id = _token = _workers = None
 
 
 def in_portal_thread() -> bool:
@@ -147,9 +162,9 @@ def _start(backend: str) -> None:
     failure: list[BaseException] = []
 
     async def serve() -> None:
-        global _portal, _thread_id, _submit, _workers
+        global _portal, _thread_id, _token, _workers
         async with BlockingPortal() as portal, anyio.create_task_group() as tasks:
-            _submit, _workers = _native_scheduler(backend), _Workers(tasks, backend)
+            _token, _workers = current_token(), _Workers(tasks, backend)
             _portal, _thread_id = portal, threading.get_ident()
             ready.set()
             await portal.sleep_until_stopped()
@@ -173,35 +188,19 @@ def _start(backend: str) -> None:
         raise failure[0]
 
 
-def _native_scheduler(backend: str) -> Callable[..., object]:
-    """The portal loop's own thread-safe, non-blocking "call this soon".
+def _call_soon(fn: Callable[..., object], *args: object) -> None:
+    """Run ``fn(*args)`` in the portal loop soon, without waiting (from any thread).
 
-    BlockingPortal.start_task_soon waits for the loop to acknowledge each task: a Ctrl-C landing
-    in that wait leaves the task submitted but unknown to the caller, the wait costs a thread
-    round trip per call, and trio refuses it from a thread that runs trio itself.
-
-    Callbacks run in a context captured here, in the portal loop, and marked with its backend:
-    not in the caller's context, which may say "asyncio" (a sync call made inside an asyncio
-    program) and would send AnyIO to the wrong backend inside a trio portal.
+    Raises:
+        StateError: If the portal has stopped (or is stopping and its loop has ended).
     """
-    context = contextvars.copy_context()
+    token = _token
+    if token is None:
+        raise stopped_error()
     try:
-        import sniffio
-
-        context.run(sniffio.current_async_library_cvar.set, backend)
-    except ImportError:  # without sniffio, AnyIO finds asyncio by its running loop
-        pass
-    if backend == "trio":
-        import trio
-
-        call_soon: Callable[..., object] = trio.lowlevel.current_trio_token().run_sync_soon
-    else:
-        call_soon = asyncio.get_running_loop().call_soon_threadsafe
-
-    def schedule(fn: Callable[..., object], *args: object) -> None:
-        call_soon(context.copy().run, fn, *args)
-
-    return schedule
+        token.backend_class.run_sync_soon(fn, args, token.native_token)
+    except RuntimeError as exc:  # anyio.RunFinishedError: the loop ended under us
+        raise stopped_error() from exc
 
 
 class _Workers:
@@ -212,16 +211,24 @@ class _Workers:
     cancels it like any task. Each portal has its own pool: a worker belongs to the loop it
     waits in. Jobs in one worker share its context, so a job must not set context variables
     it does not reset (procfound's jobs reset the one they set).
+
+    A worker starts in a copy of the portal loop's own context, taken here: not in the context
+    of the callback that starts it, which is a copy of the *caller's* (``run_sync_soon`` runs
+    callbacks so) and would hand one caller's context variables (a trace context, say) to
+    every later job of that worker.
     """
 
-    __slots__ = ("idle", "park", "tasks")
+    __slots__ = ("context", "idle", "park", "tasks")
 
     # Workers kept waiting for work; more than this many idle at once end.
     MAX_IDLE: Final = 8
 
     def __init__(self, tasks: TaskGroup, backend: str) -> None:
         self.tasks = tasks
+        self.context = contextvars.copy_context()
         self.idle: list[_Worker] = []
+        # Idle workers wait on their backend's own primitive, picked by the backend this
+        # portal was started with (see _Worker for what it saves per call).
         self.park = _trio_park if backend == "trio" else _asyncio_park
 
     def start(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -235,7 +242,7 @@ class _Workers:
                 worker.job = (fn, args)
                 wake()
                 return
-        self.tasks.start_soon(_Worker(self).serve, fn, args)
+        self.context.copy().run(self.tasks.start_soon, _Worker(self).serve, fn, args)
 
 
 # The cancel scope of the worker running the current job (set once in each worker's context).
@@ -363,8 +370,8 @@ def submit(
         StateError: If the portal stopped while the job was being submitted.
     """
     get_portal()
-    schedule, workers = _submit, _workers
-    if schedule is None or workers is None:
+    workers = _workers
+    if workers is None:
         raise stopped_error()
 
     def start() -> None:
@@ -378,7 +385,7 @@ def submit(
                 with contextlib.suppress(BaseException):
                     on_error(exc)
 
-    schedule(start)
+    _call_soon(start)
 
 
 def register_shutdown_hook(hook: Callable[[], None]) -> None:
@@ -391,13 +398,13 @@ def shutdown() -> None:
 
     A later sync call starts a new portal (unless the interpreter is exiting).
     """
-    global _portal, _thread, _thread_id, _submit, _workers
+    global _portal, _thread, _thread_id, _token, _workers
     for hook in reversed(_hooks):
         with contextlib.suppress(Exception):
             hook()
     with _lock:
         portal, thread = _portal, _thread
-        _portal = _thread = _thread_id = _submit = _workers = None
+        _portal = _thread = _thread_id = _token = _workers = None
     if portal is None or thread is None:
         return
     if thread.is_alive():
@@ -413,19 +420,18 @@ def _shutdown_at_exit() -> None:
         shutdown()
     finally:
         # From here on a sync call fails at once (a new portal thread would never start, and a
-        # child it started would outlive us). Then whatever still runs is killed: a stream held
-        # in a global, a run in a user's own event loop on a daemon thread.
+        # child it started would outlive us). Then the engine's stage kills whatever still runs:
+        # a stream held in a global, a run in a user's own event loop on a daemon thread.
         _closed_for_exit = True
-        close_all_sessions()
 
 
 def _forget_after_fork() -> None:
     # The portal thread does not exist in a forked child; its lock may be held by a thread that
     # does not exist either. Start from nothing: the child makes its own portal on first use.
-    global _lock, _portal, _thread, _thread_id, _submit, _workers
+    global _lock, _portal, _thread, _thread_id, _token, _workers
     _lock = threading.Lock()
-    _portal = _thread = _thread_id = _submit = _workers = None
+    _portal = _thread = _thread_id = _token = _workers = None
 
 
-atexit.register(_shutdown_at_exit)
+at_exit(STOP_PORTAL, _shutdown_at_exit)
 os.register_at_fork(after_in_child=_forget_after_fork)

@@ -31,6 +31,7 @@ from procfound.engine.contain import Containment, empty_box, empty_box_now
 from procfound.engine.kill import KillSchedule, KillStep, StopPolicy
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
 from procfound.engine.waiting import ReadinessSet, child_has_exited, open_readiness_set
+from procfound.lifecycle import CLOSE_SESSIONS, at_exit
 
 __all__ = [
     "ChildSession",
@@ -670,4 +671,5 @@ def _disown_all_after_fork() -> None:
     _handed_off.clear()  # the parent's to finish, not ours
 
 
+at_exit(CLOSE_SESSIONS, close_all_sessions)  # after the portal has stopped (procfound.lifecycle)
 os.register_at_fork(after_in_child=_disown_all_after_fork)

@@ -111,6 +111,15 @@ def _flag(value: object, name: str) -> bool:
     return bool(value)
 
 
+def _set_flag(
+    what: str, value: object, name: str, setter: Callable[[ModuleType, int], object]
+) -> bool:
+    """Check a bool flag, then set it through python-prctl with ``setter(prctl, 0 or 1)``."""
+    flag = _flag(value, name)
+    prctl = _require_prctl()
+    return _apply(what, flag, lambda: setter(prctl, 1 if flag else 0))
+
+
 def _apply(what: str, value: object, call: Callable[[], object]) -> bool:
     """Run one prctl setter: True on success; a failure is logged as a warning, not raised."""
     try:
@@ -255,9 +264,7 @@ def set_dumpable(flag: bool) -> bool:
         >>> set_dumpable(False)  # no core dumps for this process
         True
     """
-    flag = _flag(flag, "flag")
-    prctl = _require_prctl()
-    return _apply("dumpable flag", flag, lambda: prctl.set_dumpable(1 if flag else 0))
+    return _set_flag("dumpable flag", flag, "flag", lambda prctl, on: prctl.set_dumpable(on))
 
 
 def set_no_new_privs(enabled: bool = True) -> bool:
@@ -271,7 +278,8 @@ def set_no_new_privs(enabled: bool = True) -> bool:
             allows, so it returns False with a warning.
 
     Returns:
-        True if the flag was set, False if the prctl call failed (a warning is logged).
+        True if the flag is set now; False if ``enabled`` was False or the prctl call
+        failed (a warning is logged either way).
 
     Raises:
         ValidationError: If ``enabled`` is not a bool.
@@ -279,10 +287,12 @@ def set_no_new_privs(enabled: bool = True) -> bool:
             installed (``DEPENDENCY_MISSING``).
 
     Example:
+        A worker that must never gain privileges, whatever it executes later:
+
         >>> from procfound.linux.prctl import set_no_new_privs
-        >>> set_no_new_privs(True)  # children cannot gain privileges through exec
+        >>> set_no_new_privs()
         True
     """
-    enabled = _flag(enabled, "enabled")
-    prctl = _require_prctl()
-    return _apply("no_new_privs flag", enabled, lambda: prctl.set_no_new_privs(1 if enabled else 0))
+    return _set_flag(
+        "no_new_privs flag", enabled, "enabled", lambda prctl, on: prctl.set_no_new_privs(on)
+    )
