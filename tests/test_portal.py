@@ -330,3 +330,48 @@ def test_ctrl_c_before_a_call_started_returns_at_once_and_the_call_never_runs() 
     assert call.done.acquire(timeout=10)
     assert type(call.error).__name__ == "_Interrupted"
     assert not ran.is_set()
+
+
+SUBMIT_AS_THE_LOOP_CLOSES = """
+import sys, threading
+import procfound
+from procfound.bridge import portal
+from procfound.bridge.sync import _Call, _run_linked, call_in_portal
+
+async def job():
+    return 1
+
+call_in_portal(job)  # the portal runs
+loop = portal._token.native_token
+real_close = type(loop).close
+call = _Call()
+
+def close(self):
+    # The loop has made its last pass: a job handed over now is dropped with it, unrun.
+    if self is loop:
+        submitter = threading.Thread(
+            target=portal.submit,
+            args=(_run_linked, call, job, (), {}),
+            kwargs={"on_error": call.fail},
+        )
+        submitter.start()
+        submitter.join()
+    real_close(self)
+
+type(loop).close = close
+portal._call_soon(portal._workers.tasks.cancel_scope.cancel)  # the loop ends, not by shutdown()
+released = call.done.acquire(timeout=5)
+print("released", released, getattr(call.error, "code", call.error))
+"""
+
+
+def test_a_job_handed_over_after_the_loops_last_pass_fails_instead_of_hanging() -> None:
+    # The loop thread ends (here its task group is cancelled; a crash does the same) between a
+    # caller's hand-over and the loop's close: asyncio drops the start callback unrun, so its
+    # caller waited for ever. The ended loop now fails every job that never started.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PROCFOUND_BACKEND": "asyncio"}
+    done = subprocess.run(
+        python(SUBMIT_AS_THE_LOOP_CLOSES), env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "released True PORTAL_STOPPED", done.stdout + done.stderr

@@ -161,10 +161,13 @@ def _start(backend: str) -> None:
     ready = threading.Event()
     failure: list[BaseException] = []
 
+    pools: list[_Workers] = []
+
     async def serve() -> None:
         global _portal, _thread_id, _token, _workers
         async with BlockingPortal() as portal, anyio.create_task_group() as tasks:
             _token, _workers = current_token(), _Workers(tasks, backend)
+            pools.append(_workers)
             _portal, _thread_id = portal, threading.get_ident()
             ready.set()
             await portal.sleep_until_stopped()
@@ -178,6 +181,8 @@ def _start(backend: str) -> None:
             failure.append(exc)
         finally:
             ready.set()
+            for pool in pools:
+                pool.fail_unstarted()
 
     # A daemon thread: a non-daemon one would be joined by threading's shutdown *before* our
     # atexit hook could stop the portal, and the interpreter would hang at exit.
@@ -218,7 +223,7 @@ class _Workers:
     every later job of that worker.
     """
 
-    __slots__ = ("context", "idle", "park", "tasks")
+    __slots__ = ("context", "idle", "park", "tasks", "unstarted")
 
     # Workers kept waiting for work; more than this many idle at once end.
     MAX_IDLE: Final = 8
@@ -230,6 +235,21 @@ class _Workers:
         # Idle workers wait on their backend's own primitive, picked by the backend this
         # portal was started with (see _Worker for what it saves per call).
         self.park = _trio_park if backend == "trio" else _asyncio_park
+        # The error callbacks of submitted jobs whose start has not run yet, by submission. A
+        # start handed over after the loop's last pass is dropped with the loop, unrun: the
+        # loop thread fails what is left here once its loop has ended, so no caller waits on
+        # a job that will never run. Whoever pops an entry first (the start or the sweep) owns it.
+        self.unstarted: dict[int, Callable[[BaseException], object]] = {}
+
+    def fail_unstarted(self) -> None:
+        """Once the loop has ended (in its thread): fail every submitted job that never started."""
+        while self.unstarted:
+            try:
+                _, on_error = self.unstarted.popitem()
+            except KeyError:  # a late start took the last one
+                return
+            with contextlib.suppress(BaseException):
+                on_error(stopped_error())
 
     def start(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         """Run ``await fn(*args)`` soon (called in the portal thread)."""
@@ -375,6 +395,8 @@ def submit(
         raise stopped_error()
 
     def start() -> None:
+        if on_error is not None and workers.unstarted.pop(key, None) is None:
+            return  # the ended loop's sweep has already failed it: its caller has heard
         # A loop callback must not raise: trio would end the whole run with TrioInternalError.
         try:
             workers.start(fn, args)
@@ -385,7 +407,14 @@ def submit(
                 with contextlib.suppress(BaseException):
                     on_error(exc)
 
-    _call_soon(start)
+    key = id(start)
+    if on_error is not None:
+        workers.unstarted[key] = on_error
+    try:
+        _call_soon(start)
+    except BaseException:
+        workers.unstarted.pop(key, None)
+        raise
 
 
 def register_shutdown_hook(hook: Callable[[], None]) -> None:
