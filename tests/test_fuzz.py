@@ -315,7 +315,7 @@ ENTRY_POINTS: list[tuple[str, Callable[[dict[str, Any]], None], list[str], tuple
     # The seed's reads raise the builtin TimeoutError when nothing came in time.
     ("ManagedProcess.read_line_async", _with_process(_read_line), ["timeout"], (TimeoutError,)),
     ("ManagedProcess.read_char_async", _with_process(_read_char), ["timeout"], (TimeoutError,)),
-    ("ManagedProcess.wait_ready", _with_process(_wait_ready), ["output", "timeout"], ()),
+    ("ManagedProcess.wait_ready", _with_process(_wait_ready), ["output", "timeout", "check"], ()),
     ("ManagedProcess.terminate_gracefully", _with_process(_terminate), ["timeout"], ()),
     ("ProcessHandle.send_signal", _with_process(_handle_signal), ["sig"], ()),
     # Popen.wait's own timeout error, as the seed's process.wait raised it.

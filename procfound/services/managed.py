@@ -13,6 +13,7 @@ caller's loop, ``call_in_portal`` from sync code). The readiness waits are
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -31,11 +32,13 @@ from procfound.engine.session import ChildSession
 from procfound.engine.spawn import SpawnError, Stdio
 from procfound.engine.waiting import child_has_exited
 from procfound.errors import ProcessError, StateError, ValidationError, command_text
+from procfound.services.check import Check, check_callable, wait_for_check
 from procfound.services.handle import ProcessHandle
 from procfound.services.probes import Probe, probes_for, ready_in_owner
 from procfound.services.registry import track, untrack
 from procfound.services.wording import OwnerWording as _Wording
 from procfound.services.wording import expected_parts as _expected_parts
+from procfound.services.wording import grace_seconds
 from procfound.usage import ResourceUsage
 
 __all__ = [
@@ -341,7 +344,7 @@ class ManagedProcess:
         Raises:
             ValidationError: If ``timeout`` is not a number of seconds.
         """
-        grace = _grace(timeout)
+        grace = grace_seconds(timeout)
         owner = self._owner
         if owner is None:
             return True
@@ -471,14 +474,23 @@ class ManagedProcess:
         http: str | None = None,
         path: str | os.PathLike[str] | None = None,
         timeout: float | None = DEFAULT_PROCESS_WAIT_TIMEOUT,
+        *,
+        check: Check | None = None,
     ) -> None:
         """Wait until the service is ready: every given probe succeeds, under one deadline.
 
         In order: ``output`` (as :func:`wait_for_process_output`: the handshake is consumed from
         stdout), then ``port`` (:func:`~procfound.wait_for_port`), ``http``
-        (:func:`~procfound.wait_for_http`, any 2xx or 3xx) and ``path``
-        (:func:`~procfound.wait_for_path`). ``timeout`` covers all of them. The wait ends at once
-        when the process exits. No probe at all returns at once.
+        (:func:`~procfound.wait_for_http`, any 2xx or 3xx), ``path``
+        (:func:`~procfound.wait_for_path`) and ``check``. ``timeout`` covers all of them. The
+        wait ends at once when the process exits. No probe at all returns at once.
+
+        ``check`` is a callable taking no arguments, sync or async, that returns true when the
+        service is ready (mirakuru's ``after_start_check``); it is called until it does. An
+        async check is awaited in the caller's loop (for ``wait_ready``: procfound's portal
+        loop); a sync one runs in a worker thread, so it may block. An ``OSError`` it raises
+        means "not ready yet"; any other exception ends the wait and propagates. When the
+        process exits, the check in flight is cancelled (a sync one abandoned in its thread).
 
         While it waits, stdout keeps being read even past the 4 MiB of unread output normally
         buffered: the oldest unread output beyond that is let go (whole lines where possible)
@@ -491,18 +503,24 @@ class ManagedProcess:
             http: An ``http://`` URL that must answer a GET with a 2xx or 3xx status.
             path: A path (a unix socket, a pid file) that must exist.
             timeout: Seconds for all of them together (None: no limit).
+            check: A callable that returns true when the service is ready.
 
         Raises:
-            ValidationError: If a probe's argument or ``timeout`` is not acceptable.
+            ValidationError: If a probe's argument, ``check`` or ``timeout`` is not acceptable.
             ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``, with its
                 return code and output tails), if a process outside its tree answers a probe
                 (code ``PROBE_ANSWERED_BY_OTHER``), or if it is not running.
             ProcessTimeoutError: If it was not ready in time (a ``TimeoutError``).
+            Exception: What ``check`` raised, unless an ``OSError``.
 
         Example:
-            >>> import anyio
+            >>> import anyio, os, tempfile
             >>> with ManagedProcess(["sh", "-c", "echo ready; exec sleep 30"]) as proc:
             ...     anyio.run(proc.await_ready, "ready")
+            >>> flag = os.path.join(tempfile.mkdtemp(), "up")
+            >>> with ManagedProcess(["sh", "-c", f"touch {flag}; exec sleep 30"]) as proc:
+            ...     proc.wait_ready(check=lambda: os.path.exists(flag), timeout=5)
+            >>> os.remove(flag)
         """
         parts = (
             None
@@ -511,9 +529,13 @@ class ManagedProcess:
         )
         probes = probes_for(port, http, path)
         seconds = check_timeout(timeout)
-        if not parts and not probes:
-            return
-        await await_probes(self, probes, seconds, parts)
+        checked = check_callable(check)
+        deadline = math.inf if seconds is None else anyio.current_time() + seconds
+        if parts or probes:
+            await await_probes(self, probes, seconds, parts)
+        if checked is not None:
+            owner = self._prober()
+            await wait_for_check(owner, checked, deadline, seconds, command_text(self.command))
 
     wait_ready = make_sync(await_ready, "wait_ready")
 
@@ -556,14 +578,3 @@ async def await_probes(
 def owner_of(process: ManagedProcess) -> ChildOwner:
     """``process``'s owner, for reading its stdout (ProcessError if it has none)."""
     return process._reader()
-
-
-def _grace(timeout: object) -> float:
-    """``terminate_gracefully``'s timeout as a grace period (negative: none; NaN: refused)."""
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout < 0:
-        return 0.0
-    seconds = check_timeout(timeout)
-    if seconds is None or seconds == float("inf"):
-        # Bounded like every kill schedule: the tree is SIGKILLed after the grace, always.
-        raise ValidationError("timeout must be a finite number of seconds", code="INVALID_TIMEOUT")
-    return seconds

@@ -66,7 +66,9 @@ __all__ = [
     "check_host",
     "check_port",
     "check_probes",
+    "exited_error",
     "path_probe",
+    "pause_after",
     "port_probe",
     "probes_for",
     "ready_in_owner",
@@ -74,6 +76,7 @@ __all__ = [
     "refuse_answered",
     "refuse_answered_sync",
     "refuse_if_answered",
+    "timeout_error",
     "wait_until_ready",
 ]
 
@@ -208,19 +211,31 @@ async def wait_until_ready(
     # Ready, but the child exited meanwhile: something else answered (another server on that
     # port, a file left by an earlier run). Not ready.
     if target.supervisor_done.is_set():
-        code = await target.exit_code()
-        status = "" if code is None else f" with code {describe_returncode(code)}"
-        raise ProcessError(
-            f"Process exited{status} while waiting for {probe.goal}",
-            command=command,
-            return_code=code,
-            stdout=target.stdout_text() or None,
-            stderr=target.stderr_text() or None,
-            code="PROCESS_EXITED_EARLY",
-        )
-    raise ProcessTimeoutError(
+        raise await exited_error(target, probe.goal, command)
+    raise timeout_error(target, seconds, probe.goal, probe.problem, command)
+
+
+async def exited_error(target: ProbeTarget, goal: str, command: str) -> ProcessError:
+    """The error of a readiness wait the child's exit ended (code ``PROCESS_EXITED_EARLY``)."""
+    code = await target.exit_code()
+    status = "" if code is None else f" with code {describe_returncode(code)}"
+    return ProcessError(
+        f"Process exited{status} while waiting for {goal}",
+        command=command,
+        return_code=code,
+        stdout=target.stdout_text() or None,
+        stderr=target.stderr_text() or None,
+        code="PROCESS_EXITED_EARLY",
+    )
+
+
+def timeout_error(
+    target: ProbeTarget, seconds: float | None, goal: str, problem: str, command: str
+) -> ProcessTimeoutError:
+    """The error of a readiness wait its deadline ended (code ``PROCESS_WAIT_TIMEOUT``)."""
+    return ProcessTimeoutError(
         f"Not ready within {math.inf if seconds is None else seconds:g}s: waiting for "
-        f"{probe.goal}; last attempt: {probe.problem}",
+        f"{goal}; last attempt: {problem}",
         command=command,
         timeout_seconds=seconds,
         stdout=target.stdout_text() or None,
@@ -361,6 +376,11 @@ async def _cancel_on_exit(target: ProbeTarget, scope: anyio.CancelScope) -> None
     scope.cancel()
 
 
+def pause_after(began: float, started: float) -> float:
+    """The pause after a failed attempt that ``started`` in a wait that ``began`` (loop clock)."""
+    return min(_LAST_PAUSE, max(_FIRST_PAUSE, (started - began) * _PAUSE_SHARE))
+
+
 async def _until_ready(target: ProbeTarget, probe: Probe) -> object:
     began = anyio.current_time()
     while True:
@@ -369,7 +389,7 @@ async def _until_ready(target: ProbeTarget, probe: Probe) -> object:
         result = await probe.attempt()
         if result is not None:
             return result
-        pause = min(_LAST_PAUSE, max(_FIRST_PAUSE, (started - began) * _PAUSE_SHARE))
+        pause = pause_after(began, started)
         if not probe.wake_on_output:
             await anyio.sleep(pause)
             continue

@@ -1,5 +1,5 @@
-"""The errors of a ManagedProcess's owner, in procfound's words, and the handshake's argument
-check.
+"""The errors of a ManagedProcess's owner, in procfound's words, and the checks of the
+handshake's parts and of a stop's grace.
 
 The engine's owner (:mod:`procfound.engine.owner`) words no error a user sees: it asks the
 :class:`OwnerWording` its ManagedProcess gave it, which builds them from
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from procfound.call.failures import ASYNC_RUN
-from procfound.call.options import RunOptions
+from procfound.call.options import RunOptions, check_timeout
 from procfound.errors import (
     DECODE_HINT_TEXT,
     ProcessError,
@@ -22,7 +22,7 @@ from procfound.errors import (
 )
 from procfound.result import CompletedProcess
 
-__all__ = ["OwnerWording", "expected_parts"]
+__all__ = ["OwnerWording", "expected_parts", "grace_seconds"]
 
 
 class OwnerWording:
@@ -102,3 +102,14 @@ def expected_parts(parts: object) -> list[str]:
                 code="INVALID_ARGUMENT",
             )
     return checked
+
+
+def grace_seconds(timeout: object) -> float:
+    """``terminate_gracefully``'s timeout as a grace period (negative: none; NaN: refused)."""
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout < 0:
+        return 0.0
+    seconds = check_timeout(timeout)
+    if seconds is None or seconds == float("inf"):
+        # Bounded like every kill schedule: the tree is SIGKILLed after the grace, always.
+        raise ValidationError("timeout must be a finite number of seconds", code="INVALID_TIMEOUT")
+    return seconds
