@@ -34,6 +34,7 @@ from procfound.linux.title import (
 from procfound.pipes import Pipeline, pipe
 from procfound.result import CompletedProcess, StageResult
 from procfound.run import async_run, run, run_simple
+from procfound.services.group import ServiceGroup
 from procfound.services.handle import ProcessHandle
 from procfound.services.managed import ManagedProcess
 from procfound.services.probes import check_probes, refuse_if_answered
@@ -59,6 +60,7 @@ __all__ = [
     "ProcessError",
     "ProcessHandle",
     "ProcessTimeoutError",
+    "ServiceGroup",
     "ShellFeatureError",
     "StageResult",
     "StateError",

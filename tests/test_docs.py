@@ -41,6 +41,7 @@ IN_PROCESS = [
     "procfound.services.probes",
     "procfound.services.handle",
     "procfound.services.waits",
+    "procfound.services.group",
     "procfound.errors",
     "procfound.result",
     "procfound.call.options",

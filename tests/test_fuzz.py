@@ -39,6 +39,7 @@ from procfound import (
     IgnoredArgumentWarning,
     ManagedProcess,
     Pipeline,
+    ServiceGroup,
     StageResult,
     StopPolicy,
     async_run,
@@ -255,6 +256,10 @@ def _refuse_if_answered(kw: dict[str, Any]) -> None:
     refuse_if_answered(**{"command": ["true"], **kw})
 
 
+def _service_group(kw: dict[str, Any]) -> None:
+    ServiceGroup(**kw).stop_all()
+
+
 def _stop_policy(kw: dict[str, Any]) -> None:
     stop_policy(**kw)
 
@@ -340,6 +345,7 @@ ENTRY_POINTS: list[tuple[str, Callable[[dict[str, Any]], None], list[str], tuple
         _parameters(refuse_if_answered, options=False),
         (),
     ),
+    ("ServiceGroup", _service_group, _parameters(ServiceGroup, options=False), ()),
     ("stop_policy", _stop_policy, _parameters(stop_policy, options=False), ()),
     ("StopPolicy", _stop_policy_value, _parameters(StopPolicy, options=False), ()),
 ]
