@@ -110,10 +110,8 @@ class ChildOwner:
         on_idle: Callable[[float], None] | None = None,
     ) -> None:
         self.errors = errors
-        self.encoding = encoding
-        self.decode_errors = decode_errors
-        self.idle_timeout = idle_timeout
-        self.on_idle = on_idle
+        self.encoding, self.decode_errors = encoding, decode_errors  # how the reads decode
+        self.idle_timeout, self.on_idle = idle_timeout, on_idle
         # A "\r" that was the last byte read may be the first half of "\r\n": the "\n", when it
         # comes, is dropped (_skip_lf), so no empty line appears.
         self.universal = universal

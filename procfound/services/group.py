@@ -74,8 +74,8 @@ class ServiceGroup:
         port: int | tuple[str, int] | None = None,
         http: str | None = None,
         path: str | os.PathLike[str] | None = None,
-        timeout: float | None = DEFAULT_PROCESS_WAIT_TIMEOUT,
         check: Check | None = None,
+        timeout: float | None = DEFAULT_PROCESS_WAIT_TIMEOUT,
         **options: Any,
     ) -> ManagedProcess:
         """Start ``ManagedProcess(cmd, **options)``, wait until it is ready, and return it.
@@ -92,8 +92,8 @@ class ServiceGroup:
             port: A port on 127.0.0.1, or a ``(host, port)`` pair, that must accept connections.
             http: An ``http://`` URL that must answer a GET with 2xx or 3xx.
             path: A path (a unix socket, a pid file) that must exist.
-            timeout: Seconds for all of them together.
             check: A callable that returns true when the service is ready.
+            timeout: Seconds for all of them together.
             **options: :class:`~procfound.ManagedProcess` options (``env``, ``cwd``...).
 
         Returns:

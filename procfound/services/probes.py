@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol, TypedDict
 
 import anyio
 
@@ -204,9 +204,8 @@ async def wait_until_ready(
             f"Not ready: {probe.where} is answered by {outsider}, which is not this process or "
             "one of its descendants (another server holds it: stop that one, or use another)",
             command=command,
-            stdout=target.stdout_text() or None,
-            stderr=target.stderr_text() or None,
             code="PROBE_ANSWERED_BY_OTHER",
+            **_tails(target),
         )
     # Ready, but the child exited meanwhile: something else answered (another server on that
     # port, a file left by an earlier run). Not ready.
@@ -223,9 +222,8 @@ async def exited_error(target: ProbeTarget, goal: str, command: str) -> ProcessE
         f"Process exited{status} while waiting for {goal}",
         command=command,
         return_code=code,
-        stdout=target.stdout_text() or None,
-        stderr=target.stderr_text() or None,
         code="PROCESS_EXITED_EARLY",
+        **_tails(target),
     )
 
 
@@ -238,10 +236,19 @@ def timeout_error(
         f"{goal}; last attempt: {problem}",
         command=command,
         timeout_seconds=seconds,
-        stdout=target.stdout_text() or None,
-        stderr=target.stderr_text() or None,
         code="PROCESS_WAIT_TIMEOUT",
+        **_tails(target),
     )
+
+
+class _Tails(TypedDict):
+    stdout: str | None
+    stderr: str | None
+
+
+def _tails(target: ProbeTarget) -> _Tails:
+    """The child's output tails, as a readiness error carries them (None: nothing written)."""
+    return {"stdout": target.stdout_text() or None, "stderr": target.stderr_text() or None}
 
 
 async def _outsider(probe: Probe, tree: Tree | None) -> Holder | None:
