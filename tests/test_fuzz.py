@@ -39,13 +39,16 @@ from procfound import (
     IgnoredArgumentWarning,
     ManagedProcess,
     Pipeline,
+    ServiceGroup,
     StageResult,
     StopPolicy,
     async_run,
     async_shell,
     async_stream,
     async_stream_batches,
+    check_probes,
     pipe,
+    refuse_if_answered,
     run,
     run_simple,
     shell,
@@ -245,6 +248,18 @@ def _wait_path(proc: ManagedProcess, kw: dict[str, Any]) -> None:
     anyio.run(functools.partial(wait_for_path, **given))
 
 
+def _check_probes(kw: dict[str, Any]) -> None:
+    check_probes(**kw)
+
+
+def _refuse_if_answered(kw: dict[str, Any]) -> None:
+    refuse_if_answered(**{"command": ["true"], **kw})
+
+
+def _service_group(kw: dict[str, Any]) -> None:
+    ServiceGroup(**kw).stop_all()
+
+
 def _stop_policy(kw: dict[str, Any]) -> None:
     stop_policy(**kw)
 
@@ -305,7 +320,7 @@ ENTRY_POINTS: list[tuple[str, Callable[[dict[str, Any]], None], list[str], tuple
     # The seed's reads raise the builtin TimeoutError when nothing came in time.
     ("ManagedProcess.read_line_async", _with_process(_read_line), ["timeout"], (TimeoutError,)),
     ("ManagedProcess.read_char_async", _with_process(_read_char), ["timeout"], (TimeoutError,)),
-    ("ManagedProcess.wait_ready", _with_process(_wait_ready), ["output", "timeout"], ()),
+    ("ManagedProcess.wait_ready", _with_process(_wait_ready), ["output", "timeout", "check"], ()),
     ("ManagedProcess.terminate_gracefully", _with_process(_terminate), ["timeout"], ()),
     ("ProcessHandle.send_signal", _with_process(_handle_signal), ["sig"], ()),
     # Popen.wait's own timeout error, as the seed's process.wait raised it.
@@ -323,6 +338,14 @@ ENTRY_POINTS: list[tuple[str, Callable[[dict[str, Any]], None], list[str], tuple
     ("pipe", _pipe, ["command"], ()),
     ("Pipeline", _pipeline_value, ["commands"], ()),
     ("StageResult", _stage_result, ["args", "returncode", "stderr"], ()),
+    ("check_probes", _check_probes, _parameters(check_probes, options=False), ()),
+    (
+        "refuse_if_answered",
+        _refuse_if_answered,
+        _parameters(refuse_if_answered, options=False),
+        (),
+    ),
+    ("ServiceGroup", _service_group, _parameters(ServiceGroup, options=False), ()),
     ("stop_policy", _stop_policy, _parameters(stop_policy, options=False), ()),
     ("StopPolicy", _stop_policy_value, _parameters(StopPolicy, options=False), ()),
 ]

@@ -284,3 +284,23 @@ def test_session_scoped_service_is_shared_across_modules(
     pids = recorded_pids(tmp_path)
     assert pids["first"] == pids["other"]
     assert not pid_alive(pids["first"]) or wait_gone(pids["first"], 3)
+
+
+def test_fixture_waits_for_a_custom_check(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    result = run_inner(
+        pytester,
+        tmp_path,
+        """
+        from helpers import *
+
+        def test_checked(managed_process, tmp_path):
+            flag = tmp_path / "up"
+            service = managed_process(
+                ["sh", "-c", f"sleep 0.2; touch {flag}; exec sleep 60"], check=flag.exists
+            )
+            assert flag.exists()
+            record("checked", service.pid)
+        """,
+    )
+    result.assert_outcomes(passed=1)
+    assert wait_gone(recorded_pids(tmp_path)["checked"], 3)
