@@ -226,7 +226,7 @@ AT_MOMENT = textwrap.dedent(
         elif moment == "in-portal-thread-loop" and event == "call":
             if frame.f_code.co_name == "wait_for_output":
                 send(to_this_thread=True)  # while the main thread waits in its event loop
-        elif moment == "finished" and event == "call" and frame.f_code.co_name == "_print_json":
+        elif moment == "finished" and event == "call" and frame.f_code.co_name == "print_json":
             send()  # the command has ended and been reaped: only its JSON is left to print
         elif moment == "loop-setup" and event == "call" and frame.f_code.co_name == "__init__":
             if frame.f_code.co_filename.endswith("base_events.py"):
