@@ -14,8 +14,6 @@ import sys
 import time
 from typing import Final
 
-import anyio
-
 from procfound import ManagedProcess, ProcessError, ProcessTimeoutError, wait_for_process_output
 from procfound.cli.options import containment
 from procfound.cli.output import EXIT_TIMEOUT, EXIT_USAGE, cannot_start, first_line, note
@@ -27,8 +25,6 @@ __all__ = ["wait_for_command"]
 # After `read_line_async` returns "", how long to wait for one more character: "" is either a
 # blank line or the end of the output, and only a character read tells them apart.
 _BLANK_OR_END_PEEK: Final = 0.05
-# ManagedProcess has no public wait for exit: once the output has ended, poll at this pace.
-_EXIT_POLL: Final = 0.2
 # When the command exits before it is ready, this many of its last stdout lines are shown.
 _EXIT_STDOUT_LINES: Final = 20
 
@@ -139,14 +135,14 @@ def _relay_until_interrupted(process: ManagedProcess, signals: StopSignals) -> N
                         return
             print(line, flush=True)
 
-    async def relay() -> None:
-        await relay_output()
-        # The output ended (stdout closed, or the command exited): stay attached until it exits.
-        while process.is_running():
-            await anyio.sleep(_EXIT_POLL)
-
+    handle = process.process
+    assert handle is not None  # launched by wait_for_command
     try:
-        signals.run_loop(relay)
+        signals.run_loop(relay_output)
+        # The output ended (stdout closed, or the command exited): stay attached until it
+        # exits. A sync wait, out of the loop: the sync bridge waits in short slices, so the
+        # main thread runs a stop signal's handler at once and the wait is cancelled.
+        handle.wait()
     except KeyboardInterrupt as exc:
         note("procfound: stopping the command")
         if isinstance(exc, Signalled) and exc.signum != signal.SIGINT:
