@@ -14,8 +14,7 @@ from typing import Any
 
 import idna
 
-from procfound import StopPolicy, ValidationError, stop_policy
-from procfound.services.probes import HttpProbe, path_probe, port_probe
+from procfound import StopPolicy, ValidationError, check_probes, stop_policy
 
 __all__ = [
     "containment",
@@ -84,18 +83,19 @@ def port_option(text: str) -> tuple[str, int]:
             raise argparse.ArgumentTypeError(
                 f"write an IPv6 host in brackets ([::1]:PORT), got {text!r}"
             )
-    # Checked here rather than by port_probe, which takes an int: ASCII digits only (int()
+    # Checked here rather than by check_probes, which takes an int: ASCII digits only (int()
     # takes "٣" and " 8"), and no more than five (int() refuses thousands of them).
     number = int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else 0
     if not 1 <= number <= 65535:
         within = f" (in {text!r})" if sep else ""
         raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {port!r}{within}")
     try:
-        probe = port_probe(number, host)
-        _check_resolvable(probe.host)
+        checked = check_probes(port=(host, number)).port
+        assert checked is not None  # a port was given
+        _check_resolvable(checked[0])
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(f"{exc.message} (in {text!r})") from None
-    return probe.host, probe.port
+    return checked
 
 
 def _check_resolvable(host: str) -> None:
@@ -118,7 +118,9 @@ def _check_resolvable(host: str) -> None:
 def http_option(text: str) -> str:
     """``--http``: an http:// URL (checked here, so a bad one is a usage error)."""
     try:
-        _check_resolvable(HttpProbe(text).host)  # the message never shows the URL: a password
+        host = check_probes(http=text).http_host  # the message never shows the URL: a password
+        assert host is not None  # a URL was given
+        _check_resolvable(host)
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
     return text
@@ -126,7 +128,7 @@ def http_option(text: str) -> str:
 
 def path_option(text: str) -> str:
     try:
-        path_probe(text)
+        check_probes(path=text)
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
     return text

@@ -14,11 +14,16 @@ import sys
 import time
 from typing import Final
 
-from procfound import ManagedProcess, ProcessError, ProcessTimeoutError, wait_for_process_output
+from procfound import (
+    ManagedProcess,
+    ProcessError,
+    ProcessTimeoutError,
+    refuse_if_answered,
+    wait_for_process_output,
+)
 from procfound.cli.options import containment
 from procfound.cli.output import EXIT_TIMEOUT, EXIT_USAGE, cannot_start, first_line, note
 from procfound.cli.signals import Signalled, StopSignals
-from procfound.services.probes import refuse_answered_sync
 
 __all__ = ["wait_for_command"]
 
@@ -42,7 +47,7 @@ def wait_for_command(args: argparse.Namespace, signals: StopSignals) -> int:
         return EXIT_USAGE
     process = ManagedProcess(cmd, **containment(args))
     # A port or socket that answers before CMD starts is someone else's (a StateError: exit 1).
-    refuse_answered_sync(cmd, port=args.port, http=args.http, path=args.path)
+    refuse_if_answered(cmd, port=args.port, http=args.http, path=args.path)
     try:
         try:
             process.launch()
