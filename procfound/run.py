@@ -108,6 +108,16 @@ async def async_run(
             named without ``/`` is looked up in our PATH when ``env`` has none) and
             ``ok_codes`` (any iterable of ints: the exit codes ``check`` accepts, e.g.
             ``(0, 1)`` for grep).
+            ``pty=True`` runs the command on a new pseudo-terminal (Linux, macOS; elsewhere
+            :class:`~procfound.PlatformError`): in a session of its own whose controlling
+            terminal it is, as its stdin, stdout and stderr, echo off. What it writes is
+            ``stdout`` (stderr merged into it, as on a terminal; ``stderr`` is ``''``; bytes
+            with ``text=False`` come as the terminal gives them, ``\n`` as ``\r\n``);
+            ``input`` is written and followed by the terminal's end of file (``^D``), which
+            is also all the child reads without ``input``; with ``capture_output=False`` the
+            output is shown on our stdout as it comes. ``pty_size=(rows, columns)`` sets the
+            terminal's size (default ``(24, 80)``). Cannot be combined with ``stdin``/
+            ``stdout``/``stderr``, ``foreground``, ``process_group`` or a pipeline.
 
     Returns:
         CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd``,

@@ -773,8 +773,10 @@ async def _async_stream_batches(
             :func:`async_stream`).
         **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
             of :func:`async_run` (``print_output`` echoes the output while it is streamed,
-            ``idle_timeout`` stops a child that writes nothing for that long); ``stdout`` can
-            only be the pipe that is streamed.
+            ``idle_timeout`` stops a child that writes nothing for that long, ``pty=True``
+            and ``pty_size`` run it on a terminal whose output is the lines, stderr merged,
+            and ``tagged`` lines all ``"stdout"``); ``stdout`` can only be the pipe that is
+            streamed.
 
     Yields:
         Non-empty lists of lines, without their line endings.
@@ -848,8 +850,10 @@ async def _async_stream(call: StreamCall) -> AsyncGenerator[Any, None]:
             ``max_line``) on its own. Cannot be combined with ``stream_stderr=True``.
         **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
             of :func:`async_run` (``print_output`` echoes the output while it is streamed,
-            ``idle_timeout`` stops a child that writes nothing for that long); ``stdout`` can
-            only be the pipe that is streamed.
+            ``idle_timeout`` stops a child that writes nothing for that long, ``pty=True``
+            and ``pty_size`` run it on a terminal whose output is the lines, stderr merged,
+            and ``tagged`` lines all ``"stdout"``); ``stdout`` can only be the pipe that is
+            streamed.
 
     Yields:
         Lines of output from the command.
@@ -923,8 +927,10 @@ def _stream_batches(call: StreamCall) -> Generator[list[Any], None, None]:
             :func:`async_stream`).
         **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
             of :func:`async_run` (``print_output`` echoes the output while it is streamed,
-            ``idle_timeout`` stops a child that writes nothing for that long); ``stdout`` can
-            only be the pipe that is streamed.
+            ``idle_timeout`` stops a child that writes nothing for that long, ``pty=True``
+            and ``pty_size`` run it on a terminal whose output is the lines, stderr merged,
+            and ``tagged`` lines all ``"stdout"``); ``stdout`` can only be the pipe that is
+            streamed.
 
     Yields:
         Non-empty lists of lines, without their line endings.
@@ -968,8 +974,10 @@ def _stream(call: StreamCall) -> LineStream:
             ``max_line``) on its own. Cannot be combined with ``stream_stderr=True``.
         **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
             of :func:`async_run` (``print_output`` echoes the output while it is streamed,
-            ``idle_timeout`` stops a child that writes nothing for that long); ``stdout`` can
-            only be the pipe that is streamed.
+            ``idle_timeout`` stops a child that writes nothing for that long, ``pty=True``
+            and ``pty_size`` run it on a terminal whose output is the lines, stderr merged,
+            and ``tagged`` lines all ``"stdout"``); ``stdout`` can only be the pipe that is
+            streamed.
 
     Yields:
         Lines of output from the command.

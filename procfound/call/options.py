@@ -323,13 +323,15 @@ def _check_pty(options: RunOptions) -> None:
                 "cannot send it elsewhere (drop one of them)",
                 code="INVALID_ARGUMENT",
             )
-    for name in ("foreground", "process_group"):
-        if getattr(options, name) not in (False, None):
-            raise ValidationError(
-                f"pty=True starts the child in a session of its own (its terminal's); {name}= "
-                "cannot keep it in another group",
-                code="INVALID_ARGUMENT",
-            )
+    chosen = "foreground" if options.foreground else None
+    if options.process_group is not None:
+        chosen = "process_group"
+    if chosen:
+        raise ValidationError(
+            f"pty=True starts the child in a session of its own (its terminal's); {chosen}= "
+            "cannot keep it in another group",
+            code="INVALID_ARGUMENT",
+        )
 
 
 def _pty_size(value: object, name: str) -> tuple[int, int]:
