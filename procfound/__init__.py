@@ -35,7 +35,13 @@ from procfound.pipes import Pipeline, pipe
 from procfound.result import CompletedProcess, StageResult
 from procfound.run import async_run, run, run_simple
 from procfound.services.managed import ManagedProcess, ProcessHandle, wait_for_process_output
-from procfound.services.probes import wait_for_http, wait_for_path, wait_for_port
+from procfound.services.probes import (
+    check_probes,
+    refuse_if_answered,
+    wait_for_http,
+    wait_for_path,
+    wait_for_port,
+)
 from procfound.shell import async_shell, shell
 from procfound.streaming import async_stream, async_stream_batches, stream, stream_batches
 
@@ -61,6 +67,7 @@ __all__ = [
     "async_shell",
     "async_stream",
     "async_stream_batches",
+    "check_probes",
     "exit_error",
     "exit_interrupted",
     "exit_success",
@@ -70,6 +77,7 @@ __all__ = [
     "has_setproctitle",
     "is_linux",
     "pipe",
+    "refuse_if_answered",
     "run",
     "run_simple",
     "set_death_signal",

@@ -157,6 +157,32 @@ def test_stop_signal_stops_the_tree_and_exits_128_plus_n(
     assert_nothing_left(proc.pid, marker, pids)
 
 
+def test_a_stop_signal_ends_keep_while_it_waits_for_the_exit(tmp_path: Path, marker: str) -> None:
+    # The command closes its stdout and runs on: --keep waits for its exit, and a stop signal
+    # must end that wait at once, stop the tree and exit 128+N as it does while relaying.
+    tree = (
+        f"echo ready; exec >/dev/null; sleep {marker} & a=$!; setsid sleep {marker} & b=$!; "
+        f'echo "$$ $a $b" > "$0/pids.tmp"; mv "$0/pids.tmp" "$0/pids"; exec sleep {marker}'
+    )
+    proc = start_cli([*MODES["wait-for --keep"], "--", "sh", "-c", tree, str(tmp_path)])
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        pids = [int(pid) for pid in wait_for_file(tmp_path / "pids", proc).split()]
+        time.sleep(0.5)  # the relay has seen the end of the output: the CLI waits for the exit
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = finish(proc)
+        elapsed = time.monotonic() - started
+    finally:
+        finish(proc)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert "ended by SIGTERM" in err
+    assert elapsed < 5, f"the exit wait held the signal for {elapsed:.1f}s"
+    assert_nothing_left(proc.pid, marker, pids)
+
+
 @pytest.mark.parametrize("mode", ["run", "wait-for --keep"])
 def test_the_stop_policy_is_used_and_a_second_signal_does_not_cut_it_short(
     mode: str, tmp_path: Path, marker: str
@@ -226,7 +252,7 @@ AT_MOMENT = textwrap.dedent(
         elif moment == "in-portal-thread-loop" and event == "call":
             if frame.f_code.co_name == "wait_for_output":
                 send(to_this_thread=True)  # while the main thread waits in its event loop
-        elif moment == "finished" and event == "call" and frame.f_code.co_name == "_print_json":
+        elif moment == "finished" and event == "call" and frame.f_code.co_name == "print_json":
             send()  # the command has ended and been reaped: only its JSON is left to print
         elif moment == "loop-setup" and event == "call" and frame.f_code.co_name == "__init__":
             if frame.f_code.co_filename.endswith("base_events.py"):

@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -174,3 +175,47 @@ def test_keep_relays_output_until_ctrl_c_then_stops_gracefully(tmp_path: Path) -
             pid = int(pidfile.read_text())
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# Runs the CLI in a fresh interpreter and reports, on the last line of stderr, each time its
+# main thread asked procfound whether the command still runs (a profile hook changes nothing
+# the CLI does).
+COUNT_STATE_PEEKS = textwrap.dedent(
+    """
+    import sys
+    from procfound import cli
+
+    peeks = []
+
+    def hook(frame, event, arg):
+        code = frame.f_code
+        if event == "call" and code.co_name in ("is_running", "poll", "returncode"):
+            if "procfound" in code.co_filename:
+                peeks.append(code.co_name)
+
+    sys.setprofile(hook)
+    try:
+        code = cli.main(sys.argv[1:])
+    finally:
+        sys.setprofile(None)
+    print(len(peeks), file=sys.stderr)
+    sys.exit(code)
+    """
+)
+
+
+def test_keep_waits_for_the_exit_of_a_command_that_closed_its_stdout() -> None:
+    # The output has ended but the command runs on for a second: --keep stays attached by
+    # waiting for its exit, not by asking every 0.2 s whether it still runs, and ends with it.
+    script = "echo ready; exec >&-; sleep 1.5"
+    argv = [sys.executable, "-c", COUNT_STATE_PEEKS, "wait-for", "ready", "--keep"]
+    started = time.monotonic()
+    done = subprocess.run(
+        [*argv, "--", "sh", "-c", script], capture_output=True, text=True, timeout=30
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ready\n"
+    assert elapsed >= 1.5, "--keep ended before the command did"
+    peeks = int(done.stderr.splitlines()[-1])
+    assert peeks <= 1, f"the CLI polled the command's state {peeks} times while it ran"

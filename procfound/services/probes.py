@@ -33,7 +33,7 @@ import os
 import socket
 import stat
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Final, Protocol, cast, final
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, cast, final
 from urllib.parse import urlsplit
 
 import anyio
@@ -70,13 +70,16 @@ __all__ = [
     "PathProbe",
     "PortProbe",
     "Probe",
+    "ProbeArguments",
     "ProbeTarget",
     "check_host",
     "check_port",
+    "check_probes",
     "probes_for",
     "redact_url",
     "refuse_answered",
     "refuse_answered_sync",
+    "refuse_if_answered",
     "wait_for_http",
     "wait_for_path",
     "wait_for_port",
@@ -766,15 +769,94 @@ async def refuse_answered(probes: Sequence[Probe], command: str | list[str]) -> 
         )
 
 
-def refuse_answered_sync(
+
+class ProbeArguments(NamedTuple):
+    """``wait_ready``'s probe arguments, checked (what :func:`check_probes` returns)."""
+
+    #: ``(host, port)`` of the ``port`` probe (IPv6 without brackets), or None.
+    port: tuple[str, int] | None
+    #: The ``http`` probe's URL as given, or None.
+    http: str | None
+    #: The host of that URL (IPv6 without brackets), or None.
+    http_host: str | None
+    #: The ``path`` probe's path, made absolute, or None.
+    path: str | None
+
+
+def check_probes(*, port: object = None, http: object = None, path: object = None) -> ProbeArguments:
+    """Check the probe arguments of :meth:`~procfound.ManagedProcess.wait_ready` without waiting.
+
+    The same checks ``wait_ready`` makes, so a tool can refuse a bad ``--port`` before anything
+    starts. Nothing is connected to or looked up.
+
+    Args:
+        port: A TCP port (1 to 65535) on 127.0.0.1, or a ``(host, port)`` pair.
+        http: An ``http://`` URL.
+        path: A path (relative: to the current working directory).
+
+    Returns:
+        The checked values (None for a probe not given).
+
+    Raises:
+        ValidationError: If an argument is not acceptable (the message says which and why).
+
+    Example:
+        >>> check_probes(port=("[::1]", 8080), http="http://localhost:80/health").port
+        ('::1', 8080)
+        >>> check_probes(http="http://localhost:80/health").http_host
+        'localhost'
+    """
+    port_check = None if port is None else port_probe(port)
+    http_check = None if http is None else HttpProbe(http)
+    path_check = None if path is None else path_probe(path)
+    return ProbeArguments(
+        port=None if port_check is None else (port_check.host, port_check.port),
+        http=None if http_check is None else http_check.url,
+        http_host=None if http_check is None else http_check.host,
+        path=None if path_check is None else path_check.path,
+    )
+
+
+def refuse_if_answered(
     command: str | list[str], *, port: object = None, http: object = None, path: object = None
 ) -> None:
-    """:func:`refuse_answered` for ``wait_ready``'s arguments, from sync code (also checks
-    them: ValidationError before anything starts)."""
+    """Refuse to start ``command`` when one of its probes already answers: someone else does.
+
+    Call it before launching a service that :meth:`~procfound.ManagedProcess.wait_ready` will
+    wait for with the same arguments (the pytest plugin and the CLI do, as mirakuru's
+    ``AlreadyRunning``). One connect per port, URL or unix socket, each bounded by 1 s; where
+    /proc can tell (Linux), the message names the process that holds it. A plain file that
+    exists already is not refused (it answers nothing). Works from sync code, also inside a
+    running event loop.
+
+    Args:
+        command: The service's command, for the message.
+        port: As for ``wait_ready``.
+        http: As for ``wait_ready``.
+        path: As for ``wait_ready``.
+
+    Raises:
+        ValidationError: If a probe argument is not acceptable (checked first).
+        StateError: If a port, URL or socket answers already (code ``PROBE_ALREADY_ANSWERED``).
+
+    Example:
+        >>> import socket
+        >>> with socket.create_server(("127.0.0.1", 0)) as taken:
+        ...     refuse_if_answered(["my-server"], port=taken.getsockname()[1])
+        Traceback (most recent call last):
+        ...
+        procfound.errors.StateError: 127.0.0.1:... already answers before my-server starts: ...
+    """
     probes = probes_for(port, http, path)
     if probes:
         call_in_portal(refuse_answered, probes, command)
 
+
+def refuse_answered_sync(
+    command: str | list[str], *, port: object = None, http: object = None, path: object = None
+) -> None:
+    """The former name of :func:`refuse_if_answered` (kept for imports from before 0.2)."""
+    refuse_if_answered(command, port=port, http=http, path=path)
 
 async def _cancel_on_exit(target: ProbeTarget, scope: anyio.CancelScope) -> None:
     await target.supervisor_done.wait()
