@@ -167,7 +167,8 @@ async def async_run(
         stdin=Stdio.DEVNULL if call.input is None else Stdio.PIPE, stdout=piped, stderr=piped
     )
     idle = call.options.idle_timeout
-    if idle is not None and not capture_output:
+    terminal = call.options.pty
+    if idle is not None and not capture_output and not terminal:
         raise ValidationError(
             "idle_timeout watches the output procfound reads; with capture_output=False it "
             "reads none (use timeout=, or capture the output)",
@@ -177,11 +178,11 @@ async def async_run(
     echo = call.options.print_output
     policy = call.stop_policy()
     observer = call.observer(policy)
-    shown_out: Feedable = out
-    shown_err: Feedable = err
-    terminal = call.options.pty
+    seen = out  # what reads the output (idle_timeout watches it)
     if terminal and not capture_output:  # the terminal's output is shown as it comes, not kept
-        echo, shown_out = True, OutputBuffer(0)
+        echo, seen = True, OutputBuffer(0)
+    shown_out: Feedable = seen
+    shown_err: Feedable = err
     if observer is not None and observer.verbose == "full":  # each line on stderr, tagged
         shown_out, shown_err = LineTee(shown_out, "stdout"), LineTee(err, "stderr")
     out_sink: Sink = Echo(shown_out) if echo else shown_out
@@ -201,7 +202,7 @@ async def async_run(
     timed_out = idled = False
     try:
         if idle is not None:
-            read = (out, err)
+            read = (seen, err)
             watch = Watch(call.timeout, idle, lambda: sum(b.size + b.dropped for b in read))
             ending = await watch_until_exit(session, watch)
             timed_out, idled = ending == "timeout", ending == "idle"

@@ -440,3 +440,13 @@ async def test_the_session_resizes_its_terminal_and_keeps_its_input_open() -> No
         await session.finish()
     assert out.getvalue() == b"ready\r\nos.terminal_size(columns=100, lines=30) typed\r\n"
     session.resize_terminal(1, 1)  # closed: nothing to resize, no error
+
+
+def test_idle_timeout_watches_output_that_is_shown_not_kept(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(ProcessTimeoutError):
+        run(["sh", "-c", "echo x; sleep 100"], pty=True, capture_output=False, idle_timeout=0.5)
+    assert time.monotonic() - started < 8
+    assert "x" in capfd.readouterr().out
