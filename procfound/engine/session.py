@@ -209,6 +209,7 @@ class ChildSession:
         stdout: Sink | None = None,
         stderr: Sink | None = None,
         input: bytes | None = None,
+        keep_stdin: bool = False,
         observer: Observer | None = None,
     ) -> None:
         """Spawn the child (raises :class:`~procfound.engine.spawn.SpawnError`).
@@ -220,6 +221,8 @@ class ChildSession:
             stdout: Where stdout goes, when piped (an :class:`OutputBuffer` if None).
             stderr: Where stderr goes, like ``stdout``.
             input: Bytes for stdin, when stdin is piped; stdin is closed once they are written.
+            keep_stdin: Without ``input``, keep our end of the stdin pipe open for the caller,
+                who takes it over with :meth:`take_stdin` (a ManagedProcess's writer).
             observer: Told when the child has started and when the session has ended.
         """
         if _unreaped or _handed_off:
@@ -258,7 +261,7 @@ class ChildSession:
                     continue
                 self._readers[fd] = sink if sink is not None else OutputBuffer()
                 self._readiness.add_reader(fd)
-            if self._stdin is not None:
+            if self._stdin is not None and not (keep_stdin and self._feeder.done):
                 if self._feeder.done:
                     self._close_stdin()
                 else:
@@ -373,6 +376,12 @@ class ChildSession:
         if fd in self._paused:
             self._paused.discard(fd)
             self._readiness.add_reader(fd)
+
+    def take_stdin(self) -> int | None:
+        """Hand our end of the stdin pipe (kept with ``keep_stdin``) to the caller, who closes
+        it from now on; None if there is none."""
+        fd, self._stdin = self._stdin, None
+        return fd
 
     def _write(self, fd: int) -> None:
         if fd == self._stdin and self._feeder.write_to(fd):
