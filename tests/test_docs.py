@@ -44,6 +44,7 @@ IN_PROCESS = [
     "procfound.call.options",
     "procfound.call.stop",
     "procfound.engine.kill",
+    "procfound.engine.expect",
     "procfound.usage",
     "procfound.exit",  # the exit helpers raise SystemExit, which doctest catches
 ]
