@@ -35,8 +35,15 @@ from procfound.linux.title import (
 from procfound.pipes import Pipeline, pipe
 from procfound.result import CompletedProcess, StageResult
 from procfound.run import async_run, run, run_simple
-from procfound.services.managed import ManagedProcess, ProcessHandle, wait_for_process_output
-from procfound.services.probes import wait_for_http, wait_for_path, wait_for_port
+from procfound.services.handle import ProcessHandle
+from procfound.services.managed import ManagedProcess
+from procfound.services.probes import check_probes, refuse_if_answered
+from procfound.services.waits import (
+    wait_for_http,
+    wait_for_path,
+    wait_for_port,
+    wait_for_process_output,
+)
 from procfound.shell import async_shell, shell
 from procfound.streaming import async_stream, async_stream_batches, stream, stream_batches
 
@@ -63,6 +70,7 @@ __all__ = [
     "async_shell",
     "async_stream",
     "async_stream_batches",
+    "check_probes",
     "exit_error",
     "exit_interrupted",
     "exit_success",
@@ -72,6 +80,7 @@ __all__ = [
     "has_setproctitle",
     "is_linux",
     "pipe",
+    "refuse_if_answered",
     "run",
     "run_simple",
     "set_death_signal",

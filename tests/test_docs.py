@@ -39,6 +39,8 @@ IN_PROCESS = [
     "procfound.pipes",
     "procfound.services.managed",
     "procfound.services.probes",
+    "procfound.services.handle",
+    "procfound.services.waits",
     "procfound.errors",
     "procfound.result",
     "procfound.call.options",
