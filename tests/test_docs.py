@@ -38,6 +38,7 @@ IN_PROCESS = [
     "procfound.call.observe",
     "procfound.pipes",
     "procfound.services.managed",
+    "procfound.services.talking",
     "procfound.services.probes",
     "procfound.services.handle",
     "procfound.services.waits",

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from procfound import ExpectMatch, ValidationError
-from procfound.engine.expect import DecodedWindow, compile_patterns, earliest
+from procfound.engine.expect import DecodedWindow, earliest
+from procfound.services.talking import compile_patterns
 
 
 def test_literal_is_matched_as_text_not_regex() -> None:

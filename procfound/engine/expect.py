@@ -1,11 +1,11 @@
 """Expect: the first of several patterns in a child's decoded output. Pure: no I/O.
 
-:func:`compile_patterns` checks and compiles what ``expect`` was given, once. A
 :class:`DecodedWindow` keeps the text of the unread output in step with the owner's byte
 buffer, which the line and character reads consume too: the window is decoded incrementally
 (a character split across reads waits for its last byte), as written (no newline
 translation), and notices by the buffer's stream offset when another read consumed from the
-front, so one buffer serves every kind of read. :func:`earliest` picks the match.
+front, so one buffer serves every kind of read. :func:`earliest` picks the match among the
+patterns (checked and compiled by the layer that takes them from the user).
 
 **The matching rule** (pexpect's): the unread text is searched each time output arrives, and a
 pattern matches as soon as it matches the text there is. So ``a+`` matches the first ``a`` of
@@ -23,9 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, final
 
-from procfound.errors import ValidationError
-
-__all__ = ["DecodedWindow", "ExpectMatch", "compile_patterns", "earliest"]
+__all__ = ["DecodedWindow", "ExpectMatch", "earliest"]
 
 # Error handlers under which encoding the decoded text gives back the very bytes read, so a
 # match's end maps to a byte offset without decoding again.
@@ -53,55 +51,6 @@ class ExpectMatch:
     index: int
     match: re.Match[str]
     before: str
-
-
-PatternArg = str | re.Pattern[str] | Sequence[str | re.Pattern[str]]
-
-
-def compile_patterns(pattern: object) -> tuple[re.Pattern[str], ...]:
-    """``expect``'s ``pattern`` argument as compiled text patterns, checked before any wait.
-
-    Args:
-        pattern: A ``str`` (literal text), a compiled ``re.Pattern[str]``, or a non-empty list or
-            tuple of them.
-
-    Returns:
-        The patterns in the order given (a literal as ``re.compile(re.escape(text))``).
-
-    Raises:
-        ValidationError: For an empty list, a bytes pattern, or anything else.
-
-    Example:
-        >>> [p.pattern for p in compile_patterns(["1+1", re.compile(r"\\d+")])]
-        ['1\\\\+1', '\\\\d+']
-    """
-    if isinstance(pattern, str | re.Pattern):
-        return (_compile_one(pattern, None),)
-    if not isinstance(pattern, list | tuple):
-        raise ValidationError(
-            "pattern must be a str, a compiled re.Pattern[str] or a list of them, not "
-            f"{type(pattern).__name__}",
-            code="INVALID_ARGUMENT",
-        )
-    if not pattern:
-        raise ValidationError(
-            "pattern is an empty list: give at least one pattern", code="INVALID_ARGUMENT"
-        )
-    return tuple(_compile_one(item, index) for index, item in enumerate(pattern))
-
-
-def _compile_one(item: object, index: int | None) -> re.Pattern[str]:
-    where = "pattern" if index is None else f"pattern[{index}]"
-    if isinstance(item, str):
-        return re.compile(re.escape(item))
-    if isinstance(item, re.Pattern) and isinstance(item.pattern, str):
-        return item
-    kind = "a bytes pattern" if isinstance(item, bytes | re.Pattern) else type(item).__name__
-    raise ValidationError(
-        f"{where} must be a str or a compiled re.Pattern[str], not {kind} "
-        "(output is matched as decoded text)",
-        code="INVALID_ARGUMENT",
-    )
 
 
 def earliest(patterns: Sequence[re.Pattern[str]], text: str) -> tuple[int, re.Match[str]] | None:

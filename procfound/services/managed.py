@@ -34,6 +34,7 @@ from procfound.errors import ProcessError, StateError, ValidationError, command_
 from procfound.services.handle import ProcessHandle
 from procfound.services.probes import Probe, probes_for, ready_in_owner
 from procfound.services.registry import track, untrack
+from procfound.services.talking import StdinFile, Talking, _Conversation, open_talk
 from procfound.services.wording import OwnerWording as _Wording
 from procfound.services.wording import expected_parts as _expected_parts
 from procfound.usage import ResourceUsage
@@ -54,7 +55,7 @@ DEFAULT_PROCESS_READLINE_TIMEOUT: Final = 2.0
 DEFAULT_PROCESS_READCHAR_TIMEOUT: Final = 1.0
 
 
-class ManagedProcess:
+class ManagedProcess(Talking):
     """A long-running child: launch it, read its output, shut it down gracefully.
 
     The reason it exists: a host starts a plugin or helper server, waits for its handshake line
@@ -132,12 +133,6 @@ class ManagedProcess:
             text=bool(text_mode) or bool(kwargs.get("universal_newlines")),
             kill_on_parent_death=kill_on_parent_death,
         )
-        if self._call.target("stdin") is Stdio.PIPE:
-            raise ValidationError(
-                "ManagedProcess cannot write to the child's stdin: pass a file, an fd or "
-                "subprocess.DEVNULL as stdin, or use run(..., input=...)",
-                code="INVALID_ARGUMENT",
-            )
         options = self._call.options
         if options.ok_codes != frozenset({0}):
             raise ValidationError(
@@ -305,7 +300,12 @@ class ManagedProcess:
         stdout, stderr = owner.sinks(echo=self._options.print_output)
         try:
             owner.session = ChildSession(
-                request, self._stop, stdout=stdout, stderr=stderr, observer=observer
+                request,
+                self._stop,
+                stdout=stdout,
+                stderr=stderr,
+                observer=observer,
+                keep_stdin=True,
             )
         except SpawnError as exc:
             raise ProcessError(
@@ -315,7 +315,10 @@ class ManagedProcess:
                 path=exc.filename,
             ) from exc.os_error
         self._owner = owner
-        self._handle = ProcessHandle(owner, command_text(self.command))
+        talk = open_talk(owner, owner.session.take_stdin())
+        self._conversation = _Conversation(owner, talk, self.command, self._options.encoding)
+        stdin = None if talk.writer is None else StdinFile(self._conversation)
+        self._handle = ProcessHandle(owner, command_text(self.command), stdin)
         track(self)
         try:
             submit(owner.supervise)
@@ -520,6 +523,7 @@ class ManagedProcess:
     def _disown(self) -> None:
         """In a forked interpreter: the child is the parent's (procfound.services.registry)."""
         self._owner = None
+        self._conversation = None
 
     def _prober(self) -> ChildOwner:
         owner = self._owner
