@@ -12,6 +12,7 @@ import pytest
 from conftest import SyncCall, python
 
 from procfound import (
+    DecodeError,
     ExpectMatch,
     ManagedProcess,
     ProcessError,
@@ -163,3 +164,22 @@ async def test_bad_patterns_are_refused_before_any_wait(pattern: object) -> None
 def test_expect_without_captured_output_is_an_error() -> None:
     with ManagedProcess(["sleep", "30"], capture_output=False) as proc, pytest.raises(ProcessError):
         proc.expect("x", timeout=1)
+
+
+@pytest.mark.anyio
+async def test_strict_decoding_stops_at_a_bad_byte_before_a_match() -> None:
+    async with ManagedProcess(_writes(b"ok\xff", 0.2, b"> rest\n"), errors="strict") as proc:
+        with pytest.raises(DecodeError) as caught:
+            await proc.aexpect("> ")
+        assert caught.value.result is not None
+        assert caught.value.result.stdout == b"ok\xff"
+        found = await proc.aexpect("> ")  # the bad bytes were consumed; what follows is there
+        assert found.before == ""
+        assert await proc.read_line_async(timeout=10) == "rest"
+
+
+@pytest.mark.anyio
+async def test_a_match_before_a_bad_byte_is_found_under_strict_decoding() -> None:
+    async with ManagedProcess(_writes(b"prompt> \xff\n"), errors="strict") as proc:
+        found = await proc.aexpect("> ")
+        assert found.before == "prompt"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 
 import anyio
 import pytest
@@ -212,3 +214,32 @@ def test_writing_before_launch_is_an_error() -> None:
     proc = ManagedProcess(["cat"], stdin=PIPE)
     with pytest.raises(ProcessError, match="launch"):
         proc.write("x")
+
+
+def test_a_blocked_write_holds_up_neither_the_portal_nor_other_children() -> None:
+    # A sync write waits in its portal call; procfound's portal serves everyone else meanwhile.
+    with (
+        ManagedProcess(["sleep", "30"], stdin=PIPE) as stuck,
+        ManagedProcess(["cat"], stdin=PIPE) as cat,
+    ):
+        outcome: list[BaseException] = []
+
+        def write_forever() -> None:
+            try:
+                stuck.write(b"z" * (16 * 1024 * 1024), timeout=5)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=write_forever)
+        thread.start()
+        try:
+            time.sleep(0.2)  # the write is waiting for room now
+            started = time.monotonic()
+            for word in ("one", "two", "three"):
+                cat.write(word + "\n")
+                assert cat.expect("\n").before == word
+            assert time.monotonic() - started < 2
+            assert thread.is_alive()
+        finally:
+            thread.join(15)
+        assert isinstance(outcome[0], ProcessTimeoutError)
