@@ -10,8 +10,8 @@ here, with the command, the return code and the output's tails, as procfound's o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Final, ParamSpec, TypeVar
 
 import anyio
 
@@ -38,6 +38,8 @@ DEFAULT_EXPECT_TIMEOUT: Final = 10.0
 _EXIT_AFTER_EPIPE: Final = 0.25
 
 Pattern = str | re.Pattern[str]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def compile_patterns(pattern: object) -> tuple[re.Pattern[str], ...]:
@@ -196,6 +198,15 @@ class _Conversation:
             ) from None
 
 
+async def _in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``await fn(...)`` in the portal: at once when already there (a sync twin runs in the
+    portal; a second hop through it cost a round trip, half of a write's time), else through
+    :func:`~procfound.bridge.sync.acall_in_portal`."""
+    if in_portal_thread():
+        return await fn(*args, **kwargs)
+    return await acall_in_portal(fn, *args, **kwargs)
+
+
 class Talking:
     """Writing to a ManagedProcess and expecting its answers (a part of ManagedProcess: the
     facade sets ``_conversation`` at launch)."""
@@ -244,7 +255,7 @@ class Talking:
         conversation = self._talk("writing to it")
         payload = encode_input(data, conversation.encoding)
         seconds = check_timeout(timeout)
-        await acall_in_portal(conversation.writable().write, payload, seconds)
+        await _in_portal(conversation.writable().write, payload, seconds)
 
     async def aclose_stdin(self) -> None:
         """End of file for the child's stdin, after the writes already asked for.
@@ -265,7 +276,7 @@ class Talking:
             0
         """
         conversation = self._talk("closing its stdin").writable()
-        await acall_in_portal(conversation.close)
+        await _in_portal(conversation.close)
 
     async def aexpect(
         self, pattern: Pattern | Sequence[Pattern], timeout: float | None = DEFAULT_EXPECT_TIMEOUT
@@ -315,7 +326,7 @@ class Talking:
             raise ProcessError(
                 "Process not running or stdout not available", code="PROCESS_NO_STDOUT"
             )
-        return await acall_in_portal(conversation.expect, patterns, seconds)
+        return await _in_portal(conversation.expect, patterns, seconds)
 
     write = make_sync(awrite, "write")
     close_stdin = make_sync(aclose_stdin, "close_stdin")
