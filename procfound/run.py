@@ -169,13 +169,22 @@ async def async_run(
     observer = call.observer(policy)
     shown_out: Feedable = out
     shown_err: Feedable = err
+    terminal = call.options.pty
+    if terminal and not capture_output:  # the terminal's output is shown as it comes, not kept
+        echo, shown_out = True, OutputBuffer(0)
     if observer is not None and observer.verbose == "full":  # each line on stderr, tagged
-        shown_out, shown_err = LineTee(out, "stdout"), LineTee(err, "stderr")
+        shown_out, shown_err = LineTee(shown_out, "stdout"), LineTee(err, "stderr")
     out_sink: Sink = Echo(shown_out) if echo else shown_out
     err_sink: Sink = Echo(shown_err) if echo else shown_err
     try:
         session = ChildSession(
-            request, policy, stdout=out_sink, stderr=err_sink, input=call.input, observer=observer
+            request,
+            policy,
+            stdout=out_sink,
+            stderr=err_sink,
+            # a terminal gets its end of file, as /dev/null would give it at once
+            input=b"" if terminal and call.input is None else call.input,
+            observer=observer,
         )
     except SpawnError as exc:
         raise ASYNC_RUN.spawn_failed(call.shown, exc) from exc.os_error

@@ -454,7 +454,10 @@ class ChunkPump:
                 policy,
                 stdout=Echo(sinks[0]) if echo else sinks[0],
                 stderr=Echo(sinks[1]) if echo else sinks[1],
-                input=invocation.input,
+                # a terminal gets its end of file, as /dev/null would give it at once
+                input=b""
+                if invocation.options.pty and invocation.input is None
+                else invocation.input,
                 observer=observer,
             )
         except SpawnError as exc:

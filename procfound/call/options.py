@@ -30,7 +30,8 @@ from procfound.call.stop import (
 )
 from procfound.engine.kill import DEFAULT_GRACE
 from procfound.engine.spawn import Stdio
-from procfound.errors import ValidationError, shorten
+from procfound.engine.terminal import DEFAULT_SIZE, HAS_TERMINALS
+from procfound.errors import PlatformError, ValidationError, shorten
 
 __all__ = [
     "UNSET",
@@ -102,7 +103,8 @@ class RunOptions:
     ``universal_newlines`` (None: not passed). ``process_title`` is the child's ``argv[0]``
     (what ``ps`` shows); ``print_output`` echoes the output to our ``sys.stdout`` as it arrives.
     ``idle_timeout`` stops the tree once neither stdout nor stderr produced a byte for that many
-    seconds (None: no limit).
+    seconds (None: no limit). ``pty=True`` runs the child on a new pseudo-terminal of
+    ``pty_size`` (rows, columns), its stdout and stderr merged (``engine/terminal.py``).
     """
 
     encoding: str = "utf-8"
@@ -135,6 +137,8 @@ class RunOptions:
     idle_timeout: float | None = None
     inherit_env: bool = True  # False: the child's environment is exactly env
     ok_codes: frozenset[int] = frozenset({0})  # the exit codes check=True accepts
+    pty: bool = False  # a pseudo-terminal as stdin, stdout, stderr and controlling terminal
+    pty_size: tuple[int, int] = DEFAULT_SIZE  # its (rows, columns)
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], where: str = "this call") -> RunOptions:
@@ -297,11 +301,45 @@ def _check_combinations(options: RunOptions) -> None:
             "choose another",
             code="INVALID_ARGUMENT",
         )
+    if options.pty:
+        _check_pty(options)
     for name in ("stdin", "stdout"):
         if getattr(options, name) is Stdio.STDOUT:
             raise ValidationError(
                 f"{name}=subprocess.STDOUT is only meaningful for stderr", code="INVALID_ARGUMENT"
             )
+
+
+def _check_pty(options: RunOptions) -> None:
+    if not HAS_TERMINALS:
+        raise PlatformError(
+            f"pty=True needs pseudo-terminals (Linux or macOS); {sys.platform} has none here",
+            code="PLATFORM_NOT_SUPPORTED",
+        )
+    for name in ("stdin", "stdout", "stderr"):
+        if getattr(options, name) is not UNSET:
+            raise ValidationError(
+                f"pty=True makes the terminal the child's stdin, stdout and stderr; {name}= "
+                "cannot send it elsewhere (drop one of them)",
+                code="INVALID_ARGUMENT",
+            )
+    for name in ("foreground", "process_group"):
+        if getattr(options, name) not in (False, None):
+            raise ValidationError(
+                f"pty=True starts the child in a session of its own (its terminal's); {name}= "
+                "cannot keep it in another group",
+                code="INVALID_ARGUMENT",
+            )
+
+
+def _pty_size(value: object, name: str) -> tuple[int, int]:
+    """``pty_size``: (rows, columns), each from 1 to 65535 (the kernel keeps them as shorts)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValidationError(
+            f"{name} must be (rows, columns), such as (24, 80), not {shorten(repr(value))}",
+            code="INVALID_ARGUMENT",
+        )
+    return _int(value[0], f"{name} rows", 1, 65535), _int(value[1], f"{name} columns", 1, 65535)
 
 
 def _str(value: object, name: str) -> str:
@@ -535,6 +573,8 @@ _CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "idle_timeout": lambda value, name: check_timeout(value, name),
     "inherit_env": _bool,
     "ok_codes": lambda value, name: _ok_codes(value, name),
+    "pty": _bool,
+    "pty_size": _pty_size,
 }
 
 
