@@ -8,9 +8,10 @@ interleave, and :meth:`StdinWriter.close` (end of file) comes after the writes a
 it.
 
 A pipe's end of file is the close of our end. A terminal's is its end-of-file character
-(``VEOF``, usually Ctrl-D), written like input: the terminal stays open, since its other side is
-the child's output too (the writer holds a duplicate of the terminal's fd, so the reader's
-close and ours never touch the same fd number).
+(``VEOF``, usually Ctrl-D: :func:`~procfound.engine.terminal.end_of_input`), written like input
+before our end closes: closing alone sends nothing, since the terminal stays open as the
+child's output (the writer holds its own duplicate of the terminal's fd, so the reader's close
+and ours never touch the same fd number).
 
 The writer tells its caller what went wrong through :class:`StdinClosedError` (the child
 exited or closed its stdin: ``EPIPE``; or the writer was closed) and counts every byte that went
@@ -20,18 +21,19 @@ in (:attr:`StdinWriter.written`), so a write cut short by a deadline can say how
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import termios
 import weakref
 from typing import Final
 
 import anyio
 
+from procfound.engine.terminal import end_of_input
+
 __all__ = ["StdinClosedError", "StdinWriter"]
 
 # The most one os.write hands the kernel (a pipe takes at most its size anyway).
 _WRITE_CHUNK: Final = 1024 * 1024
-_DEFAULT_VEOF: Final = b"\x04"
 
 _writers: weakref.WeakSet[StdinWriter] = weakref.WeakSet()
 
@@ -58,7 +60,7 @@ class StdinWriter:
         terminal: ``close`` writes the terminal's end-of-file character instead of closing.
     """
 
-    __slots__ = ("__weakref__", "_eof", "_fd", "_line_open", "_lock", "_terminal", "written")
+    __slots__ = ("__weakref__", "_eof", "_fd", "_last", "_lock", "_terminal", "written")
 
     def __init__(self, fd: int, *, terminal: bool = False) -> None:
         os.set_blocking(fd, False)
@@ -66,7 +68,7 @@ class StdinWriter:
         self._terminal = terminal
         self._eof = False  # close() was asked for: no write may start after it
         self._lock: anyio.Lock | None = None
-        self._line_open = False  # a terminal holds a partial line: one VEOF only flushes it
+        self._last = b""  # the last byte written: a terminal's end of file depends on it
         self.written = 0  # bytes that went in, over all writes
         _writers.add(self)
 
@@ -95,8 +97,6 @@ class StdinWriter:
         # The lock is fair: a close() asked for after this write waits for it.
         async with self._queue():
             await self._put(memoryview(data))
-            if self._terminal and data:
-                self._line_open = not data.endswith(b"\n")
 
     async def _put(self, view: memoryview) -> None:
         while view:
@@ -114,10 +114,13 @@ class StdinWriter:
             except BrokenPipeError:  # EPIPE: no reader left (the child exited or closed it)
                 raise StdinClosedError(by_us=False) from None
             except OSError as exc:
-                # A terminal whose child side is gone answers EIO; a closed fd, EBADF.
-                raise StdinClosedError(by_us=self._fd < 0) from exc
-            self.written += count
-            view = view[count:]
+                if exc.errno == errno.EIO:  # a terminal the child let go of: as EPIPE on a pipe
+                    raise StdinClosedError(by_us=False) from None
+                raise
+            if count:
+                self.written += count
+                self._last = bytes(view[count - 1 : count])
+                view = view[count:]
 
     async def close(self) -> None:
         """End of file for the child, after the writes already asked for. Safe to call twice.
@@ -135,12 +138,11 @@ class StdinWriter:
         async with self._queue():
             if self._fd < 0:
                 return
-            if self._terminal:
-                veof = _veof(self._fd)
-                await self._put(memoryview(veof * 2 if self._line_open else veof))
-                self._line_open = False
-                return
-            self._close_fd()
+            try:
+                if self._terminal:
+                    await self._put(memoryview(end_of_input(self._fd, self._last)))
+            finally:
+                self._close_fd()
 
     def abort(self) -> None:
         """Close the fd now (the child is finished): a write waiting for room fails. Safe to
@@ -156,17 +158,6 @@ class StdinWriter:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
-
-
-def _veof(fd: int) -> bytes:
-    """The terminal's end-of-file character (``stty eof``), Ctrl-D if it cannot be read."""
-    try:
-        char = termios.tcgetattr(fd)[6][termios.VEOF]
-    except (termios.error, OSError, IndexError):
-        return _DEFAULT_VEOF
-    if isinstance(char, int):
-        return bytes([char])
-    return char if isinstance(char, bytes) and char else _DEFAULT_VEOF
 
 
 def _close_after_fork() -> None:

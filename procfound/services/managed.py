@@ -72,6 +72,9 @@ class ManagedProcess(Talking):
     a read that times out, or a read racing :meth:`terminate_gracefully` loses no byte. Unread
     output is kept up to 4 MiB; past that the child waits on its pipe until something is read.
 
+    **Talking:** with ``stdin=subprocess.PIPE`` (or ``pty=True``, a terminal of ``pty_size``),
+    :meth:`write`, :meth:`expect`, :meth:`close_stdin` and :meth:`resize`, and their async forms.
+
     **stderr:** with ``stderr_relay=True`` (the default) the child's stderr is copied to ours as it
     arrives; otherwise it is drained (so it can never fill up and block the child) and its last
     64 KiB kept in :attr:`stderr_tail`.
@@ -138,6 +141,12 @@ class ManagedProcess(Talking):
             raise ValidationError(
                 "ok_codes says which exit codes check=True accepts in run() and the streams; "
                 "a ManagedProcess has no check (read its returncode)",
+                code="INVALID_ARGUMENT",
+            )
+        if options.pty and not capture_output:
+            raise ValidationError(
+                "pty=True makes the terminal the child's stdout, which procfound reads for the "
+                "reads and expect(): drop capture_output=False (print_output=True shows it)",
                 code="INVALID_ARGUMENT",
             )
         if options.idle_timeout is not None and not capture_output:
@@ -315,8 +324,11 @@ class ManagedProcess(Talking):
                 path=exc.filename,
             ) from exc.os_error
         self._owner = owner
-        talk = open_talk(owner, owner.session.take_stdin())
-        self._conversation = _Conversation(owner, talk, self.command, self._options.encoding)
+        terminal = request.terminal is not None
+        talk = open_talk(owner, owner.session.take_stdin(), terminal=terminal)
+        self._conversation = _Conversation(
+            owner, talk, self.command, self._options.encoding, terminal=terminal
+        )
         stdin = None if talk.writer is None else StdinFile(self._conversation)
         self._handle = ProcessHandle(owner, command_text(self.command), stdin)
         track(self)

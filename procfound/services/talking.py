@@ -1,5 +1,5 @@
-"""Talking to a ManagedProcess: writing to its stdin, end of file and ``expect``
-(:class:`Talking`, a part of :class:`~procfound.ManagedProcess`), and the ``Popen``-like
+"""Talking to a ManagedProcess: writing to its stdin, end of file, ``expect`` and its terminal's
+size (:class:`Talking`, a part of :class:`~procfound.ManagedProcess`), and the ``Popen``-like
 ``process.stdin`` (:class:`StdinFile`).
 
 Each method checks its arguments, then runs in the child's owner through the portal, where the
@@ -107,15 +107,25 @@ def open_talk(owner: ChildOwner, stdin: int | None, *, terminal: bool = False) -
 
 
 class _Conversation:
-    """One child's talk as the facade reaches it: its owner, the talk, how errors name it."""
+    """One child's talk as the facade reaches it: its owner, the talk, how errors name it, and
+    whether the child is on a terminal."""
 
-    __slots__ = ("command", "encoding", "owner", "talk")
+    __slots__ = ("command", "encoding", "owner", "talk", "terminal")
 
-    def __init__(self, owner: ChildOwner, talk: Talk, command: list[str] | str, encoding: str):
+    def __init__(
+        self,
+        owner: ChildOwner,
+        talk: Talk,
+        command: list[str] | str,
+        encoding: str,
+        *,
+        terminal: bool = False,
+    ) -> None:
         self.owner = owner
         self.talk = talk
         self.command = command
         self.encoding = encoding
+        self.terminal = terminal
 
     def writable(self) -> _Conversation:
         """Itself, if the child can be written to now."""
@@ -167,6 +177,12 @@ class _Conversation:
     async def close(self) -> None:
         """In the owner: end of file for the child."""
         await self.talk.close_stdin()
+
+    async def resize(self, rows: int, cols: int) -> None:
+        """In the owner: the terminal's new size (nothing once the child let go of it)."""
+        session = self.owner.session
+        if session is not None and not self.owner.finished:
+            session.resize_terminal(rows, cols)
 
     async def expect(
         self, patterns: Sequence[re.Pattern[str]], seconds: float | None
@@ -328,9 +344,52 @@ class Talking:
             )
         return await _in_portal(conversation.expect, patterns, seconds)
 
+    async def aresize(self, rows: int, cols: int) -> None:
+        """Change the size of the child's terminal (``pty=True``); the child gets ``SIGWINCH``.
+
+        Args:
+            rows: Lines, from 1 to 65535.
+            cols: Columns, from 1 to 65535.
+
+        Raises:
+            StateError: If the process has no terminal (it needs ``pty=True``).
+            ProcessError: If it is not running.
+            ValidationError: If a size is not a whole number in range.
+
+        Example:
+            >>> import sys
+            >>> from procfound import ManagedProcess
+            >>> code = "import os; os.get_terminal_size(); input(); print(os.get_terminal_size())"
+            >>> with ManagedProcess([sys.executable, "-c", code], pty=True) as proc:
+            ...     proc.resize(50, 132)
+            ...     proc.write("\\n")
+            ...     proc.expect("\\r\\n").before
+            'os.terminal_size(columns=132, lines=50)'
+        """
+        size = (_terminal_length(rows, "rows"), _terminal_length(cols, "cols"))
+        conversation = self._talk("resizing its terminal")
+        if not conversation.terminal:
+            raise StateError(
+                f"{command_display(conversation.command)} has no terminal to resize: pass "
+                "pty=True to ManagedProcess to run it on one",
+                code="PROCESS_NO_TERMINAL",
+            )
+        await _in_portal(conversation.resize, *size)
+
     write = make_sync(awrite, "write")
     close_stdin = make_sync(aclose_stdin, "close_stdin")
     expect = make_sync(aexpect, "expect")
+    resize = make_sync(aresize, "resize")
+
+
+def _terminal_length(value: object, name: str) -> int:
+    """One side of a terminal's size: the kernel keeps it in 16 bits, and 0 means unknown."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValidationError(
+            f"{name} must be a whole number from 1 to 65535, not {value!r}",
+            code="INVALID_ARGUMENT",
+        )
+    return value
 
 
 class StdinFile:
