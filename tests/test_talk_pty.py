@@ -10,7 +10,7 @@ import anyio
 import pytest
 from conftest import SyncCall, python
 
-from procfound import ManagedProcess, StateError, ValidationError
+from procfound import ManagedProcess, ProcessError, StateError, ValidationError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux terminals")
 
@@ -112,3 +112,45 @@ async def test_resize_without_a_terminal_is_a_state_error() -> None:
 def test_bad_sizes_are_refused(rows: object, cols: object) -> None:
     with ManagedProcess(["sleep", "30"], pty=True) as proc, pytest.raises(ValidationError):
         proc.resize(rows, cols)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_a_megabyte_of_lines_through_a_terminal_to_a_slow_reader() -> None:
+    counter = python(
+        """
+        import sys, time
+        total = 0
+        for line in sys.stdin:
+            total += len(line)
+            if total % 65536 < 100:
+                time.sleep(0.01)
+        print("total", total, flush=True)
+        """
+    )
+    data = ("x" * 99 + "\n") * 10_000
+    async with ManagedProcess(counter, pty=True) as proc:
+        with anyio.fail_after(60):
+            await proc.awrite(data)
+            await proc.aclose_stdin()
+            found = await proc.aexpect(re.compile(r"total (\d+)\r\n"))
+    assert int(found.match.group(1)) == len(data)
+
+
+def test_writing_to_a_terminal_whose_child_exited_is_a_process_error(sync_call: SyncCall) -> None:
+    with ManagedProcess(python("raise SystemExit(4)"), pty=True) as proc:
+        assert proc.process is not None
+        assert proc.process.wait(timeout=10) == 4
+        with pytest.raises(ProcessError) as caught:
+            sync_call(proc.write, "too late\n")
+        assert caught.value.code == "PROCESS_STDIN_CLOSED"
+        assert caught.value.return_code == 4
+
+
+def test_expect_on_a_terminal_whose_child_exited_sees_its_last_words(sync_call: SyncCall) -> None:
+    last_words = python("import sys; sys.stdout.write('goodbye'); sys.stdout.flush()")
+    with ManagedProcess(last_words, pty=True) as proc:
+        assert sync_call(proc.expect, "goodbye").before == ""
+        with pytest.raises(ProcessError) as caught:
+            sync_call(proc.expect, "more")
+        assert caught.value.code == "PROCESS_EXITED_EARLY"
+        assert caught.value.return_code == 0
