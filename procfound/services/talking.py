@@ -157,7 +157,7 @@ class _Conversation:
                 bytes_written=exc.written,
             ) from None
         except StdinClosedError as exc:
-            if exc.by_us:
+            if exc.by_us and not owner.finished:
                 raise StateError(
                     "stdin was closed by close_stdin(): nothing more can be written",
                     code="PROCESS_STDIN_CLOSED",
@@ -165,7 +165,13 @@ class _Conversation:
             with anyio.move_on_after(_EXIT_AFTER_EPIPE):
                 await owner.exited.wait()
             code = owner.returncode()
-            how = "closed its stdin" if code is None else f"exited with code {code}"
+            how = (
+                "was stopped"
+                if owner.finished
+                else "closed its stdin"
+                if code is None
+                else f"exited with code {code}"
+            )
             raise ProcessError(
                 f"Cannot write to the process's stdin: the process {how}",
                 command=self.command,
