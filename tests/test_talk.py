@@ -247,16 +247,18 @@ def test_a_blocked_write_holds_up_neither_the_portal_nor_other_children() -> Non
 
 @pytest.mark.anyio
 async def test_a_write_waiting_when_the_process_is_stopped_says_so() -> None:
-    async with ManagedProcess(["sleep", "30"], stdin=PIPE) as proc:
-        async with anyio.create_task_group() as group:
+    async with (
+        ManagedProcess(["sleep", "30"], stdin=PIPE) as proc,
+        anyio.create_task_group() as group,
+    ):
 
-            async def stop_soon() -> None:
-                await anyio.sleep(0.3)
-                await proc.aterminate_gracefully(timeout=5)
+        async def stop_soon() -> None:
+            await anyio.sleep(0.3)
+            await proc.aterminate_gracefully(timeout=5)
 
-            group.start_soon(stop_soon)
-            with pytest.raises(ProcessError) as caught:
-                await proc.awrite(b"w" * (16 * 1024 * 1024), timeout=10)
+        group.start_soon(stop_soon)
+        with pytest.raises(ProcessError) as caught:
+            await proc.awrite(b"w" * (16 * 1024 * 1024), timeout=10)
     assert not isinstance(caught.value, ProcessTimeoutError)
     assert caught.value.code == "PROCESS_STDIN_CLOSED"
     assert caught.value.return_code == -15  # SIGTERM
