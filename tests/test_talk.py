@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import anyio
 import pytest
@@ -262,3 +266,39 @@ async def test_a_write_waiting_when_the_process_is_stopped_says_so() -> None:
     assert not isinstance(caught.value, ProcessTimeoutError)
     assert caught.value.code == "PROCESS_STDIN_CLOSED"
     assert caught.value.return_code == -15  # SIGTERM
+
+
+def test_a_write_cut_short_by_the_stop_while_an_escapee_holds_stdin(tmp_path: Path) -> None:
+    # The grandchild leaves the group (setsid) with the stdin pipe: stopping the group leaves the
+    # pipe open and full, and the waiting write is ended by the stop itself.
+    pid_file = tmp_path / "escapee.pid"
+    spawns_escapee = python(
+        f"""
+        import subprocess, time
+        escapee = subprocess.Popen(["sleep", "30"], start_new_session=True)  # our stdin too
+        with open({str(pid_file)!r}, "w") as file:
+            file.write(str(escapee.pid))
+        time.sleep(30)
+        """
+    )
+    proc = ManagedProcess(spawns_escapee, stdin=PIPE, contain="group")
+    try:
+        with proc:
+            deadline = time.monotonic() + 10
+            while not pid_file.exists() or not pid_file.read_text().strip():
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            timer = threading.Timer(0.3, proc.terminate_gracefully, kwargs={"timeout": 5})
+            timer.start()
+            try:
+                with pytest.raises(ProcessError) as caught:
+                    proc.write(b"e" * (16 * 1024 * 1024), timeout=10)
+            finally:
+                timer.join()
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert not isinstance(caught.value, (StateError, ProcessTimeoutError))
+    assert caught.value.code == "PROCESS_STDIN_CLOSED"
+    assert "stopped" in str(caught.value)
