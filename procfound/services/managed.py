@@ -206,9 +206,10 @@ class ManagedProcess(Talking):
         """The launched child as the seed's ``Popen`` showed it (None before :meth:`launch`).
 
         A :class:`ProcessHandle`: ``pid``, ``returncode``, ``poll()``, ``wait()``,
-        ``send_signal()``, ``terminate()`` and ``kill()``. Its pipes are not exposed: the
-        child's output belongs to this object's reads. It stays after :meth:`cleanup` (the
-        seed set it to None), so the exit code can still be read.
+        ``send_signal()``, ``terminate()`` and ``kill()``, and with ``stdin=PIPE`` a ``stdin``
+        file that writes as :meth:`write` does. Its output pipes are not exposed: the child's
+        output belongs to this object's reads. It stays after :meth:`cleanup` (the seed set it
+        to None), so the exit code can still be read.
         """
         return self._handle
 
