@@ -6,6 +6,7 @@ The public names, compatible with ``provide.foundation.process``.
 from procfound.call.observe import Line
 from procfound.call.options import IgnoredArgumentWarning
 from procfound.call.stop import StopPolicy, stop_policy
+from procfound.engine.expect import ExpectMatch
 from procfound.errors import (
     DecodeError,
     PlatformError,
@@ -34,13 +35,14 @@ from procfound.linux.title import (
 from procfound.pipes import Pipeline, pipe
 from procfound.result import CompletedProcess, StageResult
 from procfound.run import async_run, run, run_simple
-from procfound.services.managed import ManagedProcess, ProcessHandle, wait_for_process_output
-from procfound.services.probes import (
-    check_probes,
-    refuse_if_answered,
+from procfound.services.handle import ProcessHandle
+from procfound.services.managed import ManagedProcess
+from procfound.services.probes import check_probes, refuse_if_answered
+from procfound.services.waits import (
     wait_for_http,
     wait_for_path,
     wait_for_port,
+    wait_for_process_output,
 )
 from procfound.shell import async_shell, shell
 from procfound.streaming import async_stream, async_stream_batches, stream, stream_batches
@@ -50,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CompletedProcess",
     "DecodeError",
+    "ExpectMatch",
     "IgnoredArgumentWarning",
     "Line",
     "ManagedProcess",

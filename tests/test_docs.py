@@ -38,12 +38,16 @@ IN_PROCESS = [
     "procfound.call.observe",
     "procfound.pipes",
     "procfound.services.managed",
+    "procfound.services.talking",
     "procfound.services.probes",
+    "procfound.services.handle",
+    "procfound.services.waits",
     "procfound.errors",
     "procfound.result",
     "procfound.call.options",
     "procfound.call.stop",
     "procfound.engine.kill",
+    "procfound.engine.expect",
     "procfound.usage",
     "procfound.exit",  # the exit helpers raise SystemExit, which doctest catches
 ]

@@ -45,7 +45,9 @@ from procfound import (
     async_shell,
     async_stream,
     async_stream_batches,
+    check_probes,
     pipe,
+    refuse_if_answered,
     run,
     run_simple,
     shell,
@@ -245,6 +247,14 @@ def _wait_path(proc: ManagedProcess, kw: dict[str, Any]) -> None:
     anyio.run(functools.partial(wait_for_path, **given))
 
 
+def _check_probes(kw: dict[str, Any]) -> None:
+    check_probes(**kw)
+
+
+def _refuse_if_answered(kw: dict[str, Any]) -> None:
+    refuse_if_answered(**{"command": ["true"], **kw})
+
+
 def _stop_policy(kw: dict[str, Any]) -> None:
     stop_policy(**kw)
 
@@ -323,6 +333,13 @@ ENTRY_POINTS: list[tuple[str, Callable[[dict[str, Any]], None], list[str], tuple
     ("pipe", _pipe, ["command"], ()),
     ("Pipeline", _pipeline_value, ["commands"], ()),
     ("StageResult", _stage_result, ["args", "returncode", "stderr"], ()),
+    ("check_probes", _check_probes, _parameters(check_probes, options=False), ()),
+    (
+        "refuse_if_answered",
+        _refuse_if_answered,
+        _parameters(refuse_if_answered, options=False),
+        (),
+    ),
     ("stop_policy", _stop_policy, _parameters(stop_policy, options=False), ()),
     ("StopPolicy", _stop_policy_value, _parameters(StopPolicy, options=False), ()),
 ]

@@ -12,19 +12,23 @@ import os
 import sys
 from typing import Final, Protocol, TextIO
 
-__all__ = ["Echo", "Feedable", "write_bytes"]
+__all__ = ["Echo", "Fed", "Feedable", "write_bytes"]
 
 _READ_SIZE: Final = 1024 * 1024
 
 
-class Feedable(Protocol):
+class Fed(Protocol):
+    """What takes the bytes an :class:`Echo` read (``b""``: end of file)."""
+
+    def feed(self, data: bytes) -> None: ...
+
+
+class Feedable(Fed, Protocol):
     """A sink that can also take bytes read by someone else (``b""``: end of file)."""
 
     size: int
 
     def fill_from(self, fd: int) -> bool: ...
-
-    def feed(self, data: bytes) -> None: ...
 
 
 def write_bytes(stream: TextIO | None, data: bytes) -> None:
@@ -46,21 +50,31 @@ def write_bytes(stream: TextIO | None, data: bytes) -> None:
 
 
 class Echo:
-    """Reads a pipe, writes each chunk to ``sys.stdout``, and feeds it to ``inner``."""
+    """Reads a pipe, writes each chunk to ``sys.stdout`` (or ``sys.stderr``), feeds it to ``inner``.
 
-    __slots__ = ("inner", "size")
+    ``stream`` names the stream the chunks are copied to, looked up at each write; None copies
+    them nowhere, which makes this the plain read loop of a sink that only takes fed bytes (a
+    ManagedProcess's stdout). ``read_size`` bounds one read.
+    """
 
-    def __init__(self, inner: Feedable) -> None:
+    __slots__ = ("inner", "read_size", "size", "stream")
+
+    def __init__(
+        self, inner: Fed, stream: str | None = "stdout", read_size: int = _READ_SIZE
+    ) -> None:
         self.inner = inner
         self.size = 0
+        self.stream = stream
+        self.read_size = read_size
 
     def fill_from(self, fd: int) -> bool:
         try:
-            data = os.read(fd, _READ_SIZE)
+            data = os.read(fd, self.read_size)
         except BlockingIOError:
             return False
         if data:
             self.size += len(data)
-            write_bytes(sys.stdout, data)
+            if self.stream is not None:
+                write_bytes(getattr(sys, self.stream), data)
         self.inner.feed(data)
         return not data

@@ -18,7 +18,7 @@ from typing import Final
 # Measured: splitting a 1 MiB read at once made streaming almost twice as slow.
 _PIECE: Final = 64 * 1024
 
-__all__ = ["CutLine", "LineSplitter", "UndecodableOutput", "universal_newlines"]
+__all__ = ["CutLine", "LineSplitter", "UndecodableOutput", "line_end", "universal_newlines"]
 
 
 def universal_newlines(text: str) -> str:
@@ -194,7 +194,7 @@ class LineSplitter:
         start = 0
         base = self.size - len(data)  # the stream offset of data[0]
         while True:
-            end = _line_end(data, start)
+            end = line_end(data, start)
             piece = data[start:] if end < 0 else data[start:end]
             room = max(self._max - len(self._pending), 0)
             if len(piece) > room:
@@ -242,8 +242,17 @@ class LineSplitter:
         return [text]
 
 
-def _line_end(data: bytes, start: int) -> int:
-    """The index of the first "\\n" or "\\r" in ``data[start:]``, or -1."""
-    newline = data.find(b"\n", start)
-    cr = data.find(b"\r", start, newline if newline >= 0 else len(data))
+def line_end(data: bytes | bytearray, start: int = 0, stop: int | None = None) -> int:
+    """The index of the first ``"\\n"`` or ``"\\r"`` in ``data[start:stop]``, or -1.
+
+    The one universal-newline line-end search: the splitter's capped lines and the reads of a
+    ManagedProcess's owner both use it.
+
+    Example:
+        >>> line_end(b"ab\\rc\\n"), line_end(b"abc\\n", 0, 2)
+        (2, -1)
+    """
+    end = len(data) if stop is None else stop
+    newline = data.find(b"\n", start, end)
+    cr = data.find(b"\r", start, newline if newline >= 0 else end)
     return cr if cr >= 0 else newline

@@ -210,6 +210,7 @@ class ChildSession:
         stdout: Sink | None = None,
         stderr: Sink | None = None,
         input: bytes | None = None,
+        keep_stdin: bool = False,
         observer: Observer | None = None,
     ) -> None:
         """Spawn the child (raises :class:`~procfound.engine.spawn.SpawnError`).
@@ -223,6 +224,8 @@ class ChildSession:
             input: Bytes for stdin, when stdin is piped; stdin is closed once they are written.
                 With a terminal (``request.terminal``) they are followed by the terminal's
                 end of file; with None its input stays open (``child.stdin``, for a writer).
+            keep_stdin: Without ``input``, keep our end of the stdin pipe open for the caller,
+                who takes it over with :meth:`take_stdin` (a ManagedProcess's writer).
             observer: Told when the child has started and when the session has ended.
         """
         if _unreaped or _handed_off:
@@ -264,7 +267,7 @@ class ChildSession:
                 reader: Sink = sink if sink is not None else OutputBuffer()
                 self._readers[fd] = TerminalOutput(reader) if child.terminal else reader
                 self._readiness.add_reader(fd)
-            if self._stdin is not None:
+            if self._stdin is not None and not (keep_stdin and self._feeder.done):
                 if self._feeder.done:
                     if not child.terminal:  # a terminal's input stays open for a writer
                         self._close_stdin()
@@ -380,6 +383,12 @@ class ChildSession:
         if fd in self._paused:
             self._paused.discard(fd)
             self._readiness.add_reader(fd)
+
+    def take_stdin(self) -> int | None:
+        """Hand our end of the stdin pipe (kept with ``keep_stdin``, or a terminal's writer) to
+        the caller, who closes it from now on; None if there is none."""
+        fd, self._stdin = self._stdin, None
+        return fd
 
     def resize_terminal(self, rows: int, cols: int) -> None:
         """With a terminal: set its size (the child's group gets SIGWINCH). Does nothing once

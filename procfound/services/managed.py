@@ -1,783 +1,61 @@
-"""ManagedProcess (a long-running child with a sync or async lifecycle) and
-``wait_for_process_output`` (waiting for its handshake).
+"""ManagedProcess: a long-running child with a sync or async lifecycle, a thin facade over the
+child's owner.
 
-**One owner.** A launched child belongs to one :class:`_Owner`, which lives in the shared portal
-loop and alone reads, writes, closes, signals and reaps it: a supervisor task there moves the
-child's output into the owner's buffer (and relays stderr) and notices the exit. The async reads
-(``read_line_async``, ``read_char_async``, ``wait_for_process_output``), awaited in any asyncio
-or trio loop, are requests to that owner, answered from its one buffer and woken by its
-notifications, never by polling. So a read, a handshake wait and a terminate on the same child
-can race freely: no fd is touched outside the portal, a closed fd is never read, and no byte is
-lost between a line, a character and a handshake read.
-
-An earlier design read the raw fd in the caller's loop while the portal closed it; a read could
-then return the bytes of an unrelated file that reused the fd number (docs/design.md).
+The owner (:class:`procfound.engine.owner.ChildOwner`) lives in procfound's portal loop and
+alone reads, signals and reaps the child (its module docstring says why). Every method here
+checks its arguments, then asks the owner through the portal (``acall_in_portal`` from a
+caller's loop, ``call_in_portal`` from sync code). The readiness waits are
+:mod:`procfound.services.probes`; the module-level waits (``wait_for_process_output``,
+``wait_for_port``...) :mod:`procfound.services.waits`; the child as ``Popen`` showed it
+:mod:`procfound.services.handle`; the stop at interpreter exit :mod:`procfound.services.registry`.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import math
 import os
-import signal
-import subprocess
-import sys
 import warnings
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, NoReturn, cast
+from typing import Any, Final, cast
 
 import anyio
 
-from procfound.bridge.portal import in_portal_thread, register_shutdown_hook, submit
+from procfound.bridge.portal import in_portal_thread, submit
 from procfound.bridge.sync import acall_in_portal, call_in_portal, make_sync
-from procfound.call.failures import ASYNC_RUN
 from procfound.call.invocation import Invocation
-from procfound.call.observe import CommandObserver
-from procfound.call.options import SHELL, RunOptions, check_timeout, logger, redacted_env
-from procfound.call.stop import parse_signal
-from procfound.engine.buffers import OutputBuffer
-from procfound.engine.echo import Echo, write_bytes
-from procfound.engine.lines import universal_newlines
-from procfound.engine.listeners import Tree
-from procfound.engine.matching import PatternMatcher
-from procfound.engine.session import ChildSession, Sink, UnkillableChildError
+from procfound.call.options import SHELL, check_timeout, redacted_env
+from procfound.engine.owner import DEFAULT_READ_SIZE, ChildOwner
+from procfound.engine.session import ChildSession
 from procfound.engine.spawn import SpawnError, Stdio
-from procfound.engine.waiting import child_has_exited, peek_returncode
-from procfound.engine.watch import Watch, watch_until_exit
-from procfound.errors import (
-    DECODE_HINT_TEXT,
-    DecodeError,
-    ProcessError,
-    ProcessTimeoutError,
-    StateError,
-    ValidationError,
-    command_text,
-    decode_error,
-)
-from procfound.result import CompletedProcess
-from procfound.services.probes import Probe, probes_for, wait_until_ready
+from procfound.engine.waiting import child_has_exited
+from procfound.errors import ProcessError, StateError, ValidationError, command_text
+from procfound.services.handle import ProcessHandle
+from procfound.services.probes import Probe, probes_for, ready_in_owner
+from procfound.services.registry import track, untrack
+from procfound.services.talking import StdinFile, Talking, _Conversation, open_talk
+from procfound.services.wording import OwnerWording as _Wording
+from procfound.services.wording import expected_parts as _expected_parts
 from procfound.usage import ResourceUsage
 
-__all__ = ["ManagedProcess", "ProcessHandle", "wait_for_process_output"]
+__all__ = [
+    "DEFAULT_PROCESS_READCHAR_TIMEOUT",
+    "DEFAULT_PROCESS_READLINE_TIMEOUT",
+    "DEFAULT_PROCESS_TERMINATE_TIMEOUT",
+    "DEFAULT_PROCESS_WAIT_TIMEOUT",
+    "ManagedProcess",
+    "ProcessHandle",
+    "await_probes",
+]
 
 DEFAULT_PROCESS_TERMINATE_TIMEOUT: Final = 7.0
 DEFAULT_PROCESS_WAIT_TIMEOUT: Final = 10.0
 DEFAULT_PROCESS_READLINE_TIMEOUT: Final = 2.0
 DEFAULT_PROCESS_READCHAR_TIMEOUT: Final = 1.0
-STDERR_TAIL: Final = 64 * 1024
-# The last bytes of stdout kept for errors and reports, whether or not a read consumed them.
-STDOUT_TAIL: Final = 64 * 1024
-_READ_SIZE: Final = 64 * 1024
-# Unread stdout kept for the reader. Past this the owner stops reading and the pipe fills, as
-# the seed's did (a child nobody reads must not grow our memory without bound); a reader that
-# waits for more (one giant line) resumes it.
-STDOUT_HIGH_WATER: Final = 4 * 1024 * 1024
-# A handshake can match before its line is complete (the writer split the line, or buffer_size
-# cut it): wait this long for the rest of that line, so it is returned whole, not left behind.
-_LINE_END_GRACE: Final = 0.1
-# Output ends (EOF) a moment before the exit status exists: how long to wait for the status.
-_EXIT_STATUS_WAIT: Final = 1.0
-_SUPERVISOR_STOP_WAIT: Final = 5.0
 
-_live: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
-
-def _keep_tail(tail: bytearray, data: bytes, limit: int) -> None:
-    """Append ``data`` to a rolling tail of about ``limit`` bytes (trimmed at twice the limit,
-    so the copying stays amortised O(1) per byte); read it as ``tail[-limit:]``."""
-    tail += data
-    if len(tail) > 2 * limit:
-        del tail[:-limit]
-
-
-class _StderrRelay:
-    """A sink copying the child's stderr to ours as it arrives, keeping its last 64 KiB."""
-
-    __slots__ = ("notify", "size", "tail")
-
-    def __init__(self, notify: Callable[[], None]) -> None:
-        self.size = 0
-        self.tail = bytearray()
-        self.notify = notify
-
-    def fill_from(self, fd: int) -> bool:
-        try:
-            data = os.read(fd, _READ_SIZE)
-        except BlockingIOError:
-            return False
-        if not data:
-            return True
-        self.size += len(data)
-        _keep_tail(self.tail, data, STDERR_TAIL)
-        self.notify()
-        write_bytes(sys.stderr, data)
-        return False
-
-
-class _StderrKeeper:
-    """A sink draining stderr into a 64 KiB tail (no relay), telling the owner of new bytes."""
-
-    __slots__ = ("buffer", "notify", "size")
-
-    def __init__(self, notify: Callable[[], None]) -> None:
-        self.buffer = OutputBuffer(STDERR_TAIL)
-        self.notify = notify
-        self.size = 0  # bytes read, as the session's Sink protocol counts them
-
-    def fill_from(self, fd: int) -> bool:
-        ended = self.buffer.fill_from(fd)
-        self.size = self.buffer.size + self.buffer.dropped  # monotonic, trims or not
-        self.notify()
-        return ended
-
-    def feed(self, data: bytes) -> None:
-        """Bytes the echo read (``print_output``)."""
-        self.buffer.feed(data)
-        self.size = self.buffer.size + self.buffer.dropped
-        self.notify()
-
-
-class _StdoutBuffer:
-    """The stdout sink: unread bytes, kept for the owner's read requests.
-
-    ``tail`` is the last 64 KiB read, consumed or not (for errors and reports); ``dropped``
-    counts unread bytes let go while a readiness probe waited (see :meth:`keep_newest`).
-    """
-
-    __slots__ = ("data", "dropped", "eof", "owner", "read_size", "size", "tail")
-
-    def __init__(self, owner: _Owner, read_size: int) -> None:
-        self.data = bytearray()
-        self.tail = bytearray()
-        self.eof = False
-        self.size = 0
-        self.dropped = 0
-        self.read_size = read_size
-        self.owner = owner
-
-    def fill_from(self, fd: int) -> bool:
-        try:
-            chunk = os.read(fd, self.read_size)
-        except BlockingIOError:
-            return False
-        self.feed(chunk)
-        return not chunk
-
-    def feed(self, chunk: bytes) -> None:
-        """Keep ``chunk`` for the reads (``b""``: end of output)."""
-        if chunk:
-            self.data += chunk
-            self.size += len(chunk)
-            _keep_tail(self.tail, chunk, STDOUT_TAIL)
-        else:
-            self.eof = True
-        self.owner.output_changed()
-
-    def keep_newest(self, limit: int) -> None:
-        """Let go of the oldest unread bytes beyond ``limit``, cutting after a line end when one
-        is near, so the next line read starts at the beginning of a line."""
-        excess = len(self.data) - limit
-        if excess <= 0:
-            return
-        line_end = self.data.find(b"\n", excess, excess + _READ_SIZE)
-        cut = excess if line_end < 0 else line_end + 1
-        del self.data[:cut]
-        self.dropped += cut
-
-
-class _Owner:
-    """The one owner of a launched child, living in the portal loop (see the module docstring).
-
-    Every method runs in the portal thread. It holds no reference to its ManagedProcess, so an
-    abandoned ManagedProcess can be garbage-collected (and its child stopped) while the
-    supervisor still runs.
-    """
-
-    def __init__(
-        self,
-        options: RunOptions,
-        *,
-        capture: bool,
-        relay_stderr: bool,
-        read_size: int,
-        universal: bool = False,
-        command: str = "",
-    ) -> None:
-        self.options = options
-        self.command = command  # for the messages of the errors raised here
-        # text_mode: "\r\n" and a lone "\r" end a line too (universal newlines), as the seed's
-        # text-mode Popen reads. A "\r" that was the last byte read may be the first half of
-        # "\r\n": the "\n", when it comes, is dropped (_skip_lf), so no empty line appears.
-        self.universal = universal
-        self._skip_lf = False
-        self.pid_of_creator = os.getpid()
-        self.stdout = _StdoutBuffer(self, read_size)
-        self.stderr_tail: OutputBuffer | None = None
-        self.stderr_sink: Sink
-        if relay_stderr:
-            self.stderr_sink = _StderrRelay(self._output_seen)
-        else:
-            keeper = _StderrKeeper(self._output_seen)
-            self.stderr_sink, self.stderr_tail = keeper, keeper.buffer
-        self.capture = capture
-        self.session: ChildSession | None = None
-        self.supervisor_done = anyio.Event()
-        # Set once the child has really exited (its code is known): not when the supervisor is
-        # merely stopped by finish(), which still has the whole grace to wait through.
-        self.exited = anyio.Event()
-        self._changed = anyio.Event()
-        self._activity = anyio.Event()  # set by any output (stdout or stderr); for probes
-        self._probing = 0  # readiness waits in progress: stdout is read past the high-water mark
-        self._scope: anyio.CancelScope | None = None
-        self._stop_requested = False
-        self._finish_lock = anyio.Lock()
-        self.finished = False  # finish() has run: reaped, every fd closed
-        self.stopped_gracefully = True
-        self.command = ""  # as messages show it (set at launch)
-        self.observer: CommandObserver | None = None  # log records and span (idle_timeout)
-        # Set when idle_timeout stopped the child: raised by the reads that find output ended.
-        self.idle_error: ProcessTimeoutError | None = None
-
-    # -- the supervisor ---------------------------------------------------------------------
-
-    async def supervise(self) -> None:
-        """Move output until the child exits (or :meth:`finish` stops this), then tell waiters.
-
-        With ``idle_timeout``, a child that writes nothing on stdout or stderr for that long is
-        stopped with its stop policy; the reads that find its output ended then raise
-        :attr:`idle_error`.
-        """
-        session = self.session
-        assert session is not None
-        idle = self.options.idle_timeout
-        ending = "exit"
-        try:
-            with anyio.CancelScope() as self._scope:
-                if self._stop_requested:
-                    self._scope.cancel()
-                if idle is None:
-                    await session.run_to_exit()
-                else:
-                    sinks = (self.stdout, self.stderr_sink)
-                    watch = Watch(None, idle, lambda: sum(sink.size for sink in sinks))
-                    ending = await watch_until_exit(session, watch)
-                if ending == "exit":
-                    self.exited.set()
-        finally:
-            self.supervisor_done.set()
-            self.output_changed()
-        if ending == "idle" and idle is not None:
-            self.idle_error = ASYNC_RUN.sync_names().idle_timed_out(
-                self.command, idle, self.stdout_text(), self.stderr_text()
-            )
-            if self.observer is not None:
-                self.observer.idled(idle)
-            await self.finish(interruptible=False)
-
-    async def _raise_idle(self, error: ProcessTimeoutError) -> NoReturn:
-        """Raise the idle timeout's error once the tree it stopped is gone (its code known)."""
-        await self.exited.wait()  # bounded by the kill schedule
-        error.return_code = self.returncode()
-        error.context["process.return_code"] = error.return_code
-        raise error
-
-    def output_changed(self) -> None:
-        """Called when output arrived or ended: wake the waiting reads, pace the pipe."""
-        session, stdout_fd = self.session, self._stdout_fd()
-        if (
-            session is not None
-            and stdout_fd is not None
-            and len(self.stdout.data) >= STDOUT_HIGH_WATER
-        ):
-            if not self._probing:
-                session.pause_reader(stdout_fd)
-            elif len(self.stdout.data) >= 2 * STDOUT_HIGH_WATER:
-                # A probe waits: a service that writes megabytes before it listens must not
-                # block on a full pipe, so keep reading and keep the newest 4 MiB.
-                self.stdout.keep_newest(STDOUT_HIGH_WATER)
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
-        self._output_seen()
-
-    def _stdout_fd(self) -> int | None:
-        session = self.session
-        return None if session is None else session.child.stdout
-
-    @property
-    def output_ended(self) -> bool:
-        """No more stdout will come: EOF, or the session's pipes are closed."""
-        return self.stdout.eof or self.supervisor_done.is_set()
-
-    async def _more_output(self) -> None:
-        """Wait until output arrives or ends (asking for it even past the high-water mark)."""
-        session, fd = self.session, self._stdout_fd()
-        if session is not None and fd is not None:
-            session.resume_reader(fd)
-        await self._changed.wait()
-
-    def _consumed(self) -> None:
-        session, fd = self.session, self._stdout_fd()
-        if session is not None and fd is not None and len(self.stdout.data) < STDOUT_HIGH_WATER:
-            session.resume_reader(fd)
-
-    # -- read requests ----------------------------------------------------------------------
-
-    def _decode(self, data: bytes | bytearray, offset: int | None = None) -> str:
-        """``data``, consumed by a read, as text; a :class:`DecodeError` keeps the bytes."""
-        try:
-            return str(data, self.options.encoding, self.options.errors)
-        except UnicodeError as exc:
-            raise self._undecodable(exc, bytes(data), offset) from exc
-
-    def _undecodable(self, error: UnicodeError, data: bytes, offset: int | None) -> DecodeError:
-        start = error.start if isinstance(error, UnicodeDecodeError) else None
-        failure = decode_error(
-            error,
-            stream="stdout",
-            encoding=self.options.encoding,
-            errors=self.options.errors,
-            command=self.command,
-            position=None if offset is None or start is None else offset + start,
-            hint=DECODE_HINT_TEXT,
-            stdout=data,
-        )
-        failure.result = CompletedProcess(
-            args=[self.command], returncode=cast(int, self.returncode()), stdout=data, stderr=b""
-        )
-        return failure
-
-    def _diagnostic(self, data: bytes | bytearray) -> str:
-        """A tail (cut at any byte, read for messages): what does not decode is replaced."""
-        try:
-            return str(data, self.options.encoding, self.options.errors)
-        except UnicodeError:
-            return str(data, self.options.encoding, "replace")
-
-    def _offset(self) -> int:
-        """Where the unread stdout starts in the whole output."""
-        return self.stdout.size - len(self.stdout.data)
-
-    def _drop_skipped_lf(self) -> None:
-        buffer = self.stdout.data
-        if self._skip_lf and buffer:
-            self._skip_lf = False
-            if buffer[0] == 0x0A:
-                del buffer[:1]
-
-    def _line_end(self, limit: int) -> tuple[int, int] | None:
-        """Where the first line in ``data[:limit]`` ends: (end of its text, start of what
-        follows), or None. Without universal newlines a "\r" before the "\n" stays in the text.
-        """
-        buffer = self.stdout.data
-        newline = buffer.find(b"\n", 0, limit)
-        if self.universal:
-            cr = buffer.find(b"\r", 0, newline if newline >= 0 else limit)
-            if cr >= 0:
-                if cr + 1 == len(buffer):
-                    self._skip_lf = True
-                    return cr, cr + 1
-                return cr, cr + 2 if buffer[cr + 1] == 0x0A else cr + 1
-        return None if newline < 0 else (newline, newline + 1)
-
-    async def read_line(self, seconds: float | None) -> str:
-        buffer = self.stdout.data
-        with anyio.move_on_after(seconds):
-            while True:
-                self._drop_skipped_lf()
-                found = self._line_end(len(buffer))
-                if found is not None:
-                    end, after = found
-                    line, offset = buffer[:end], self._offset()
-                    del buffer[:after]
-                    self._consumed()
-                    return self._decode(line, offset).removesuffix("\r")
-                if self.output_ended:
-                    if not buffer and self.idle_error is not None:
-                        await self._raise_idle(self.idle_error)
-                    rest, offset = bytes(buffer), self._offset()
-                    buffer.clear()
-                    return self._decode(rest, offset).removesuffix("\r")
-                await self._more_output()
-        raise TimeoutError(f"Read timeout after {seconds}s")
-
-    async def read_char(self, seconds: float | None) -> str:
-        with anyio.move_on_after(seconds):
-            while True:
-                self._drop_skipped_lf()
-                if self.idle_error is not None and self.output_ended and not self.stdout.data:
-                    await self._raise_idle(self.idle_error)
-                char = self._take_char()
-                if char is not None:
-                    self._consumed()
-                    if char == "\r" and self.universal:
-                        self._drop_lf_after_cr()
-                        return "\n"
-                    return char
-                await self._more_output()
-        raise TimeoutError(f"Character read timeout after {seconds}s")
-
-    def _drop_lf_after_cr(self) -> None:
-        buffer = self.stdout.data
-        if not buffer:
-            self._skip_lf = True
-        elif buffer[0] == 0x0A:
-            del buffer[:1]
-
-    def _take_char(self) -> str | None:
-        """One character from the buffer in the chosen encoding; None if it is not whole yet.
-
-        Bytes are fed one at a time to an incremental decoder, so a character takes exactly
-        the bytes its encoding says (1 for latin-1, up to 4 for UTF-8), and nothing is
-        consumed until a character is complete.
-        """
-        buffer = self.stdout.data
-        decoder = codecs.getincrementaldecoder(self.options.encoding)(self.options.errors)
-        offset = self._offset()
-        for index in range(len(buffer)):
-            try:
-                text = decoder.decode(buffer[index : index + 1])
-            except UnicodeError as exc:  # errors="strict": this byte ends an invalid sequence
-                taken = bytes(buffer[: index + 1])
-                del buffer[: index + 1]
-                raise self._undecodable(exc, taken, offset) from exc
-            if len(text) == 1:
-                del buffer[: index + 1]
-                return text
-            if text:  # an invalid sequence ended by this byte: hand over what came before it
-                taken = bytes(buffer[:index])
-                del buffer[:index]
-                return self._decode(taken, offset)
-        if not self.output_ended:
-            return None
-        rest = bytes(buffer)
-        buffer.clear()
-        return self._decode(rest, offset)
-
-    async def read_piece(self, size: int) -> bytes:
-        """Take up to ``size`` bytes, stopping after a newline; b"" once output has ended.
-
-        Stopping at line ends lets a handshake wait consume only through the line that
-        completed it, so what follows stays buffered for the next read.
-        """
-        buffer = self.stdout.data
-        self._drop_skipped_lf()
-        while not buffer and not self.output_ended:
-            await self._more_output()
-            self._drop_skipped_lf()
-        found = self._line_end(size)
-        take = size if found is None else found[1]
-        data = bytes(buffer[:take])
-        del buffer[:take]
-        self._consumed()
-        return data
-
-    async def finish_line(self, matcher: PatternMatcher) -> None:
-        """Feed the matcher the rest of the line a handshake matched in."""
-        buffer = self.stdout.data
-        while True:
-            self._drop_skipped_lf()
-            found = self._line_end(len(buffer))
-            if found is not None:
-                matcher.feed(bytes(buffer[: found[1]]))
-                del buffer[: found[1]]
-                self._consumed()
-                return
-            if self.output_ended:
-                return
-            if buffer:
-                matcher.feed(bytes(buffer))
-                buffer.clear()
-                self._consumed()
-            await self._more_output()
-
-    async def wait_for_output(
-        self, parts: list[str], seconds: float | None, piece: int, command: str
-    ) -> str:
-        matcher = PatternMatcher(parts, self.options.encoding)
-        if matcher.matched:
-            # No parts: everything expected has "appeared" before any read, so nothing is read
-            # (the seed returned its first read here; SPEC: read *until* every part appeared).
-            return ""
-        with anyio.move_on_after(seconds):
-            while True:
-                data = await self.read_piece(piece)
-                if not data:
-                    break
-                if matcher.feed(data):
-                    if not data.endswith(b"\n"):
-                        with anyio.move_on_after(_LINE_END_GRACE):
-                            await self.finish_line(matcher)
-                    matcher.feed(b"", final=True)
-                    return universal_newlines(matcher.text) if self.universal else matcher.text
-        matcher.feed(b"", final=True)
-        if not self.output_ended:
-            raise ProcessTimeoutError(
-                f"Expected pattern {parts} not found within {seconds}s timeout",
-                command=command,
-                timeout_seconds=seconds,
-                stdout=matcher.text,
-                code="PROCESS_WAIT_TIMEOUT",
-            )
-        if self.idle_error is not None:
-            await self._raise_idle(self.idle_error)
-        code = await self.exit_code()
-        raise ProcessError(
-            f"Process exited with code {code} before the expected output appeared "
-            f"(missing: {matcher.missing})",
-            command=command,
-            return_code=code,
-            stdout=matcher.text,
-            stderr=self.stderr_text() or None,
-            code="PROCESS_EXITED_EARLY",
-        )
-
-    async def exit_code(self) -> int | None:
-        """The exit code: waited for through a stop in progress (bounded by its kill schedule),
-        else briefly (the output has ended, but a child may close stdout and run on)."""
-        if self._stop_requested:
-            await self.exited.wait()
-        else:
-            with anyio.move_on_after(_EXIT_STATUS_WAIT):
-                await self.exited.wait()
-        return self.returncode()
-
-    async def wait_exit(self, seconds: float | None) -> int | None:
-        """The exit code once the child has exited, or None if ``seconds`` passed first.
-
-        Whoever ends the child (its own exit, or a terminate running in another thread), this
-        waits for the exit itself, not for the supervisor to stop.
-        """
-        with anyio.move_on_after(seconds):
-            await self.exited.wait()
-        return self.returncode()
-
-    async def send_signal(self, sig: int) -> None:
-        """Signal the child alone, through its pidfd; nothing once it has been reaped."""
-        session = self.session
-        if session is not None and not self.finished and session.returncode is None:
-            session.signal_child(sig)
-
-    def returncode(self) -> int | None:
-        session = self.session
-        if session is None:
-            return None
-        if session.returncode is not None:
-            return session.returncode
-        code = peek_returncode(session.pid)
-        return session.returncode if code is None else code
-
-    def stderr_text(self) -> str:
-        """The last 64 KiB of stderr, relayed or not."""
-        sink = self.stderr_sink
-        if isinstance(sink, _StderrRelay):
-            return self._diagnostic(sink.tail[-STDERR_TAIL:])
-        tail = self.stderr_tail
-        if tail is None:
-            return ""
-        try:
-            return tail.decode(self.options.encoding, self.options.errors)
-        except UnicodeError:  # a tail is cut at any byte: what does not decode is replaced
-            return tail.decode(self.options.encoding, "replace")
-
-    def stdout_text(self) -> str:
-        """The last 64 KiB of stdout, whether or not reads consumed it."""
-        return self._diagnostic(self.stdout.tail[-STDOUT_TAIL:])
-
-    # -- readiness (the probes and their wait are procfound.services.probes) -----------------------
-
-    def _output_seen(self) -> None:
-        activity, self._activity = self._activity, anyio.Event()
-        activity.set()
-
-    def activity(self) -> anyio.Event:
-        """An event set the next time the child writes to stdout or stderr."""
-        return self._activity
-
-    def tree(self) -> Tree | None:
-        """The child's tree, for telling whether it is what answered a probe."""
-        session = self.session
-        if session is None:
-            return None
-        child = session.child
-        return Tree(child.pid, child.pgid, None if child.box is None else child.box.members)
-
-    async def wait_ready(
-        self, parts: list[str] | None, probes: Sequence[Probe], seconds: float | None, command: str
-    ) -> list[object]:
-        """The handshake (``parts``), then every probe, under one deadline; the probes' results.
-
-        Meanwhile stdout is read past the high-water mark (see :meth:`output_changed`).
-        """
-        deadline = math.inf if seconds is None else anyio.current_time() + seconds
-        self._probing += 1
-        session, fd = self.session, self._stdout_fd()
-        if session is not None and fd is not None:
-            session.resume_reader(fd)
-        try:
-            if parts:
-                await self.wait_for_output(parts, seconds, 1024, command)
-            return await wait_until_ready(self, probes, deadline, seconds, command)
-        finally:
-            self._probing -= 1
-
-    # -- ending -----------------------------------------------------------------------------
-
-    async def finish(self, grace: float | None = None, *, interruptible: bool = True) -> bool:
-        """Stop the supervisor, then the tree (the engine's kill path); True if it went politely.
-
-        ``grace`` replaces the caller's ``kill_grace`` (the stop signal stays the caller's).
-        Serialised: a second terminate waits for the first and reports its verdict.
-        """
-        async with self._finish_lock:
-            session = self.session
-            if session is None or self.finished:
-                return self.stopped_gracefully
-            self._stop_requested = True
-            if self._scope is not None:
-                self._scope.cancel()
-            # Bounded: a supervisor whose job never started (the portal was stopping) must not
-            # hang the stop; the session is finished all the same.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_SUPERVISOR_STOP_WAIT):
-                await self.supervisor_done.wait()
-            try:
-                schedule = session.schedule if grace is None else session.schedule.with_grace(grace)
-                await session.finish(schedule, interruptible=interruptible)
-            except UnkillableChildError as exc:
-                logger.error("managed process %s could not be stopped: %s", session.pid, exc)
-                self.stopped_gracefully = False
-            else:
-                self.stopped_gracefully = not session.killed
-            finally:
-                self.finished = True
-                self.exited.set()  # reaped (or given up on after SIGKILL): waiters may go
-                self.stdout.eof = True
-                self.output_changed()
-            return self.stopped_gracefully
-
-    async def abandon(self) -> None:
-        """Its ManagedProcess was garbage-collected while the child ran: kill it now."""
-        await self.finish(0.0, interruptible=False)
-
-
-def _grace(timeout: object) -> float:
-    """``terminate_gracefully``'s timeout as a grace period (negative: none; NaN: refused)."""
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout < 0:
-        return 0.0
-    seconds = check_timeout(timeout)
-    if seconds is None or seconds == float("inf"):
-        # Bounded like every kill schedule: the tree is SIGKILLed after the grace, always.
-        raise ValidationError("timeout must be a finite number of seconds", code="INVALID_TIMEOUT")
-    return seconds
-
-
-class ProcessHandle:
-    """A launched :class:`ManagedProcess`'s child, with the part of ``Popen``'s API that the
-    seed's ``ManagedProcess.process`` offered (what :attr:`ManagedProcess.process` returns).
-
-    Signals go to the child alone (not its group, as ``Popen.send_signal``), through its pidfd,
-    and are sent by the child's owner in procfound's portal: never to a pid that was reaped and
-    reused. The owner also reaps the child: :meth:`wait` waits for the exit, and the process is
-    reaped by :meth:`ManagedProcess.terminate_gracefully` or :meth:`ManagedProcess.cleanup`.
-
-    Example:
-        >>> with ManagedProcess(["sleep", "30"]) as proc:
-        ...     proc.process.terminate()
-        ...     proc.process.wait(timeout=5)
-        -15
-    """
-
-    __slots__ = ("_owner", "args")
-
-    def __init__(self, owner: _Owner, command: str) -> None:
-        self._owner = owner
-        self.args = command
-
-    def __repr__(self) -> str:
-        return f"<ProcessHandle pid={self.pid} returncode={self.returncode}>"
-
-    @property
-    def pid(self) -> int:
-        """The child's process id."""
-        session = self._owner.session
-        assert session is not None
-        return session.pid
-
-    @property
-    def returncode(self) -> int | None:
-        """The exit code once the child has exited (``-N`` for signal N), else None."""
-        return self._owner.returncode()
-
-    def poll(self) -> int | None:
-        """The exit code if the child has exited, else None; never blocks."""
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait for the child to exit and return its exit code.
-
-        When it returns, the output the child wrote before it exited has been read (it is in
-        ``stdout_tail`` and the buffer the reads take from).
-
-        Args:
-            timeout: Seconds to wait (None: until it exits).
-
-        Returns:
-            The exit code (``-N`` for signal N).
-
-        Raises:
-            subprocess.TimeoutExpired: If it is still running after ``timeout`` (as
-                ``Popen.wait``); the child keeps running.
-            ValidationError: If ``timeout`` is not a number of seconds.
-            StateError: If called from procfound's portal thread, or in a process forked
-                after the launch (``FORKED_PROCESS``).
-        """
-        seconds = check_timeout(timeout)
-        self._check_not_forked()
-        # The owner's exit event, not a peek at the status: it is set once the output the child
-        # left in its pipes has been read too, so stdout_tail is complete when wait() returns.
-        if self._owner.exited.is_set():
-            code = self.returncode
-        else:
-            code = call_in_portal(self._owner.wait_exit, seconds)
-        if code is None:
-            raise subprocess.TimeoutExpired(self.args, cast(float, timeout))
-        return code
-
-    def send_signal(self, sig: int) -> None:
-        """Send ``sig`` to the child (nothing once it has exited and been reaped).
-
-        Raises:
-            ValidationError: If ``sig`` is not a signal.
-            StateError: In a process forked after the launch (``FORKED_PROCESS``).
-        """
-        number = parse_signal(sig, "sig")
-        self._check_not_forked()
-        if in_portal_thread():
-            submit(self._owner.send_signal, number)  # a job of its own: no nested wait
-        else:
-            call_in_portal(self._owner.send_signal, number)
-
-    def _check_not_forked(self) -> None:
-        if self._owner.pid_of_creator != os.getpid():
-            raise StateError(
-                "this process was launched before os.fork(); it belongs to the parent process, "
-                "which alone can wait for it or signal it",
-                code="FORKED_PROCESS",
-            )
-
-    def terminate(self) -> None:
-        """Send SIGTERM to the child."""
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        """Send SIGKILL to the child."""
-        self.send_signal(signal.SIGKILL)
-
-
-class ManagedProcess:
+class ManagedProcess(Talking):
     """A long-running child: launch it, read its output, shut it down gracefully.
 
     The reason it exists: a host starts a plugin or helper server, waits for its handshake line
@@ -793,6 +71,9 @@ class ManagedProcess:
     procfound's portal) reads its stdout into one buffer and answers them from it: mixing them,
     a read that times out, or a read racing :meth:`terminate_gracefully` loses no byte. Unread
     output is kept up to 4 MiB; past that the child waits on its pipe until something is read.
+
+    **Talking:** with ``stdin=subprocess.PIPE`` (or ``pty=True``, a terminal of ``pty_size``),
+    :meth:`write`, :meth:`expect`, :meth:`close_stdin` and :meth:`resize`, and their async forms.
 
     **stderr:** with ``stderr_relay=True`` (the default) the child's stderr is copied to ours as it
     arrives; otherwise it is drained (so it can never fill up and block the child) and its last
@@ -855,17 +136,17 @@ class ManagedProcess:
             text=bool(text_mode) or bool(kwargs.get("universal_newlines")),
             kill_on_parent_death=kill_on_parent_death,
         )
-        if self._call.target("stdin") is Stdio.PIPE:
-            raise ValidationError(
-                "ManagedProcess cannot write to the child's stdin: pass a file, an fd or "
-                "subprocess.DEVNULL as stdin, or use run(..., input=...)",
-                code="INVALID_ARGUMENT",
-            )
         options = self._call.options
         if options.ok_codes != frozenset({0}):
             raise ValidationError(
                 "ok_codes says which exit codes check=True accepts in run() and the streams; "
                 "a ManagedProcess has no check (read its returncode)",
+                code="INVALID_ARGUMENT",
+            )
+        if options.pty and not capture_output:
+            raise ValidationError(
+                "pty=True makes the terminal the child's stdout, which procfound reads for the "
+                "reads and expect(): drop capture_output=False (print_output=True shows it)",
                 code="INVALID_ARGUMENT",
             )
         if options.idle_timeout is not None and not capture_output:
@@ -889,7 +170,7 @@ class ManagedProcess:
         self.kwargs = kwargs
         self._options = self._call.options
         self._started = False
-        self._owner: _Owner | None = None
+        self._owner: ChildOwner | None = None
         self._handle: ProcessHandle | None = None
 
     def __repr__(self) -> str:
@@ -925,9 +206,10 @@ class ManagedProcess:
         """The launched child as the seed's ``Popen`` showed it (None before :meth:`launch`).
 
         A :class:`ProcessHandle`: ``pid``, ``returncode``, ``poll()``, ``wait()``,
-        ``send_signal()``, ``terminate()`` and ``kill()``. Its pipes are not exposed: the
-        child's output belongs to this object's reads. It stays after :meth:`cleanup` (the
-        seed set it to None), so the exit code can still be read.
+        ``send_signal()``, ``terminate()`` and ``kill()``, and with ``stdin=PIPE`` a ``stdin``
+        file that writes as :meth:`write` does. Its output pipes are not exposed: the child's
+        output belongs to this object's reads. It stays after :meth:`cleanup` (the seed set it
+        to None), so the exit code can still be read.
         """
         return self._handle
 
@@ -961,14 +243,14 @@ class ManagedProcess:
     @property
     def stderr_tail(self) -> str:
         """The last 64 KiB of stderr (also when it is relayed)."""
-        return self._owner_text(_Owner.stderr_text)
+        return self._owner_text(ChildOwner.stderr_text)
 
     @property
     def stdout_tail(self) -> str:
         """The last 64 KiB of stdout read from the child, whether or not a read consumed it."""
-        return self._owner_text(_Owner.stdout_text)
+        return self._owner_text(ChildOwner.stdout_text)
 
-    def _owner_text(self, text: Callable[[_Owner], str]) -> str:
+    def _owner_text(self, text: Callable[[ChildOwner], str]) -> str:
         owner = self._owner
         if owner is None:
             return ""
@@ -1010,27 +292,30 @@ class ManagedProcess:
         call = self._call
         piped = Stdio.PIPE if self.capture_output else Stdio.INHERIT
         request = call.request(stdin=Stdio.DEVNULL, stdout=piped, stderr=piped)
-        owner = _Owner(
-            self._options,
+        observer = call.observer(self._stop)
+        owner = ChildOwner(
+            _Wording(self._options, call.shown, command_text(self.command)),
+            encoding=self._options.encoding,
+            decode_errors=self._options.errors,
+            idle_timeout=self._options.idle_timeout,
             capture=request.stdout is Stdio.PIPE,
             relay_stderr=self.stderr_relay,
             # Popen's bufsize=-1 ("default") and 0 both mean our default read size.
             read_size=self.bufsize
             if isinstance(self.bufsize, int) and self.bufsize > 0
-            else _READ_SIZE,
+            else DEFAULT_READ_SIZE,
             universal=call.text,
-            command=call.shown,
+            on_idle=None if observer is None else observer.idled,
         )
-        echo = self._options.print_output
-        stdout: Sink = Echo(owner.stdout) if echo else owner.stdout
-        stderr = owner.stderr_sink
-        if echo and isinstance(stderr, _StderrKeeper):  # relayed stderr is shown already
-            stderr = Echo(stderr)
-        owner.command = call.shown
-        owner.observer = call.observer(self._stop)
+        stdout, stderr = owner.sinks(echo=self._options.print_output)
         try:
             owner.session = ChildSession(
-                request, self._stop, stdout=stdout, stderr=stderr, observer=owner.observer
+                request,
+                self._stop,
+                stdout=stdout,
+                stderr=stderr,
+                observer=observer,
+                keep_stdin=True,
             )
         except SpawnError as exc:
             raise ProcessError(
@@ -1040,8 +325,14 @@ class ManagedProcess:
                 path=exc.filename,
             ) from exc.os_error
         self._owner = owner
-        self._handle = ProcessHandle(owner, command_text(self.command))
-        _live.add(self)
+        terminal = request.terminal is not None
+        talk = open_talk(owner, owner.session.take_stdin(), terminal=terminal)
+        self._conversation = _Conversation(
+            owner, talk, self.command, self._options.encoding, terminal=terminal
+        )
+        stdin = None if talk.writer is None else StdinFile(self._conversation)
+        self._handle = ProcessHandle(owner, command_text(self.command), stdin)
+        track(self)
         try:
             submit(owner.supervise)
         except BaseException:
@@ -1073,14 +364,14 @@ class ManagedProcess:
         try:
             return await acall_in_portal(owner.finish, grace)
         finally:
-            _live.discard(self)
+            untrack(self)
 
     async def acleanup(self) -> None:
         """Close everything; a child still running is stopped first. Safe to call twice."""
         owner = self._owner
         if owner is not None and not owner.finished:
             await acall_in_portal(owner.finish)
-        _live.discard(self)
+        untrack(self)
 
     launch = make_sync(alaunch, "launch")
     terminate_gracefully = make_sync(aterminate_gracefully, "terminate_gracefully")
@@ -1141,7 +432,7 @@ class ManagedProcess:
 
     # -- reading (requests to the owner) ------------------------------------------------------
 
-    def _reader(self) -> _Owner:
+    def _reader(self) -> ChildOwner:
         owner = self._owner
         if owner is None or owner.finished or not owner.capture:
             raise ProcessError(
@@ -1238,20 +529,16 @@ class ManagedProcess:
         seconds = check_timeout(timeout)
         if not parts and not probes:
             return
-        await self._await_probes(probes, seconds, parts)
+        await await_probes(self, probes, seconds, parts)
 
     wait_ready = make_sync(await_ready, "wait_ready")
 
-    async def _await_probes(
-        self, probes: Sequence[Probe], seconds: float | None, parts: list[str] | None = None
-    ) -> list[object]:
-        """Run the readiness wait in the owner; the probes' results (procfound.services.probes)."""
-        owner = self._reader() if parts else self._prober()
-        return await acall_in_portal(
-            owner.wait_ready, parts, probes, seconds, command_text(self.command)
-        )
+    def _disown(self) -> None:
+        """In a forked interpreter: the child is the parent's (procfound.services.registry)."""
+        self._owner = None
+        self._conversation = None
 
-    def _prober(self) -> _Owner:
+    def _prober(self) -> ChildOwner:
         owner = self._owner
         if owner is None or owner.finished:
             raise ProcessError(
@@ -1261,90 +548,39 @@ class ManagedProcess:
         return owner
 
 
-async def _in_owner(text: Callable[[_Owner], str], owner: _Owner) -> str:
+async def _in_owner(text: Callable[[ChildOwner], str], owner: ChildOwner) -> str:
     return text(owner)
 
 
-def _expected_parts(expected_parts: object) -> list[str]:
-    if isinstance(expected_parts, str | bytes) or not isinstance(expected_parts, Sequence):
-        raise ValidationError(
-            "expected_parts must be a list of strings (a bare string would match each of its "
-            f"characters); got {type(expected_parts).__name__}",
-            code="INVALID_ARGUMENT",
-        )
-    parts = list(expected_parts)
-    for part in parts:
-        if not isinstance(part, str):
-            raise ValidationError(
-                f"every expected part must be a str, got {type(part).__name__}",
-                code="INVALID_ARGUMENT",
-            )
-    return parts
-
-
-async def wait_for_process_output(
+async def await_probes(
     process: ManagedProcess,
-    expected_parts: list[str],
-    timeout: float = DEFAULT_PROCESS_WAIT_TIMEOUT,
-    buffer_size: int = 1024,
-) -> str:
-    """Wait until every string in ``expected_parts`` has appeared in the process's stdout.
-
-    Reads stdout until each part occurs somewhere in what was read, in any order, e.g. the parts
-    of a go-plugin handshake ``1|6|tcp|127.0.0.1:4242|grpc``. Works under asyncio and trio; the
-    waiting happens in the child's owner, which keeps reading the child's output meanwhile.
-
-    Args:
-        process: The launched process to read from.
-        expected_parts: Strings that must all appear (an empty list matches at once).
-        timeout: Seconds to wait for them (None: no limit).
-        buffer_size: Bytes per read.
-
-    Returns:
-        The output read while waiting, through the end of the line that completed the match;
-        what came after it stays buffered for :meth:`ManagedProcess.read_line_async`.
+    probes: Sequence[Probe],
+    seconds: float | None,
+    parts: list[str] | None = None,
+) -> list[object]:
+    """Run a readiness wait (the handshake ``parts``, then ``probes``) in ``process``'s owner;
+    the probes' results (see :func:`procfound.services.probes.ready_in_owner`).
 
     Raises:
-        ValidationError: If ``process`` is not a ManagedProcess, ``expected_parts`` is not a list
-            of strings, or ``timeout`` or ``buffer_size`` is not a number.
-        ProcessTimeoutError: If the parts did not all appear in time (it is a ``TimeoutError``);
-            it carries what was read.
-        ProcessError: If the process ended its output (exited) before they appeared.
-
-    Example:
-        >>> import anyio
-        >>> with ManagedProcess(["sh", "-c", "echo '1|6|tcp|x|grpc'; exec sleep 30"]) as p:
-        ...     anyio.run(wait_for_process_output, p, ["tcp", "grpc"])
-        '1|6|tcp|x|grpc\\n'
+        ProcessError: If ``process`` is not running (or, with ``parts``, has no stdout piped).
     """
-    if not isinstance(process, ManagedProcess):
-        raise ValidationError(
-            f"process must be a ManagedProcess, not {type(process).__name__}",
-            code="INVALID_ARGUMENT",
-        )
-    parts = _expected_parts(expected_parts)
-    seconds = check_timeout(timeout)
-    if isinstance(buffer_size, bool) or not isinstance(buffer_size, int):
-        raise ValidationError("buffer_size must be a number of bytes", code="INVALID_ARGUMENT")
-    owner = process._reader()
+    owner = process._reader() if parts else process._prober()
     return await acall_in_portal(
-        owner.wait_for_output, parts, seconds, max(1, buffer_size), command_text(process.command)
+        ready_in_owner, owner, parts, probes, seconds, command_text(process.command)
     )
 
 
-def _stop_all_at_exit() -> None:
-    for process in list(_live):
-        with contextlib.suppress(Exception):
-            process.cleanup()
+def owner_of(process: ManagedProcess) -> ChildOwner:
+    """``process``'s owner, for reading its stdout (ProcessError if it has none)."""
+    return process._reader()
 
 
-def _forget_after_fork() -> None:
-    # The children in the registry are the parent's: a forked child must neither wait on their
-    # owners (they live in the parent's portal thread) nor kill them when it exits.
-    for process in list(_live):
-        process._owner = None
-    _live.clear()
-
-
-register_shutdown_hook(_stop_all_at_exit)
-os.register_at_fork(after_in_child=_forget_after_fork)
+def _grace(timeout: object) -> float:
+    """``terminate_gracefully``'s timeout as a grace period (negative: none; NaN: refused)."""
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout < 0:
+        return 0.0
+    seconds = check_timeout(timeout)
+    if seconds is None or seconds == float("inf"):
+        # Bounded like every kill schedule: the tree is SIGKILLed after the grace, always.
+        raise ValidationError("timeout must be a finite number of seconds", code="INVALID_TIMEOUT")
+    return seconds

@@ -33,7 +33,7 @@ import os
 import socket
 import stat
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, cast, final
+from typing import Final, NamedTuple, Protocol, final
 from urllib.parse import urlsplit
 
 import anyio
@@ -41,7 +41,6 @@ import h11
 from anyio.abc import ByteStream, SocketAttribute
 
 from procfound.bridge.sync import call_in_portal
-from procfound.call.options import check_timeout
 from procfound.engine.listeners import (
     Holder,
     Listener,
@@ -52,6 +51,7 @@ from procfound.engine.listeners import (
     tcp_listeners,
     unix_listeners,
 )
+from procfound.engine.owner import ChildOwner
 from procfound.errors import (
     ProcessError,
     ProcessTimeoutError,
@@ -61,9 +61,6 @@ from procfound.errors import (
     describe_returncode,
     shorten,
 )
-
-if TYPE_CHECKING:
-    from procfound.services.managed import ManagedProcess
 
 __all__ = [
     "HttpProbe",
@@ -76,13 +73,11 @@ __all__ = [
     "check_port",
     "check_probes",
     "probes_for",
+    "ready_in_owner",
     "redact_url",
     "refuse_answered",
     "refuse_answered_sync",
     "refuse_if_answered",
-    "wait_for_http",
-    "wait_for_path",
-    "wait_for_port",
     "wait_until_ready",
 ]
 
@@ -663,6 +658,25 @@ def probes_for(port: object = None, http: object = None, path: object = None) ->
 # -- the wait ---------------------------------------------------------------------------------
 
 
+async def ready_in_owner(
+    owner: ChildOwner,
+    parts: list[str] | None,
+    probes: Sequence[Probe],
+    seconds: float | None,
+    command: str,
+) -> list[object]:
+    """The handshake (``parts``), then every probe, under one deadline; the probes' results.
+
+    Runs in the child's owner (procfound's portal loop). Meanwhile stdout is read past its
+    high-water mark (:meth:`~procfound.engine.owner.ChildOwner.probing`).
+    """
+    deadline = math.inf if seconds is None else anyio.current_time() + seconds
+    with owner.probing():
+        if parts:
+            await owner.wait_for_output(parts, seconds, 1024)
+        return await wait_until_ready(owner, probes, deadline, seconds, command)
+
+
 async def wait_until_ready(
     target: ProbeTarget,
     probes: Sequence[Probe],
@@ -769,7 +783,6 @@ async def refuse_answered(probes: Sequence[Probe], command: str | list[str]) -> 
         )
 
 
-
 class ProbeArguments(NamedTuple):
     """``wait_ready``'s probe arguments, checked (what :func:`check_probes` returns)."""
 
@@ -783,7 +796,9 @@ class ProbeArguments(NamedTuple):
     path: str | None
 
 
-def check_probes(*, port: object = None, http: object = None, path: object = None) -> ProbeArguments:
+def check_probes(
+    *, port: object = None, http: object = None, path: object = None
+) -> ProbeArguments:
     """Check the probe arguments of :meth:`~procfound.ManagedProcess.wait_ready` without waiting.
 
     The same checks ``wait_ready`` makes, so a tool can refuse a bad ``--port`` before anything
@@ -858,6 +873,7 @@ def refuse_answered_sync(
     """The former name of :func:`refuse_if_answered` (kept for imports from before 0.2)."""
     refuse_if_answered(command, port=port, http=http, path=path)
 
+
 async def _cancel_on_exit(target: ProbeTarget, scope: anyio.CancelScope) -> None:
     await target.supervisor_done.wait()
     scope.cancel()
@@ -879,155 +895,3 @@ async def _until_ready(target: ProbeTarget, probe: Probe) -> object:
             await output.wait()
         if output.is_set():
             await anyio.sleep_until(started + _MIN_GAP)
-
-
-# -- the public functions ---------------------------------------------------------------------
-
-
-def _process(process: object) -> ManagedProcess:
-    from procfound.services.managed import ManagedProcess
-
-    if not isinstance(process, ManagedProcess):
-        raise ValidationError(
-            f"process must be a ManagedProcess, not {type(process).__name__}",
-            code="INVALID_ARGUMENT",
-        )
-    return process
-
-
-async def wait_for_port(
-    process: ManagedProcess,
-    port: int,
-    *,
-    host: str = "127.0.0.1",
-    timeout: float = DEFAULT_PROBE_TIMEOUT,
-) -> None:
-    """Wait until the process's service accepts a TCP connection on ``host:port``.
-
-    Each attempt connects and closes the connection at once. After a refused attempt the next
-    one follows after 2% of the time waited so far (1 ms at first, at most 20 ms), or at once
-    when the child writes output (a "listening on" log line). Works under
-    asyncio and trio; the waiting happens in the child's owner, which keeps reading its output
-    meanwhile (also past the 4 MiB of unread stdout it normally buffers: see
-    :class:`ManagedProcess`), so a chatty service never blocks on a full pipe.
-
-    Ready means the service's own tree answers: on Linux, once a connection succeeds, the
-    listening socket's holder is looked up, and a process outside the tree (another server on
-    that port) ends the wait at once with an error naming it. Where that cannot be told (another
-    platform, a remote host) any answer counts.
-
-    Args:
-        process: The launched process that will listen.
-        port: The TCP port, 1 to 65535.
-        host: The address to connect to: an IPv4 or IPv6 address (``"::1"``) or a host name.
-        timeout: Seconds to wait (None: no limit).
-
-    Raises:
-        ValidationError: If ``port``, ``host`` or ``timeout`` is not acceptable.
-        ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and the last 64 KiB of its stdout and stderr; if a process outside
-            its tree answers (code ``PROBE_ANSWERED_BY_OTHER``), naming it; or if it was not
-            launched or is already stopped.
-        ProcessTimeoutError: If no connection succeeded in time (a ``TimeoutError``; code
-            ``PROCESS_WAIT_TIMEOUT``), with the same output tails and the last connect error.
-
-    Example:
-        >>> import anyio, sys
-        >>> from procfound import ManagedProcess
-        >>> code = "import socket, time; s = socket.create_server(('127.0.0.1', 0)); "
-        >>> code += "print(s.getsockname()[1], flush=True); time.sleep(30)"
-        >>> with ManagedProcess([sys.executable, "-c", code]) as server:
-        ...     port = int(anyio.run(server.read_line_async))
-        ...     anyio.run(wait_for_port, server, port)
-    """
-    probe = port_probe(port, host)
-    seconds = check_timeout(timeout)
-    await _process(process)._await_probes([probe], seconds)
-
-
-async def wait_for_http(
-    process: ManagedProcess,
-    url: str,
-    *,
-    timeout: float = DEFAULT_PROBE_TIMEOUT,
-    status: int | Collection[int] | None = None,
-) -> int:
-    """Wait until a GET of ``url`` is answered with an accepted status; return that status.
-
-    Each attempt connects, sends ``GET`` (HTTP/1.1, ``Connection: close``), reads the status
-    line and the rest of the answer (up to 1 MiB, 1 s), and closes. Refused connections,
-    closed connections, answers that are not HTTP and other statuses are retried, with the
-    same pacing and fail-fast as :func:`wait_for_port`. An IPv6 host is written in brackets:
-    ``http://[::1]:8080/``.
-
-    Args:
-        process: The launched process that serves the URL.
-        url: An ``http://`` URL (https is not supported: probe a TLS port with
-            :func:`wait_for_port`).
-        timeout: Seconds to wait (None: no limit).
-        status: The accepted status code, or a collection of them; None accepts any 2xx or 3xx.
-
-    Returns:
-        The status code of the answer that was accepted.
-
-    Raises:
-        ValidationError: If ``url``, ``status`` or ``timeout`` is not acceptable.
-        ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and output tails; if a process outside its tree answers (code
-            ``PROBE_ANSWERED_BY_OTHER``); or if it was not launched or is already stopped.
-        ProcessTimeoutError: If no accepted answer came in time (a ``TimeoutError``), naming
-            the last status or error.
-
-    Example:
-        >>> import anyio, functools, socket, sys
-        >>> from procfound import ManagedProcess
-        >>> with socket.create_server(("127.0.0.1", 0)) as free:
-        ...     port = free.getsockname()[1]
-        >>> server = [sys.executable, "-m", "http.server", "-b", "127.0.0.1", str(port)]
-        >>> with ManagedProcess(server, stderr_relay=False) as web:
-        ...     probe = functools.partial(wait_for_http, web, f"http://127.0.0.1:{port}/")
-        ...     anyio.run(probe)
-        200
-    """
-    probe = HttpProbe(url, status)
-    seconds = check_timeout(timeout)
-    (result,) = await _process(process)._await_probes([probe], seconds)
-    return cast(int, result)
-
-
-async def wait_for_path(
-    process: ManagedProcess, path: str | os.PathLike[str], *, timeout: float = DEFAULT_PROBE_TIMEOUT
-) -> None:
-    """Wait until ``path`` exists: a pid file, any file or directory, or a unix socket that
-    accepts a connection.
-
-    A relative path is taken relative to the caller's working directory at the call (not the
-    process's ``cwd``). A unix socket must accept a connection, and (on Linux) be held by the
-    process's tree, so a socket left by an earlier run or held by another server is not taken
-    for the service; any other file left over from an earlier run counts as ready: remove it
-    first. Pacing and fail-fast are those of :func:`wait_for_port`.
-
-    Args:
-        process: The launched process that will create the path.
-        path: The path to wait for.
-        timeout: Seconds to wait (None: no limit).
-
-    Raises:
-        ValidationError: If ``path`` is empty, contains NUL, cannot be encoded for the file
-            system or is not a path, or ``timeout`` is not acceptable.
-        ProcessError: If the process exits first (code ``PROCESS_EXITED_EARLY``), at once, with
-            its return code and output tails; if a process outside its tree answers (code
-            ``PROBE_ANSWERED_BY_OTHER``); or if it was not launched or is already stopped.
-        ProcessTimeoutError: If the path did not appear in time (a ``TimeoutError``).
-
-    Example:
-        >>> import anyio, functools, os, tempfile
-        >>> from procfound import ManagedProcess
-        >>> flag = os.path.join(tempfile.mkdtemp(), "ready")
-        >>> with ManagedProcess(["sh", "-c", f"sleep 0.1; touch {flag}; exec sleep 30"]) as p:
-        ...     anyio.run(functools.partial(wait_for_path, p, flag, timeout=5))
-        >>> os.remove(flag)
-    """
-    probe = path_probe(path)
-    seconds = check_timeout(timeout)
-    await _process(process)._await_probes([probe], seconds)
