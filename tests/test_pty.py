@@ -431,7 +431,9 @@ async def test_the_session_resizes_its_terminal_and_keeps_its_input_open() -> No
         assert session.child.terminal
         assert session.child.stdin is not None
         with anyio.fail_after(10):
-            while b"ready" not in out.getvalue():
+            # The whole line: a SIGWINCH that lands inside the child's write of it would cut
+            # the write short, and the handler exits before the rest is written.
+            while b"ready\r\n" not in out.getvalue():
                 await session.step()
             os.write(session.child.stdin, b"typed\n")  # input=None: the terminal's input is open
             session.resize_terminal(30, 100)

@@ -55,11 +55,14 @@ DEFAULT_SIZE: Final = (24, 80)
 HAS_TERMINALS: Final = hasattr(os, "openpty") and sys.platform.startswith(("linux", "darwin"))
 
 _NEWLINES: Final = (b"\n", b"\r")
-# After a read that found data, how long to wait for the next piece before going back to the
-# event loop, and how long one fill may keep the loop at most (a terminal delivers its output
-# a few KiB at a time; each piece is handed over by a kernel worker a moment after a read).
-_MORE_WAIT: Final = 200e-6
-_FILL_BUDGET: Final = 0.002
+# After a full read, how long to wait for the next piece before going back to the event loop,
+# and how long one fill may keep the loop at most (a terminal delivers its output a few KiB at
+# a time; each piece is handed over by a kernel worker a moment after a read, so the wait
+# usually ends at once). Measured on 64 MiB from `head -c` (CPU time of the reading process,
+# the machine loaded): no wait 458 ms, 50 us 343 ms, 1 ms 299 ms, a blocking read loop with no
+# event loop 308 ms.
+_MORE_WAIT: Final = 1e-3
+_FILL_BUDGET: Final = 0.005
 # A read this large found the terminal's buffer (about 4 KiB) full: more is likely on its way.
 # A smaller one (a prompt, a line) is all there is for now: no wait.
 _FULL_READ: Final = 2048
