@@ -390,13 +390,13 @@ def test_a_pipeline_and_an_iterable_input_are_refused(sync_call: SyncCall) -> No
 
 def test_no_terminals_here_is_a_platform_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import procfound.call.options
-    import procfound.engine.spawn
+    import procfound.engine.terminal
 
     monkeypatch.setattr(procfound.call.options, "HAS_TERMINALS", False)
     with pytest.raises(PlatformError, match="pty=True"):
         run(["true"], pty=True)
     # The engine refuses too, for callers that build requests themselves.
-    monkeypatch.setattr(procfound.engine.spawn, "HAS_TERMINALS", False)
+    monkeypatch.setattr(procfound.engine.terminal, "HAS_TERMINALS", False)
     from procfound.engine.session import ChildSession
     from procfound.engine.spawn import SpawnRequest
 

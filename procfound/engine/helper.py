@@ -28,13 +28,18 @@ the command's exec (or the helper's exit): every error is the one a direct spawn
 
 Only builtin modules are used (``posix``, ``_signal``): importing ``os`` or ``signal`` would
 cost more than the rest of the helper. ``ctypes`` only when the parent-death signal is asked.
+
+Where nothing else is asked, a ``/bin/sh`` line joins the box and takes the terminal instead
+(``engine/spawn.py``'s ``_sh_join``), for a file that runs natively (:func:`runs_natively`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Final
 
-__all__ = ["HELPER_SOURCE", "helper_argv"]
+__all__ = ["HELPER_SOURCE", "helper_argv", "runs_natively"]
 
 # argv after "-c": report_fd tty cgroup_procs groups gid uid parent signals lc_ctype n paths...
 #   argv...
@@ -171,3 +176,49 @@ def helper_argv(
         *paths,
         *argv,
     ]
+
+
+def runs_natively(path: str, cwd: str, script: bool = True) -> bool:
+    """True if the kernel runs ``path`` as is: an executable native ELF, or (``script``) a
+    ``#!`` script whose interpreter is one."""
+    try:
+        if not os.path.isfile(path) or not os.access(path, os.X_OK):
+            return False
+        if os.statvfs(path).f_flag & os.ST_NOEXEC:
+            return False
+        with open(path, "rb") as file:
+            head = file.read(256)
+    except OSError:
+        return False
+    if head.startswith(b"#!"):
+        if not script:
+            return False
+        name = head[2:].split(b"\n", 1)[0].strip(b" \t").replace(b"\t", b" ").split(b" ", 1)[0]
+        return name.startswith(b"/") and runs_natively(os.fsdecode(name), cwd, script=False)
+    ours = _native_elf()
+    # Magic, class, byte order and version as ours (the OS ABI byte varies), an executable or
+    # shared object (ET_EXEC, ET_DYN, either byte order), and our machine.
+    return (
+        ours is not None
+        and head[:7] == ours[:7]
+        and head[16:18] in (b"\x02\x00", b"\x03\x00", b"\x00\x02", b"\x00\x03")
+        and head[18:20] == ours[18:20]
+    )
+
+
+_native_header: bytes | None = None
+
+
+def _native_elf() -> bytes | None:
+    """The first 20 bytes of our own interpreter's ELF header (class, byte order, machine)."""
+    global _native_header
+    if _native_header is None:
+        try:
+            with open(os.path.realpath(sys.executable), "rb") as file:
+                head = file.read(20)
+        except OSError:
+            return None
+        if not head.startswith(b"\x7fELF"):
+            return None
+        _native_header = head
+    return _native_header

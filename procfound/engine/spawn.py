@@ -43,9 +43,9 @@ from enum import Enum
 from typing import Any, Final, cast
 
 from procfound.engine.contain import CgroupBox, Containment, open_containment
-from procfound.engine.helper import helper_argv
+from procfound.engine.helper import helper_argv, runs_natively
 from procfound.engine.spawn_errors import BEFORE_EXEC, CGROUP_JOIN, SpawnError, spawn_error
-from procfound.engine.terminal import HAS_TERMINALS, open_terminal
+from procfound.engine.terminal import open_child_terminal
 
 __all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn", "spawn_error"]
 
@@ -293,9 +293,13 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
     ours: list[int] = []  # our ends, closed only if the spawn fails
     child_fds = [-1, -1, -1]  # what becomes the child's 0, 1, 2 (-1: ours, inherited)
     parent_fds: list[int | None] = [None, None, None]
-    terminal = None
+    terminal = None  # the path of the child's terminal, with pty=True
     if request.terminal is not None:
-        terminal = _open_terminal(request.terminal, opened, ours, child_fds, parent_fds)
+        master, writer, slave, terminal = open_child_terminal(*request.terminal)
+        opened.append(slave)
+        ours += [master, writer]
+        child_fds[:] = [slave, slave, slave]
+        parent_fds[:] = [writer, master, None]  # (each in the readiness set on its own)
     argv = request.argv
     try:
         request, helper = _command(request, box, terminal)
@@ -359,44 +363,6 @@ def _open_stdio(
             child_fds[target] = child_fds[1] if child_fds[1] >= 0 else 1
         elif isinstance(choice, int):
             child_fds[target] = choice
-
-
-def _open_terminal(
-    size: tuple[int, int],
-    opened: list[int],
-    ours: list[int],
-    child_fds: list[int],
-    parent_fds: list[int | None],
-) -> str:
-    """Open the child's terminal: the slave becomes its 0, 1 and 2; the master our stdout, and a
-    duplicate of it our stdin (each in the readiness set on its own). Returns the slave's path."""
-    if not HAS_TERMINALS:
-        from procfound.errors import PlatformError
-
-        raise PlatformError(
-            f"pty=True needs pseudo-terminals (Linux or macOS), which {sys.platform} lacks here",
-            code="PLATFORM_NOT_SUPPORTED",
-        )
-    try:
-        master, slave = open_terminal(*size)
-        opened.append(slave)
-        ours.append(master)
-        writer = os.dup(master)  # close-on-exec, and non-blocking: the same open file
-        ours.append(writer)
-        name = os.ttyname(slave)
-    except BaseException as exc:
-        for fd in (*opened, *ours):
-            os.close(fd)
-        opened.clear()
-        ours.clear()
-        if isinstance(exc, OSError):  # out of fds, or of pseudo-terminals (kernel.pty.max)
-            raise SpawnError(
-                f"cannot open a pseudo-terminal: {exc.strerror or exc}", errno_=exc.errno
-            ) from exc
-        raise
-    child_fds[:] = [slave, slave, slave]
-    parent_fds[:] = [writer, master, None]
-    return name
 
 
 def _start(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
@@ -477,7 +443,7 @@ def _sh_join(request: SpawnRequest, helper: _Helper) -> list[str] | None:
     for candidate in _executables(request.program, request.env):
         path = os.path.join(cwd, os.fsdecode(candidate))
         if os.path.exists(path):
-            if not _runs_natively(path, cwd):
+            if not runs_natively(path, cwd):
                 return None
             break
     else:
@@ -487,52 +453,6 @@ def _sh_join(request: SpawnRequest, helper: _Helper) -> list[str] | None:
     if helper.join is None:
         return ["/bin/sh", "-c", _SH_TERMINAL, helper.terminal, *request.argv]
     return ["/bin/sh", "-c", _SH_JOIN_TERMINAL, helper.join, helper.terminal, *request.argv]
-
-
-def _runs_natively(path: str, cwd: str, script: bool = True) -> bool:
-    """True if the kernel runs ``path`` as is: an executable native ELF, or (``script``) a
-    ``#!`` script whose interpreter is one."""
-    try:
-        if not os.path.isfile(path) or not os.access(path, os.X_OK):
-            return False
-        if os.statvfs(path).f_flag & os.ST_NOEXEC:
-            return False
-        with open(path, "rb") as file:
-            head = file.read(256)
-    except OSError:
-        return False
-    if head.startswith(b"#!"):
-        if not script:
-            return False
-        name = head[2:].split(b"\n", 1)[0].strip(b" \t").replace(b"\t", b" ").split(b" ", 1)[0]
-        return name.startswith(b"/") and _runs_natively(os.fsdecode(name), cwd, script=False)
-    ours = _native_elf()
-    # Magic, class, byte order and version as ours (the OS ABI byte varies), an executable or
-    # shared object (ET_EXEC, ET_DYN, either byte order), and our machine.
-    return (
-        ours is not None
-        and head[:7] == ours[:7]
-        and head[16:18] in (b"\x02\x00", b"\x03\x00", b"\x00\x02", b"\x00\x03")
-        and head[18:20] == ours[18:20]
-    )
-
-
-_native_header: bytes | None = None
-
-
-def _native_elf() -> bytes | None:
-    """The first 20 bytes of our own interpreter's ELF header (class, byte order, machine)."""
-    global _native_header
-    if _native_header is None:
-        try:
-            with open(os.path.realpath(sys.executable), "rb") as file:
-                head = file.read(20)
-        except OSError:
-            return None
-        if not head.startswith(b"\x7fELF"):
-            return None
-        _native_header = head
-    return _native_header
 
 
 def _read_report(fd: int) -> bytes:

@@ -39,11 +39,14 @@ import sys
 import time
 from typing import Final, Protocol
 
+from procfound.engine.spawn_errors import SpawnError
+
 __all__ = [
     "DEFAULT_SIZE",
     "HAS_TERMINALS",
     "TerminalOutput",
     "end_of_input",
+    "open_child_terminal",
     "open_terminal",
     "set_size",
 ]
@@ -96,6 +99,40 @@ def open_terminal(rows: int, cols: int) -> tuple[int, int]:
         os.close(slave)
         raise
     return master, slave
+
+
+def open_child_terminal(rows: int, cols: int) -> tuple[int, int, int, str]:
+    """The terminal a spawn gives a child: ``(master, writer, slave, slave's path)``.
+
+    The slave becomes the child's 0, 1 and 2; the master is read (the child's output) and
+    ``writer``, a duplicate of it, written (its input), each in the readiness set on its own.
+
+    Raises:
+        PlatformError: No pseudo-terminals here.
+        SpawnError: None could be opened (out of fds, or of terminals: ``kernel.pty.max``).
+    """
+    if not HAS_TERMINALS:
+        from procfound.errors import PlatformError
+
+        raise PlatformError(
+            f"pty=True needs pseudo-terminals (Linux or macOS), which {sys.platform} lacks here",
+            code="PLATFORM_NOT_SUPPORTED",
+        )
+    opened: list[int] = []
+    try:
+        master, slave = open_terminal(rows, cols)
+        opened += [master, slave]
+        writer = os.dup(master)  # close-on-exec, and non-blocking: the same open file
+        opened.append(writer)
+        return master, writer, slave, os.ttyname(slave)
+    except BaseException as exc:
+        for fd in opened:
+            os.close(fd)
+        if isinstance(exc, OSError):
+            raise SpawnError(
+                f"cannot open a pseudo-terminal: {exc.strerror or exc}", errno_=exc.errno
+            ) from exc
+        raise
 
 
 def set_size(fd: int, rows: int, cols: int) -> None:
