@@ -27,6 +27,7 @@ from benchmarks import (
     portal_ab,
     probes,
     streaming,
+    terminal,
 )
 from benchmarks.harness import (
     Workload,
@@ -51,6 +52,13 @@ WORKLOADS: Final[dict[str, Callable[[bool], Workload]]] = {
     "observing-cost": observing.cost_workload,
     "pipeline": pipeline.workload,
     "pipeline-stream": pipeline.stream_workload,
+    "terminal-spawn": terminal.workload,
+    "terminal-capture": terminal.capture_workload,
+    "terminal-talk": terminal.talk_workload,
+}
+# Names that stand for several workloads in --only.
+GROUPS: Final[dict[str, list[str]]] = {
+    "terminal": ["terminal-spawn", "terminal-capture", "terminal-talk"],
 }
 DEFAULT_JSON: Final = Path(__file__).parent / "results.json"
 
@@ -63,7 +71,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, whole run < 60 s")
     parser.add_argument(
-        "--only", metavar="NAME[,NAME]", help=f"workloads to run, of: {', '.join(WORKLOADS)}"
+        "--only",
+        metavar="NAME[,NAME]",
+        help=f"workloads to run, of: {', '.join([*WORKLOADS, *GROUPS])}",
     )
     parser.add_argument("--rounds", type=int, help="measured rounds (default 5 quick, 7 full)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first (1)")
@@ -76,6 +86,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="PATH")
     args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(WORKLOADS)
+    names = [each for name in names for each in GROUPS.get(name, [name])]
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")

@@ -6,6 +6,7 @@ The public names, compatible with ``provide.foundation.process``.
 from procfound.call.observe import Line
 from procfound.call.options import IgnoredArgumentWarning
 from procfound.call.stop import StopPolicy, stop_policy
+from procfound.engine.expect import ExpectMatch
 from procfound.errors import (
     DecodeError,
     PlatformError,
@@ -52,6 +53,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CompletedProcess",
     "DecodeError",
+    "ExpectMatch",
     "IgnoredArgumentWarning",
     "Line",
     "ManagedProcess",

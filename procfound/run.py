@@ -105,6 +105,16 @@ async def async_run(
             named without ``/`` is looked up in our PATH when ``env`` has none) and
             ``ok_codes`` (any iterable of ints: the exit codes ``check`` accepts, e.g.
             ``(0, 1)`` for grep).
+            ``pty=True`` runs the command on a new pseudo-terminal (Linux, macOS; elsewhere
+            :class:`~procfound.PlatformError`): in a session of its own whose controlling
+            terminal it is, as its stdin, stdout and stderr, echo off. What it writes is
+            ``stdout`` (stderr merged into it, as on a terminal; ``stderr`` is ``''``; bytes
+            with ``text=False`` come as the terminal gives them, ``\n`` as ``\r\n``);
+            ``input`` is written and followed by the terminal's end of file (``^D``), which
+            is also all the child reads without ``input``; with ``capture_output=False`` the
+            output is shown on our stdout as it comes. ``pty_size=(rows, columns)`` sets the
+            terminal's size (default ``(24, 80)``). Cannot be combined with ``stdin``/
+            ``stdout``/``stderr``, ``foreground``, ``process_group`` or a pipeline.
 
     Returns:
         CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd``,
@@ -153,25 +163,29 @@ async def async_run(
     request = call.request(
         stdin=Stdio.DEVNULL if call.input is None else Stdio.PIPE, stdout=piped, stderr=piped
     )
-    check_idle(call, capture_output)
+    terminal = call.options.pty
+    check_idle(call, capture_output or terminal)
     out, err = OutputBuffer(cap), OutputBuffer(cap)
     echo = call.options.print_output
     policy = call.stop_policy()
     observer = call.observer(policy)
-    shown_out: Feedable = out
+    seen = out  # what reads the output (idle_timeout watches it)
+    if terminal and not capture_output:  # the terminal's output is shown as it comes, not kept
+        echo, seen = True, OutputBuffer(0)
+    shown_out: Feedable = seen
     shown_err: Feedable = err
     if observer is not None and observer.verbose == "full":  # each line on stderr, tagged
-        shown_out, shown_err = LineTee(out, "stdout"), LineTee(err, "stderr")
+        shown_out, shown_err = LineTee(shown_out, "stdout"), LineTee(err, "stderr")
     session = start_child(
         request,
         policy,
         lambda exc: ASYNC_RUN.spawn_failed(call.shown, exc),
         stdout=Echo(shown_out) if echo else shown_out,
         stderr=Echo(shown_err) if echo else shown_err,
-        input=call.input,
+        input=call.session_input,
         observer=observer,
     )
-    ending = await run_to_end(session, call, ASYNC_RUN, (out, err), observer)
+    ending = await run_to_end(session, call, ASYNC_RUN, (seen, err), observer)
 
     assert session.returncode is not None  # finish() reaped it, or raised
     failed: Undecodable | None = None

@@ -185,8 +185,10 @@ _ARGS: Final = """    Args:
             while the output is read (as :func:`~procfound.async_run` takes it).
         **kwargs: ``encoding`` and ``errors`` for decoding, and the other keyword controls
             of :func:`async_run` (``print_output`` echoes the output while it is streamed,
-            ``idle_timeout`` stops a child that writes nothing for that long); ``stdout`` can
-            only be the pipe that is streamed.
+            ``idle_timeout`` stops a child that writes nothing for that long, ``pty=True``
+            and ``pty_size`` run it on a terminal whose output is the lines, stderr merged,
+            and ``tagged`` lines all ``"stdout"``); ``stdout`` can only be the pipe that is
+            streamed.
 """
 _RAISES: Final = """    Raises:
         ValidationError: If the arguments are wrong (for example a string command).

@@ -38,6 +38,7 @@ IN_PROCESS = [
     "procfound.call.observe",
     "procfound.pipes",
     "procfound.services.managed",
+    "procfound.services.talking",
     "procfound.services.probes",
     "procfound.services.handle",
     "procfound.services.waits",
@@ -48,6 +49,7 @@ IN_PROCESS = [
     "procfound.call.checks",
     "procfound.call.stop",
     "procfound.engine.kill",
+    "procfound.engine.expect",
     "procfound.usage",
     "procfound.exit",  # the exit helpers raise SystemExit, which doctest catches
 ]

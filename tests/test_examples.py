@@ -101,6 +101,20 @@ def test_http_service_is_started_probed_used_and_stopped() -> None:
     assert wait_gone(int(started.group(1)), timeout=2)
 
 
+def test_talk_to_python_drives_a_repl_on_a_terminal_from_sync_asyncio_and_trio() -> None:
+    out = run_example("talk_to_python.py").stdout
+    assert "sync:    6 * 7 -> 42" in out
+    assert "sync:    2 ** 100 -> 1267650600228229401496703205376" in out
+    # pty_size and resize() reached the REPL's terminal.
+    assert "sync:    terminal os.terminal_size(columns=100, lines=30)" in out
+    assert "sync:    resized os.terminal_size(columns=132, lines=40)" in out
+    # close_stdin() is Ctrl-D at the prompt: the REPL exits by itself, with 0.
+    assert "sync:    python exited with 0" in out
+    for backend in ("asyncio", "trio"):
+        assert f"{backend + ':':8} sum(range(101)) -> 5050" in out
+        assert f"{backend + ':':8} 1 / 0 -> pattern 0: ZeroDivisionError" in out
+
+
 def test_every_example_is_run_by_a_test() -> None:
     tested = {
         "http_service.py",
@@ -108,6 +122,7 @@ def test_every_example_is_run_by_a_test() -> None:
         "plugin_host_trio.py",
         "build_script.py",
         "supervisor.py",
+        "talk_to_python.py",
         "greeter_plugin.py",  # the plugin the hosts launch
     }
     assert {path.name for path in EXAMPLES.glob("*.py")} == tested

@@ -135,9 +135,13 @@ async def test_shell_true_runs_the_first_element_as_a_script() -> None:
         assert await proc.read_line_async(timeout=10) == "name arg"
 
 
-def test_stdin_pipe_is_refused() -> None:
-    with pytest.raises(ValidationError, match="stdin"):
-        ManagedProcess(["cat"], stdin=subprocess.PIPE)
+def test_stdin_pipe_is_accepted_and_process_stdin_writes_to_it() -> None:
+    # Refused before issue 26; now the seed's `proc.process.stdin.write(...)` works again.
+    with ManagedProcess(["cat"], stdin=subprocess.PIPE) as proc:
+        assert proc.process is not None
+        assert proc.process.stdin is not None
+        proc.process.stdin.write(b"fed\n")
+        assert proc.expect("\n").before == "fed"
 
 
 @pytest.mark.anyio

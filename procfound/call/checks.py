@@ -13,7 +13,7 @@ import math
 import numbers
 import os
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any, Final, TypeVar, cast
 
 from procfound.call.stop import parse_contain, parse_grace, parse_signal
@@ -328,6 +328,16 @@ def _ok_codes(value: object, name: str) -> frozenset[int]:
     return codes
 
 
+def _pty_size(value: object, name: str) -> tuple[int, int]:
+    """``pty_size``: (rows, columns), each from 1 to 65535 (the kernel keeps them as shorts)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValidationError(
+            f"{name} must be (rows, columns), such as (24, 80), not {shorten(repr(value))}",
+            code="INVALID_ARGUMENT",
+        )
+    return _int(value[0], f"{name} rows", 1, 65535), _int(value[1], f"{name} columns", 1, 65535)
+
+
 CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "encoding": _encoding,
     "errors": _errors,
@@ -359,6 +369,8 @@ CHECKS: Final[dict[str, Callable[[Any, str], Any]]] = {
     "idle_timeout": lambda value, name: check_timeout(value, name),
     "inherit_env": _bool,
     "ok_codes": lambda value, name: _ok_codes(value, name),
+    "pty": _bool,
+    "pty_size": lambda value, name: _pty_size(value, name),
 }
 
 

@@ -296,7 +296,7 @@ class ChunkPump:
             lambda exc: ASYNC_STREAM.spawn_failed(invocation.shown, exc),
             stdout=Echo(sinks[0]) if echo else sinks[0],
             stderr=Echo(sinks[1]) if echo else sinks[1],
-            input=invocation.input,
+            input=invocation.session_input,
             observer=observer,
         )
         self._started(call, invocation)

@@ -111,6 +111,12 @@ class Invocation:
                 "stdin and input cannot both be given (input is written to a pipe on stdin)",
                 code="INVALID_ARGUMENT",
             )
+        if streamed is not None and options.pty:
+            raise ValidationError(
+                "pty=True writes input= (bytes or str) and then the terminal's end of file; "
+                "an iterable input cannot be written to a terminal yet: join it first",
+                code="INVALID_ARGUMENT",
+            )
         if data is not None or streamed is not None:
             options = replace(options, stdin=UNSET)
         return cls(
@@ -173,6 +179,14 @@ class Invocation:
             env=cast("Mapping[str, str] | None", self.env),
         )
 
+    @property
+    def session_input(self) -> bytes | None:
+        """What the session writes to the child: ``input``, or for a terminal without one its
+        end of file (a child reading a terminal would otherwise wait, where /dev/null ends)."""
+        if self.input is None and self.options.pty:
+            return b""
+        return self.input
+
     def request(
         self,
         *,
@@ -183,6 +197,7 @@ class Invocation:
         """The engine request; ``stdin``/``stdout``/``stderr`` apply where the caller chose none.
 
         A file object given as a target is turned into its fd here, just before the spawn.
+        With ``pty=True`` the terminal is all three (and the session's).
         """
         options = self.options
         if options.foreground and stdin is Stdio.DEVNULL:
@@ -225,6 +240,7 @@ class Invocation:
             umask=options.umask,
             restore_signals=options.restore_signals,
             pipesize=options.pipesize,
+            terminal=options.pty_size if options.pty else None,
         )
 
 

@@ -37,7 +37,8 @@ from procfound.call.checks import (
 from procfound.call.stop import StopPolicy, resolve_contain
 from procfound.engine.kill import DEFAULT_GRACE
 from procfound.engine.spawn import Stdio
-from procfound.errors import ValidationError
+from procfound.engine.terminal import DEFAULT_SIZE, HAS_TERMINALS
+from procfound.errors import PlatformError, ValidationError
 
 __all__ = [
     "MAX_BUFSIZE",
@@ -106,7 +107,8 @@ class RunOptions:
     ``universal_newlines`` (None: not passed). ``process_title`` is the child's ``argv[0]``
     (what ``ps`` shows); ``print_output`` echoes the output to our ``sys.stdout`` as it arrives.
     ``idle_timeout`` stops the tree once neither stdout nor stderr produced a byte for that many
-    seconds (None: no limit).
+    seconds (None: no limit). ``pty=True`` runs the child on a new pseudo-terminal of
+    ``pty_size`` (rows, columns), its stdout and stderr merged (``engine/terminal.py``).
     """
 
     encoding: str = "utf-8"
@@ -139,6 +141,8 @@ class RunOptions:
     idle_timeout: float | None = None
     inherit_env: bool = True  # False: the child's environment is exactly env
     ok_codes: frozenset[int] = frozenset({0})  # the exit codes check=True accepts
+    pty: bool = False  # a pseudo-terminal as stdin, stdout, stderr and controlling terminal
+    pty_size: tuple[int, int] = DEFAULT_SIZE  # its (rows, columns)
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any], where: str = "this call") -> RunOptions:
@@ -218,11 +222,37 @@ def _check_combinations(options: RunOptions) -> None:
             "choose another",
             code="INVALID_ARGUMENT",
         )
+    if options.pty:
+        _check_pty(options)
     for name in ("stdin", "stdout"):
         if getattr(options, name) is Stdio.STDOUT:
             raise ValidationError(
                 f"{name}=subprocess.STDOUT is only meaningful for stderr", code="INVALID_ARGUMENT"
             )
+
+
+def _check_pty(options: RunOptions) -> None:
+    if not HAS_TERMINALS:
+        raise PlatformError(
+            f"pty=True needs pseudo-terminals (Linux or macOS); {sys.platform} has none here",
+            code="PLATFORM_NOT_SUPPORTED",
+        )
+    for name in ("stdin", "stdout", "stderr"):
+        if getattr(options, name) is not UNSET:
+            raise ValidationError(
+                f"pty=True makes the terminal the child's stdin, stdout and stderr; {name}= "
+                "cannot send it elsewhere (drop one of them)",
+                code="INVALID_ARGUMENT",
+            )
+    chosen = "foreground" if options.foreground else None
+    if options.process_group is not None:
+        chosen = "process_group"
+    if chosen:
+        raise ValidationError(
+            f"pty=True starts the child in a session of its own (its terminal's); {chosen}= "
+            "cannot keep it in another group",
+            code="INVALID_ARGUMENT",
+        )
 
 
 class IgnoredArgumentWarning(UserWarning):

@@ -52,6 +52,7 @@ _PER_STAGE: Final = {
     "start_new_session": "each stage leads a process group of its own",
     "foreground": "a pipeline's stages run in groups of their own",
     "pass_fds": "pass_fds would reach every stage",
+    "pty": "a terminal belongs to one command",
 }
 
 

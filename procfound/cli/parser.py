@@ -132,7 +132,7 @@ def build_grammar() -> Grammar:
         help="run a command, show its output live, exit with its code",
         usage=(
             "procfound run [-h] [--timeout S] [--idle-timeout S] [--cwd DIR] [--env K=V] [--json] "
-            "[--tag] [--timestamps] [--foreground] [--contain LEVEL] [--stop-signal SIG] "
+            "[--tag] [--timestamps] [--foreground] [--pty] [--contain LEVEL] [--stop-signal SIG] "
             "[--kill-grace S] [--no-pipe] [--] CMD [ARGS...] [--pipe CMD [ARGS...]]..."
         ),
         description=(
@@ -177,6 +177,15 @@ def build_grammar() -> Grammar:
             help=(
                 "let the command use the terminal (stdin, job control); only it is killed on "
                 "timeout"
+            ),
+        ),
+        run_parser.add_argument(
+            "--pty",
+            action="store_true",
+            help=(
+                "run the command on a pseudo-terminal of its own (the size of ours when stdout "
+                "is one): it writes as to a terminal (colours, line buffering), its output "
+                "shown as it comes, byte for byte; its input ends at once"
             ),
         ),
         run_parser.add_argument(

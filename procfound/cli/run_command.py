@@ -1,7 +1,8 @@
 """``procfound run``: run a command or a ``--pipe`` pipeline and exit with its code.
 
 It owns the choice of the library call for the options given (``stream`` to show lines as
-they come, ``run`` for ``--json`` and ``--foreground``, a tagged ``stream`` for ``--json
+they come, ``run`` for ``--json``, ``--foreground`` and ``--pty`` (whose output is passed
+through as it comes, byte for byte), a tagged ``stream`` for ``--json
 --tag``), the pipeline syntax (``--pipe``, ``---pipe``), and ``--tag``/``--timestamps``'
 line prefixes. A stop signal raises in the library's sync call, which stops the tree before
 the exception goes on to ``main()``.
@@ -10,6 +11,7 @@ the exception goes on to ``main()``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any, Final
@@ -50,6 +52,13 @@ def _pipeline_stages(words: list[str]) -> list[list[str]]:
 
 def _run_pipeline(stages: list[list[str]], args: argparse.Namespace) -> int:
     """``procfound run CMD1 --pipe CMD2 ...``: the stages' output comes through as it is."""
+    if args.pty:
+        print(
+            "procfound run: --pty gives one command a terminal; a pipeline's stages cannot "
+            "share it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if any(not stage for stage in stages):
         print(
             "procfound run: an empty command next to --pipe (CMD1 --pipe CMD2 ...; write "
@@ -84,6 +93,7 @@ def _run_to_end(
             capture_output=args.json,
             check=False,
             foreground=args.foreground,
+            **_terminal_keywords(args),
             **_call_keywords(args, env),
         )
     except ProcessTimeoutError as exc:
@@ -128,8 +138,18 @@ def run_command(args: argparse.Namespace, signals: StopSignals) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if args.pty and (tagged or args.foreground):
+        print(
+            "procfound run: --pty shows the terminal's output as it comes, byte for byte, and "
+            "gives the command a terminal of its own: --tag, --timestamps and --foreground "
+            "cannot apply",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if args.json and args.tag:
         return _json_tagged_command(cmd, args, env)
+    if args.pty:
+        return _run_to_end(cmd, args, env)
     if not args.json and not args.foreground:
         return _stream_command(cmd, args, env)
     return _run_to_end(cmd, args, env)
@@ -139,6 +159,19 @@ def _call_keywords(args: argparse.Namespace, env: dict[str, str] | None) -> dict
     """The keywords every call of ``run`` passes to the library: where, how long, how to stop."""
     observing = {} if args.idle_timeout is None else {"idle_timeout": args.idle_timeout}
     return {"cwd": args.cwd, "env": env, "timeout": args.timeout, **observing, **containment(args)}
+
+
+def _terminal_keywords(args: argparse.Namespace) -> dict[str, Any]:
+    """``--pty``: a terminal the size of ours when our stdout is one (else 24x80)."""
+    if not args.pty:
+        return {}
+    try:
+        columns, lines = os.get_terminal_size(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a terminal, or no fileno (captured)
+        return {"pty": True}
+    if lines < 1 or columns < 1:  # a terminal that does not know its size
+        return {"pty": True}
+    return {"pty": True, "pty_size": (min(lines, 65535), min(columns, 65535))}
 
 
 def _line_prefix(line: Line, args: argparse.Namespace) -> str:

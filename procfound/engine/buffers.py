@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import mmap
@@ -307,5 +308,9 @@ class InputFeeder:
             except BlockingIOError:
                 return False
             except BrokenPipeError:
+                return True
+            except OSError as exc:  # a terminal whose child has let go of it: EIO
+                if exc.errno != errno.EIO:
+                    raise
                 return True
         return True

@@ -4,8 +4,12 @@ Two requests need code to run in the child after ``fork`` and before the command
 (the child must be in it before the command can fork) and ``kill_on_parent_death``
 (``PR_SET_PDEATHSIG``). ``fork_exec`` cannot do either, and Python code between fork and exec
 (``preexec_fn``) is not safe in a process with threads. So the child execs this helper
-(``sys.executable -I -S -c HELPER_SOURCE ...``), which in this order:
+(``sys.executable -I -S -c HELPER_SOURCE ...``). A third, ``pty=True``, needs the child's
+terminal made its controlling terminal (``TIOCSCTTY``) after the spawn's ``setsid``. The helper,
+in this order:
 
+0. takes its terminal (the slave on its fd 0) as its controlling terminal (``login_tty``), so
+   ``/dev/tty`` opens, the terminal's signals (SIGWINCH, SIGINT from ``^C``) reach its group;
 1. joins the box: writes ``0`` (itself) into the box's ``cgroup.procs``, still with the
    privileges it was started with (so ``user=`` cannot stop it from writing a root-owned file);
 2. drops privileges as ``fork_exec`` would (``setgroups``, ``setregid``, ``setreuid``): the
@@ -24,18 +28,25 @@ the command's exec (or the helper's exit): every error is the one a direct spawn
 
 Only builtin modules are used (``posix``, ``_signal``): importing ``os`` or ``signal`` would
 cost more than the rest of the helper. ``ctypes`` only when the parent-death signal is asked.
+
+Where nothing else is asked, a ``/bin/sh`` line joins the box and takes the terminal instead
+(``engine/spawn.py``'s ``_sh_join``), for a file that runs natively (:func:`runs_natively`).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Final
 
-__all__ = ["HELPER_SOURCE", "helper_argv"]
+__all__ = ["HELPER_SOURCE", "helper_argv", "runs_natively"]
 
-# argv after "-c": report_fd cgroup_procs groups gid uid parent signals lc_ctype n paths... argv...
-#   cgroup_procs "" for none; groups/gid/uid "-" to keep ("" groups: setgroups([]));
-#   parent "0" for no parent-death signal; signals: numbers set back to SIG_DFL, comma separated;
-#   lc_ctype "-" if the environment had none, else "=" + its value; n: how many paths follow.
+# argv after "-c": report_fd tty cgroup_procs groups gid uid parent signals lc_ctype n paths...
+#   argv...
+#   tty: the terminal's path ("" for none); cgroup_procs "" for none; groups/gid/uid "-" to
+#   keep ("" groups: setgroups([])); parent "0" for no parent-death signal; signals: numbers
+#   set back to SIG_DFL, comma separated; lc_ctype "-" if the environment had none, else "=" +
+#   its value; n: how many paths follow.
 HELPER_SOURCE: Final = """\
 import posix, sys, _signal
 a = sys.argv
@@ -46,7 +57,18 @@ def fail(report):
         posix.write(w, report)
     finally:
         posix._exit(255)
+def take_terminal(tty):
+    try:
+        if hasattr(posix, "login_tty"):
+            posix.login_tty(0)
+        else:  # opened without O_NOCTTY by a session leader without one: it becomes its own
+            posix.close(posix.open(tty, posix.O_RDWR))
+    except OSError as e:
+        fail(b"OSError:0:cannot make the terminal its controlling terminal (errno %d)" % e.errno)
 def main():
+    tty = a.pop(2)  # the rest of the arguments keep their places
+    if tty:
+        take_terminal(tty)
     if a[2]:
         try:
             f = posix.open(a[2], posix.O_WRONLY | posix.O_CLOEXEC)
@@ -104,6 +126,7 @@ def helper_argv(
     python: str,
     report_fd: int,
     *,
+    terminal: str | None = None,
     join: str | None,
     groups: tuple[int, ...] | None,
     gid: int | None,
@@ -119,6 +142,8 @@ def helper_argv(
     Args:
         python: The interpreter (``sys.executable``).
         report_fd: The write end of the report pipe, inherited by the child (pass_fds).
+        terminal: The path of the child's terminal (its fd 0), to take as its controlling
+            terminal; None for none.
         join: The box's ``cgroup.procs``, or None.
         groups: Supplementary groups to set, or None to keep them.
         gid: Group to switch to, or None.
@@ -139,6 +164,7 @@ def helper_argv(
         "-c",
         HELPER_SOURCE,
         str(report_fd),
+        terminal or "",
         join or "",
         "-" if groups is None else ",".join(map(str, groups)),
         "-" if gid is None else str(gid),
@@ -150,3 +176,49 @@ def helper_argv(
         *paths,
         *argv,
     ]
+
+
+def runs_natively(path: str, cwd: str, script: bool = True) -> bool:
+    """True if the kernel runs ``path`` as is: an executable native ELF, or (``script``) a
+    ``#!`` script whose interpreter is one."""
+    try:
+        if not os.path.isfile(path) or not os.access(path, os.X_OK):
+            return False
+        if os.statvfs(path).f_flag & os.ST_NOEXEC:
+            return False
+        with open(path, "rb") as file:
+            head = file.read(256)
+    except OSError:
+        return False
+    if head.startswith(b"#!"):
+        if not script:
+            return False
+        name = head[2:].split(b"\n", 1)[0].strip(b" \t").replace(b"\t", b" ").split(b" ", 1)[0]
+        return name.startswith(b"/") and runs_natively(os.fsdecode(name), cwd, script=False)
+    ours = _native_elf()
+    # Magic, class, byte order and version as ours (the OS ABI byte varies), an executable or
+    # shared object (ET_EXEC, ET_DYN, either byte order), and our machine.
+    return (
+        ours is not None
+        and head[:7] == ours[:7]
+        and head[16:18] in (b"\x02\x00", b"\x03\x00", b"\x00\x02", b"\x00\x03")
+        and head[18:20] == ours[18:20]
+    )
+
+
+_native_header: bytes | None = None
+
+
+def _native_elf() -> bytes | None:
+    """The first 20 bytes of our own interpreter's ELF header (class, byte order, machine)."""
+    global _native_header
+    if _native_header is None:
+        try:
+            with open(os.path.realpath(sys.executable), "rb") as file:
+                head = file.read(20)
+        except OSError:
+            return None
+        if not head.startswith(b"\x7fELF"):
+            return None
+        _native_header = head
+    return _native_header

@@ -136,6 +136,9 @@ class ChildOwner:
         self.stopped_gracefully = True
         # Set when idle_timeout stopped the child: (seconds, stdout tail, stderr tail) then.
         self.idled: tuple[float, str, str] | None = None
+        # Called once the child is finished (reaped, its pipes closed): what else holds one of
+        # its fds lets go of it then (the stdin writer: procfound.engine.talk).
+        self.at_finish: list[Callable[[], None]] = []
 
     def sinks(self, echo: bool) -> tuple[Sink, Sink]:
         """The session's stdout and stderr sinks; ``echo`` copies both to our stdout
@@ -511,6 +514,8 @@ class ChildOwner:
             else:
                 self.stopped_gracefully = not session.killed
             finally:
+                for let_go in self.at_finish:
+                    let_go()
                 self.finished = True
                 self.exited.set()  # reaped (or given up on after SIGKILL): waiters may go
                 self.stdout.eof = True

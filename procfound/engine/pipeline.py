@@ -50,13 +50,8 @@ import anyio
 from procfound.engine.feed import Encode, InputPump
 from procfound.engine.kill import StopPolicy
 from procfound.engine.session import ChildSession, Observer, Sink, UnkillableChildError
-from procfound.engine.spawn import (
-    SpawnError,
-    SpawnRequest,
-    _find_program,
-    _missing_interpreter,
-    spawn_error,
-)
+from procfound.engine.spawn import SpawnError, SpawnRequest, spawn_error
+from procfound.engine.spawn_errors import find_program, missing_interpreter
 
 __all__ = ["PipelineSession", "StageSpawnError", "failing_stage", "pipefail"]
 
@@ -117,10 +112,10 @@ def _check_program(request: SpawnRequest) -> None:
     interpreter is missing. Exec can still fail later (ENOEXEC): that is handled too."""
     program = request.program
     try:
-        path = _find_program(program, request.env, request.cwd)
+        path = find_program(program, request.env, request.cwd)
         if os.path.isdir(path) or not os.access(path, os.X_OK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
-        if _missing_interpreter(path, request.cwd) is not None:
+        if missing_interpreter(path, request.cwd) is not None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
     except OSError as exc:
         raise spawn_error(exc, program, request.cwd, env=request.env) from exc

@@ -30,6 +30,7 @@ from procfound.engine.buffers import InputFeeder, OutputBuffer
 from procfound.engine.contain import Containment, empty_box, empty_box_now
 from procfound.engine.kill import KillSchedule, KillStep, StopPolicy
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
+from procfound.engine.terminal import TerminalOutput, end_of_input, set_size
 from procfound.engine.waiting import ReadinessSet, child_has_exited, open_readiness_set
 from procfound.lifecycle import CLOSE_SESSIONS, at_exit
 
@@ -210,6 +211,7 @@ class ChildSession:
         stdout: Sink | None = None,
         stderr: Sink | None = None,
         input: bytes | None = None,
+        keep_stdin: bool = False,
         observer: Observer | None = None,
     ) -> None:
         """Spawn the child (raises :class:`~procfound.engine.spawn.SpawnError`).
@@ -221,6 +223,10 @@ class ChildSession:
             stdout: Where stdout goes, when piped (an :class:`OutputBuffer` if None).
             stderr: Where stderr goes, like ``stdout``.
             input: Bytes for stdin, when stdin is piped; stdin is closed once they are written.
+                With a terminal (``request.terminal``) they are followed by the terminal's
+                end of file; with None its input stays open (``child.stdin``, for a writer).
+            keep_stdin: Without ``input``, keep our end of the stdin pipe open for the caller,
+                who takes it over with :meth:`take_stdin` (a ManagedProcess's writer).
             observer: Told when the child has started and when the session has ended.
         """
         if _unreaped or _handed_off:
@@ -251,17 +257,21 @@ class ChildSession:
         self._polite_until: float | None = None  # when the polite step's grace ends
         self._paused: set[int] = set()
         self._readers: dict[int, Sink] = {}
+        if child.terminal and input is not None and child.stdin is not None:
+            input += end_of_input(child.stdin, input)  # (cannot raise)
         self._feeder = InputFeeder(input or b"")
         self._stdin = child.stdin
         try:
             for fd, sink in ((child.stdout, stdout), (child.stderr, stderr)):
                 if fd is None:
                     continue
-                self._readers[fd] = sink if sink is not None else OutputBuffer()
+                reader: Sink = sink if sink is not None else OutputBuffer()
+                self._readers[fd] = TerminalOutput(reader) if child.terminal else reader
                 self._readiness.add_reader(fd)
-            if self._stdin is not None:
+            if self._stdin is not None and not (keep_stdin and self._feeder.done):
                 if self._feeder.done:
-                    self._close_stdin()
+                    if not child.terminal:  # a terminal's input stays open for a writer
+                        self._close_stdin()
                 else:
                     self._readiness.add_writer(self._stdin)
         except BaseException as exc:
@@ -374,6 +384,22 @@ class ChildSession:
         if fd in self._paused:
             self._paused.discard(fd)
             self._readiness.add_reader(fd)
+
+    def take_stdin(self) -> int | None:
+        """Hand our end of the stdin pipe (kept with ``keep_stdin``, or a terminal's writer) to
+        the caller, who closes it from now on; None if there is none."""
+        fd, self._stdin = self._stdin, None
+        return fd
+
+    def resize_terminal(self, rows: int, cols: int) -> None:
+        """With a terminal: set its size (the child's group gets SIGWINCH). Does nothing once
+        both our ends of it are closed (the child has let go of it)."""
+        if not self.child.terminal or self._disowned:
+            return
+        reader = self.child.stdout
+        fd = self._stdin if self._stdin is not None else reader if reader in self._readers else None
+        if fd is not None:
+            set_size(fd, rows, cols)
 
     def _write(self, fd: int) -> None:
         if fd == self._stdin and self._feeder.write_to(fd):

@@ -14,13 +14,17 @@ the two paths differed in which fds reached the child and in where the program w
 
 The child gets a new process group (so the whole tree can be signalled at once) unless the caller
 asked for the terminal (``foreground``) or for a group of its own choosing (``process_group``).
+With a terminal of its own (``SpawnRequest.terminal``, ``pty=True``: ``engine/terminal.py``) it
+gets a new session, and the terminal's slave as stdin, stdout, stderr and controlling terminal.
 
-**At most one step between spawn and exec.** A cgroup box (``contain="tree"``/``"cgroup"``) and
-``kill_on_parent_death`` need code in the child before the command runs; the child then execs
-one helper (``engine/helper.py``) that joins the box, drops the privileges ``user``/``group``/
-``extra_groups`` ask for, sets the parent-death signal, and execs the command with ``fork_exec``'s
-semantics, reporting a failure through a pipe read until the command's exec, so every error is
-the one a direct spawn gives. The process group and the environment marker need no helper.
+**At most one step between spawn and exec.** A cgroup box (``contain="tree"``/``"cgroup"``),
+``kill_on_parent_death`` and a terminal need code in the child before the command runs; the
+child then execs one helper (``engine/helper.py``) that takes the terminal, joins the box, drops
+the privileges ``user``/``group``/``extra_groups`` ask for, sets the parent-death signal, and
+execs the command with ``fork_exec``'s semantics, reporting a failure through a pipe read until
+the command's exec, so every error is the one a direct spawn gives. The process group and the
+environment marker need no helper; where nothing can differ, a ``/bin/sh`` line does the join
+and the terminal step instead (:func:`_sh_join`).
 """
 
 from __future__ import annotations
@@ -36,11 +40,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from procfound.engine.contain import CgroupBox, Containment, open_containment
-from procfound.engine.helper import helper_argv
-from procfound.errors import shorten
+from procfound.engine.helper import helper_argv, runs_natively
+from procfound.engine.spawn_errors import BEFORE_EXEC, CGROUP_JOIN, SpawnError, spawn_error
+from procfound.engine.terminal import open_child_terminal
 
 __all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn", "spawn_error"]
 
@@ -100,6 +105,9 @@ class SpawnRequest:
     umask: int = -1  # -1: leave ours
     restore_signals: bool = True  # SIGPIPE, SIGXFZ, SIGXFSZ back to their defaults
     pipesize: int = -1  # F_SETPIPE_SZ for the pipes made here (-1: the system's)
+    # (rows, cols) of a new pseudo-terminal that is the child's stdin, stdout, stderr and
+    # controlling terminal, in a new session (the three stdio fields are then not used).
+    terminal: tuple[int, int] | None = None
 
     @property
     def program(self) -> str:
@@ -109,32 +117,9 @@ class SpawnRequest:
     @property
     def owns_group(self) -> bool:
         """True when the child leads a process group of its own, which the kill path signals."""
-        if self.start_new_session:
+        if self.start_new_session or self.terminal is not None:
             return True
         return self.new_group and not self.process_group
-
-
-class SpawnError(Exception):
-    """The child could not be started. ``filename`` names the missing path when there is one."""
-
-    def __init__(self, reason: str, *, errno_: int | None = None, filename: str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.errno = errno_
-        self.filename = filename
-
-    @property
-    def os_error(self) -> BaseException:
-        """The OSError the spawn failed with (what callers chain to), or this error."""
-        return self.__cause__ or self
-
-
-# Set on the OSError of a child that failed before exec (changing directory, user, group or
-# umask). An attribute rather than a subclass: OSError(ENOENT, ...) must stay the
-# FileNotFoundError that subprocess (the fallback path) raises for the same failure.
-_BEFORE_EXEC: Final = "_procfound_before_exec"
-# Set on the OSError of a spawn helper that could not join the call's cgroup.
-_CGROUP_JOIN: Final = "_procfound_cgroup_join"
 
 
 @dataclass(slots=True, eq=False)
@@ -153,6 +138,9 @@ class Child:
     stdout: int | None
     stderr: int | None
     box: Containment | None = None  # what contains the whole tree, for contain="tree"
+    # With a terminal: ``stdout`` is its master (read: the merged output, EIO at the end) and
+    # ``stdin`` a duplicate of it (written: the input); ``stderr`` is None.
+    terminal: bool = False
 
 
 def _set_nonblocking(fd: int) -> None:
@@ -168,12 +156,16 @@ class _Helper:
     parent: int | None  # our pid, for the parent-death signal
     program: str  # the program and argv the helper execs (request.program, request.argv)
     argv: list[str]
+    terminal: str | None = None  # the path of the terminal to take as the controlling one
 
 
-def _helper_for(request: SpawnRequest, box: Containment | None) -> _Helper | None:
-    """The helper ``request`` needs: only for a cgroup box or ``kill_on_parent_death``."""
+def _helper_for(
+    request: SpawnRequest, box: Containment | None, terminal: str | None
+) -> _Helper | None:
+    """The helper ``request`` needs: only for a cgroup box, ``kill_on_parent_death`` or a
+    terminal (``terminal``: its path)."""
     join = box.join_file if isinstance(box, CgroupBox) else None
-    if join is None and not request.kill_on_parent_death:
+    if join is None and not request.kill_on_parent_death and terminal is None:
         return None
     from procfound.errors import PlatformError
 
@@ -183,8 +175,8 @@ def _helper_for(request: SpawnRequest, box: Containment | None) -> _Helper | Non
         )
     if not sys.executable:
         raise PlatformError(
-            "contain='tree'/'cgroup' with a cgroup, and kill_on_parent_death, run a Python "
-            "helper before the command and need sys.executable, which is empty here",
+            "contain='tree'/'cgroup' with a cgroup, kill_on_parent_death and pty=True run a "
+            "Python helper before the command and need sys.executable, which is empty here",
             code="DEPENDENCY_MISSING",
         )
     return _Helper(
@@ -192,6 +184,7 @@ def _helper_for(request: SpawnRequest, box: Containment | None) -> _Helper | Non
         parent=os.getpid() if request.kill_on_parent_death else None,
         program=request.program,
         argv=request.argv,
+        terminal=terminal,
     )
 
 
@@ -225,12 +218,16 @@ def _open_box(contain: str) -> Containment | None:
         raise SpawnError(exc.strerror or str(exc), errno_=exc.errno) from exc
 
 
-def _command(request: SpawnRequest, box: Containment | None) -> tuple[SpawnRequest, _Helper | None]:
+def _command(
+    request: SpawnRequest, box: Containment | None, terminal: str | None
+) -> tuple[SpawnRequest, _Helper | None]:
     """The request to spawn (the box's environment in it), and the helper it needs, if any."""
     if box is not None:
         argv, env = box.prepare(request.argv, request.env)
         request = replace(request, argv=argv, env=env)
-    return request, _helper_for(request, box)
+    if terminal is not None:  # setsid(): a session the terminal can belong to
+        request = replace(request, start_new_session=True, process_group=None)
+    return request, _helper_for(request, box, terminal)
 
 
 def _helper_command(
@@ -244,6 +241,7 @@ def _helper_command(
     argv = helper_argv(
         sys.executable,
         report_fd,
+        terminal=helper.terminal,
         join=helper.join,
         groups=request.extra_groups,
         gid=request.group,
@@ -291,35 +289,23 @@ def _above_stdio(fd: int) -> int:
 
 
 def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
-    request, helper = _command(request, box)
-    program, argv = request.program, request.argv
     opened: list[int] = []  # fds made for the child, closed in the parent after the spawn
     ours: list[int] = []  # our ends, closed only if the spawn fails
     child_fds = [-1, -1, -1]  # what becomes the child's 0, 1, 2 (-1: ours, inherited)
     parent_fds: list[int | None] = [None, None, None]
-    devnull = -1
+    terminal = None  # the path of the child's terminal, with pty=True
+    if request.terminal is not None:
+        master, writer, slave, terminal = open_child_terminal(*request.terminal)
+        opened.append(slave)
+        ours += [master, writer]
+        child_fds[:] = [slave, slave, slave]
+        parent_fds[:] = [writer, master, None]  # (each in the readiness set on its own)
+    argv = request.argv
     try:
-        for target, choice in enumerate((request.stdin, request.stdout, request.stderr)):
-            if choice is Stdio.PIPE:
-                r, w = os.pipe()  # close-on-exec (PEP 446)
-                mine, theirs = (w, r) if target == 0 else (r, w)
-                opened.append(theirs)
-                ours.append(mine)
-                child_fds[target], parent_fds[target] = theirs, mine
-                # Before the spawn, so nothing can fail between it and the return: our end is
-                # its own open file description, the child's end stays blocking.
-                _set_nonblocking(mine)
-                if request.pipesize > 0 and _F_SETPIPE_SZ is not None:
-                    fcntl.fcntl(mine, _F_SETPIPE_SZ, request.pipesize)
-            elif choice is Stdio.DEVNULL:
-                if devnull < 0:
-                    devnull = os.open(os.devnull, os.O_RDWR)
-                    opened.append(devnull)
-                child_fds[target] = devnull
-            elif choice is Stdio.STDOUT:
-                child_fds[target] = child_fds[1] if child_fds[1] >= 0 else 1
-            elif isinstance(choice, int):
-                child_fds[target] = choice
+        request, helper = _command(request, box, terminal)
+        program, argv = request.program, request.argv
+        if terminal is None:
+            _open_stdio(request, opened, ours, child_fds, parent_fds)
         if helper is None:
             pid = _start(program, argv, request, child_fds)
         else:
@@ -343,7 +329,40 @@ def _spawn(request: SpawnRequest, box: Containment | None) -> Child:
         stdout=parent_fds[1],
         stderr=parent_fds[2],
         box=box,
+        terminal=terminal is not None,
     )
+
+
+def _open_stdio(
+    request: SpawnRequest,
+    opened: list[int],
+    ours: list[int],
+    child_fds: list[int],
+    parent_fds: list[int | None],
+) -> None:
+    """Make the pipes (and open /dev/null) the request's stdin, stdout and stderr ask for."""
+    devnull = -1
+    for target, choice in enumerate((request.stdin, request.stdout, request.stderr)):
+        if choice is Stdio.PIPE:
+            r, w = os.pipe()  # close-on-exec (PEP 446)
+            mine, theirs = (w, r) if target == 0 else (r, w)
+            opened.append(theirs)
+            ours.append(mine)
+            child_fds[target], parent_fds[target] = theirs, mine
+            # Before the spawn, so nothing can fail between it and the return: our end is
+            # its own open file description, the child's end stays blocking.
+            _set_nonblocking(mine)
+            if request.pipesize > 0 and _F_SETPIPE_SZ is not None:
+                fcntl.fcntl(mine, _F_SETPIPE_SZ, request.pipesize)
+        elif choice is Stdio.DEVNULL:
+            if devnull < 0:
+                devnull = os.open(os.devnull, os.O_RDWR)
+                opened.append(devnull)
+            child_fds[target] = devnull
+        elif choice is Stdio.STDOUT:
+            child_fds[target] = child_fds[1] if child_fds[1] >= 0 else 1
+        elif isinstance(choice, int):
+            child_fds[target] = choice
 
 
 def _start(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
@@ -373,16 +392,20 @@ def _start_helper(request: SpawnRequest, helper: _Helper, child_fds: list[int]) 
     return pid
 
 
-# The /bin/sh one-liner that joins the box when nothing else is asked of the helper, and what
-# the command must be for it to run exactly as a direct spawn would (see _sh_join).
+# The /bin/sh one-liners that join the box and take the terminal when nothing else is asked of
+# the helper, and what the command must be for it to run exactly as a direct spawn would (see
+# _sh_join). The terminal: opened without O_NOCTTY by a session leader that has no controlling
+# terminal, Linux makes it the controlling one (the redirection opens it in the shell itself).
 _SH_JOIN: Final = 'echo 0 >"$0" || exit 125; exec "$@"'
+_SH_TERMINAL: Final = ': <>"$0" || exit 125; exec "$@"'
+_SH_JOIN_TERMINAL: Final = 'echo 0 >"$0" || exit 125; : <>"$1" || exit 125; shift; exec "$@"'
 _SHELL_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SHELL_SETS: Final = frozenset({"IFS", "PPID", "OPTIND"})  # dash resets these on start
 
 
 def _sh_join(request: SpawnRequest, helper: _Helper) -> list[str] | None:
-    """The argv of a ``/bin/sh`` join where it runs the command as a direct spawn would; None
-    where only the Python helper does.
+    """The argv of a ``/bin/sh`` join (and terminal step) where it runs the command as a direct
+    spawn would; None where only the Python helper does.
 
     The Python helper costs an interpreter start-up (about 7 ms); ``sh`` one exec (about
     0.6 ms). But ``exec "$@"`` in a shell differs from ``execve``: it cannot set another
@@ -395,10 +418,12 @@ def _sh_join(request: SpawnRequest, helper: _Helper) -> list[str] | None:
     whose interpreter is one, executable, on a mount without noexec). Whatever is in doubt
     goes to the Python helper, which is exact. What remains different: the order of the
     variables in the environment (dash lists PWD last), a file replaced between this check and
-    the exec (the shell's message and exit 127 instead of the spawn error), and a join that
-    fails (exit 125 instead of the spawn error).
+    the exec (the shell's message and exit 127 instead of the spawn error), and a join or a
+    terminal step that fails (exit 125 instead of the spawn error).
     """
-    if helper.join is None or helper.parent is not None or not _IS_LINUX:
+    if helper.join is None and helper.terminal is None:
+        return None
+    if helper.parent is not None or not _IS_LINUX:
         return None
     if request.user is not None or request.group is not None or request.extra_groups is not None:
         return None
@@ -418,58 +443,16 @@ def _sh_join(request: SpawnRequest, helper: _Helper) -> list[str] | None:
     for candidate in _executables(request.program, request.env):
         path = os.path.join(cwd, os.fsdecode(candidate))
         if os.path.exists(path):
-            if not _runs_natively(path, cwd):
+            if not runs_natively(path, cwd):
                 return None
             break
     else:
         return None
-    return ["/bin/sh", "-c", _SH_JOIN, helper.join, *request.argv]
-
-
-def _runs_natively(path: str, cwd: str, script: bool = True) -> bool:
-    """True if the kernel runs ``path`` as is: an executable native ELF, or (``script``) a
-    ``#!`` script whose interpreter is one."""
-    try:
-        if not os.path.isfile(path) or not os.access(path, os.X_OK):
-            return False
-        if os.statvfs(path).f_flag & os.ST_NOEXEC:
-            return False
-        with open(path, "rb") as file:
-            head = file.read(256)
-    except OSError:
-        return False
-    if head.startswith(b"#!"):
-        if not script:
-            return False
-        name = head[2:].split(b"\n", 1)[0].strip(b" \t").replace(b"\t", b" ").split(b" ", 1)[0]
-        return name.startswith(b"/") and _runs_natively(os.fsdecode(name), cwd, script=False)
-    ours = _native_elf()
-    # Magic, class, byte order and version as ours (the OS ABI byte varies), an executable or
-    # shared object (ET_EXEC, ET_DYN, either byte order), and our machine.
-    return (
-        ours is not None
-        and head[:7] == ours[:7]
-        and head[16:18] in (b"\x02\x00", b"\x03\x00", b"\x00\x02", b"\x00\x03")
-        and head[18:20] == ours[18:20]
-    )
-
-
-_native_header: bytes | None = None
-
-
-def _native_elf() -> bytes | None:
-    """The first 20 bytes of our own interpreter's ELF header (class, byte order, machine)."""
-    global _native_header
-    if _native_header is None:
-        try:
-            with open(os.path.realpath(sys.executable), "rb") as file:
-                head = file.read(20)
-        except OSError:
-            return None
-        if not head.startswith(b"\x7fELF"):
-            return None
-        _native_header = head
-    return _native_header
+    if helper.terminal is None:
+        return ["/bin/sh", "-c", _SH_JOIN, cast(str, helper.join), *request.argv]
+    if helper.join is None:
+        return ["/bin/sh", "-c", _SH_TERMINAL, helper.terminal, *request.argv]
+    return ["/bin/sh", "-c", _SH_JOIN_TERMINAL, helper.join, helper.terminal, *request.argv]
 
 
 def _read_report(fd: int) -> bytes:
@@ -562,11 +545,11 @@ def _exec_failure(report: bytes, cwd: str | None, program: str) -> OSError:
         return OSError(errno.EINVAL, f"bad exec report from the child: {report!r}")
     if detail == b"noexec":  # before exec: chdir, setgroups, setgid, setuid
         error = OSError(code, os.strerror(code), cwd) if cwd else OSError(code, os.strerror(code))
-        setattr(error, _BEFORE_EXEC, True)
+        setattr(error, BEFORE_EXEC, True)
         return error
     if detail == b"cgroup":  # the spawn helper could not join the call's cgroup
         error = OSError(code, os.strerror(code))
-        setattr(error, _CGROUP_JOIN, True)
+        setattr(error, CGROUP_JOIN, True)
         return error
     if code == 0:
         return OSError(errno.EINVAL, detail.decode(errors="replace"))
@@ -599,149 +582,3 @@ def _popen(program: str, argv: list[str], request: SpawnRequest, child_fds: list
     # nor subprocess's _cleanup() ever calls waitpid on a pid that may by then belong to another.
     popen.returncode = 0
     return popen.pid
-
-
-def _find_program(program: str, env: Mapping[str, str] | None, cwd: str | None) -> str:
-    """The file ``execvp`` runs for ``program`` in a child with ``env`` (its PATH) and ``cwd``.
-
-    Raises FileNotFoundError, or PermissionError when only files that cannot be executed match
-    (as execvp fails with EACCES then).
-    """
-    if "/" in program:
-        path = os.path.join(cwd, program) if cwd else program
-        if os.path.exists(path):
-            return path
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
-    denied = False
-    for directory in os.get_exec_path(env):
-        path = os.path.join(cwd, directory, program) if cwd else os.path.join(directory, program)
-        if os.access(path, os.X_OK) and not os.path.isdir(path):
-            return path
-        denied = denied or os.path.exists(path)
-    if denied:
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
-    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
-
-
-def _missing_interpreter(path: str, cwd: str | None) -> str | None:
-    """The interpreter named on the ``#!`` line of the script ``path``, if it does not exist."""
-    try:
-        with open(path, "rb") as script:
-            head = script.read(256)  # what the kernel reads (BINPRM_BUF_SIZE)
-    except OSError:
-        return None
-    if not head.startswith(b"#!"):
-        return None
-    # As the kernel parses it: spaces and tabs around, the name ends at a space or tab. A "\r"
-    # (a script saved with Windows line endings) stays part of the name, for the kernel too.
-    line = head[2:].split(b"\n", 1)[0].strip(b" \t")
-    name = line.replace(b"\t", b" ").split(b" ", 1)[0]
-    if not name:
-        return None
-    interpreter = os.fsdecode(name)
-    if os.path.exists(os.path.join(cwd, interpreter) if cwd else interpreter):
-        return None
-    return interpreter
-
-
-def _not_found(program: str, cwd: str | None, env: Mapping[str, str] | None) -> SpawnError:
-    """ENOENT from exec: the program is missing, or a file it needs to start is."""
-    try:
-        path: str | None = _find_program(program, env, cwd)
-    except OSError:
-        path = None
-    if path is None or not os.path.isfile(path):
-        return SpawnError(
-            f"executable not found: {shorten(program)}", errno_=errno.ENOENT, filename=program
-        )
-    interpreter = _missing_interpreter(path, cwd)
-    if interpreter is None:
-        return SpawnError(
-            f"cannot start {shorten(path)}: the file exists, but a file it needs to start is "
-            "missing (its ELF interpreter or a library loader?)",
-            errno_=errno.ENOENT,
-            filename=path,
-        )
-    hint = ""
-    if interpreter.endswith("\r"):
-        hint = "; the script has Windows (CRLF) line endings"
-    return SpawnError(
-        f"interpreter not found: {shorten(repr(interpreter))}, named on the #! line of "
-        f"{shorten(path)}{hint}",
-        errno_=errno.ENOENT,
-        filename=interpreter,
-    )
-
-
-def _too_long(argv: list[str], env: Mapping[str, str] | None) -> str:
-    """The E2BIG message: how big the arguments and environment are, and the limits."""
-    sizes = [len(os.fsencode(arg)) + 1 for arg in argv]
-    environ: Mapping[str, str] | Mapping[bytes, bytes] = os.environb if env is None else env
-    env_size = sum(len(os.fsencode(k)) + len(os.fsencode(v)) + 2 for k, v in environ.items())
-    message = (
-        f"argument list too long (E2BIG): {len(argv):,} arguments of {sum(sizes):,} bytes "
-        f"and an environment of {env_size:,} bytes"
-    )
-    limits = []
-    with contextlib.suppress(ValueError, OSError):
-        limits.append(f"{os.sysconf('SC_ARG_MAX'):,} bytes in all")
-    if _IS_LINUX:  # MAX_ARG_STRLEN: 32 pages for one argument or variable
-        limits.append(f"{32 * os.sysconf('SC_PAGE_SIZE'):,} bytes in one argument")
-    if limits:
-        message += f"; the system allows about {' and '.join(limits)}"
-    longest = max(sizes) - 1
-    if longest > 4096:
-        message += f" (the longest argument here has {longest:,} bytes)"
-    return message + "; pass large data through input= or a file instead"
-
-
-def spawn_error(
-    exc: OSError,
-    program: str,
-    cwd: str | None,
-    *,
-    argv: list[str] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> SpawnError:
-    """Describe an OSError from starting ``program`` (in ``cwd``) as a :class:`SpawnError`.
-
-    ``argv`` (what was exec'd) and ``env`` (the child's environment, None for ours) explain an
-    E2BIG and where the program was looked up. Every path in the reason is cut to a readable
-    length; ``filename`` keeps it whole.
-    """
-    code = exc.errno
-    at_cwd = cwd is not None and (exc.filename == cwd or not os.path.isdir(cwd))
-    if getattr(exc, _CGROUP_JOIN, False):
-        return SpawnError(
-            f"cannot start {shorten(program)}: it could not join the cgroup of its call "
-            f"(contain='tree'/'cgroup'): {exc.strerror}",
-            errno_=code,
-        )
-    if getattr(exc, _BEFORE_EXEC, False) and not at_cwd:
-        return SpawnError(
-            f"cannot start {shorten(program)}: setting its user, groups or umask failed: "
-            f"{exc.strerror}",
-            errno_=code,
-        )
-    if code == errno.ENOENT:
-        if cwd is not None and not os.path.isdir(cwd):
-            return SpawnError(
-                f"working directory not found: {shorten(cwd)}", errno_=code, filename=cwd
-            )
-        return _not_found(program, cwd, env)
-    if code == errno.E2BIG:
-        return SpawnError(_too_long(argv or [program], env), errno_=code)
-    if code == errno.EACCES:
-        if at_cwd:
-            assert cwd is not None
-            return SpawnError(
-                f"permission denied: working directory {shorten(cwd)}", errno_=code, filename=cwd
-            )
-        return SpawnError(f"permission denied: {shorten(program)}", errno_=code, filename=program)
-    if code == errno.ENOTDIR and at_cwd:
-        assert cwd is not None
-        return SpawnError(f"not a directory: {shorten(cwd)}", errno_=code, filename=cwd)
-    if code in (errno.EMFILE, errno.ENFILE):
-        return SpawnError(f"out of file descriptors: {exc.strerror}", errno_=code)
-    name = exc.filename if isinstance(exc.filename, str) else program
-    return SpawnError(f"{exc.strerror or exc}: {shorten(name)}", errno_=code, filename=program)

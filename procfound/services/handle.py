@@ -16,6 +16,7 @@ from procfound.call.options import check_timeout
 from procfound.call.stop import parse_signal
 from procfound.engine.owner import ChildOwner
 from procfound.errors import StateError
+from procfound.services.talking import StdinFile
 
 __all__ = ["ProcessHandle"]
 
@@ -37,11 +38,14 @@ class ProcessHandle:
         -15
     """
 
-    __slots__ = ("_owner", "args")
+    __slots__ = ("_owner", "args", "stdin")
 
-    def __init__(self, owner: ChildOwner, command: str) -> None:
+    def __init__(self, owner: ChildOwner, command: str, stdin: StdinFile | None = None) -> None:
         self._owner = owner
         self.args = command
+        # With stdin=PIPE (or pty=True): a small binary file writing to the child's stdin
+        # through its owner, as Popen.stdin; None otherwise, as Popen's.
+        self.stdin = stdin
 
     def __repr__(self) -> str:
         return f"<ProcessHandle pid={self.pid} returncode={self.returncode}>"

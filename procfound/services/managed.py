@@ -36,6 +36,7 @@ from procfound.services.check import Check, check_callable, wait_for_check
 from procfound.services.handle import ProcessHandle
 from procfound.services.probes import Probe, probes_for, ready_in_owner
 from procfound.services.registry import track, untrack
+from procfound.services.talking import StdinFile, Talking, _Conversation, open_talk
 from procfound.services.wording import OwnerWording as _Wording
 from procfound.services.wording import expected_parts as _expected_parts
 from procfound.services.wording import grace_seconds
@@ -57,7 +58,7 @@ DEFAULT_PROCESS_READLINE_TIMEOUT: Final = 2.0
 DEFAULT_PROCESS_READCHAR_TIMEOUT: Final = 1.0
 
 
-class ManagedProcess:
+class ManagedProcess(Talking):
     """A long-running child: launch it, read its output, shut it down gracefully.
 
     The reason it exists: a host starts a plugin or helper server, waits for its handshake line
@@ -73,6 +74,9 @@ class ManagedProcess:
     procfound's portal) reads its stdout into one buffer and answers them from it: mixing them,
     a read that times out, or a read racing :meth:`terminate_gracefully` loses no byte. Unread
     output is kept up to 4 MiB; past that the child waits on its pipe until something is read.
+
+    **Talking:** with ``stdin=subprocess.PIPE`` (or ``pty=True``, a terminal of ``pty_size``),
+    :meth:`write`, :meth:`expect`, :meth:`close_stdin` and :meth:`resize`, and their async forms.
 
     **stderr:** with ``stderr_relay=True`` (the default) the child's stderr is copied to ours as it
     arrives; otherwise it is drained (so it can never fill up and block the child) and its last
@@ -135,17 +139,17 @@ class ManagedProcess:
             text=bool(text_mode) or bool(kwargs.get("universal_newlines")),
             kill_on_parent_death=kill_on_parent_death,
         )
-        if self._call.target("stdin") is Stdio.PIPE:
-            raise ValidationError(
-                "ManagedProcess cannot write to the child's stdin: pass a file, an fd or "
-                "subprocess.DEVNULL as stdin, or use run(..., input=...)",
-                code="INVALID_ARGUMENT",
-            )
         options = self._call.options
         if options.ok_codes != frozenset({0}):
             raise ValidationError(
                 "ok_codes says which exit codes check=True accepts in run() and the streams; "
                 "a ManagedProcess has no check (read its returncode)",
+                code="INVALID_ARGUMENT",
+            )
+        if options.pty and not capture_output:
+            raise ValidationError(
+                "pty=True makes the terminal the child's stdout, which procfound reads for the "
+                "reads and expect(): drop capture_output=False (print_output=True shows it)",
                 code="INVALID_ARGUMENT",
             )
         if options.idle_timeout is not None and not capture_output:
@@ -205,9 +209,10 @@ class ManagedProcess:
         """The launched child as the seed's ``Popen`` showed it (None before :meth:`launch`).
 
         A :class:`ProcessHandle`: ``pid``, ``returncode``, ``poll()``, ``wait()``,
-        ``send_signal()``, ``terminate()`` and ``kill()``. Its pipes are not exposed: the
-        child's output belongs to this object's reads. It stays after :meth:`cleanup` (the
-        seed set it to None), so the exit code can still be read.
+        ``send_signal()``, ``terminate()`` and ``kill()``, and with ``stdin=PIPE`` a ``stdin``
+        file that writes as :meth:`write` does. Its output pipes are not exposed: the child's
+        output belongs to this object's reads. It stays after :meth:`cleanup` (the seed set it
+        to None), so the exit code can still be read.
         """
         return self._handle
 
@@ -308,7 +313,12 @@ class ManagedProcess:
         stdout, stderr = owner.sinks(echo=self._options.print_output)
         try:
             owner.session = ChildSession(
-                request, self._stop, stdout=stdout, stderr=stderr, observer=observer
+                request,
+                self._stop,
+                stdout=stdout,
+                stderr=stderr,
+                observer=observer,
+                keep_stdin=True,
             )
         except SpawnError as exc:
             raise ProcessError(
@@ -318,7 +328,13 @@ class ManagedProcess:
                 path=exc.filename,
             ) from exc.os_error
         self._owner = owner
-        self._handle = ProcessHandle(owner, command_text(self.command))
+        terminal = request.terminal is not None
+        talk = open_talk(owner, owner.session.take_stdin(), terminal=terminal)
+        self._conversation = _Conversation(
+            owner, talk, self.command, self._options.encoding, terminal=terminal
+        )
+        stdin = None if talk.writer is None else StdinFile(self._conversation)
+        self._handle = ProcessHandle(owner, command_text(self.command), stdin)
         track(self)
         try:
             submit(owner.supervise)
@@ -542,6 +558,7 @@ class ManagedProcess:
     def _disown(self) -> None:
         """In a forked interpreter: the child is the parent's (procfound.services.registry)."""
         self._owner = None
+        self._conversation = None
 
     def _prober(self) -> ChildOwner:
         owner = self._owner
