@@ -302,3 +302,14 @@ def test_a_write_cut_short_by_the_stop_while_an_escapee_holds_stdin(tmp_path: Pa
     assert not isinstance(caught.value, (StateError, ProcessTimeoutError))
     assert caught.value.code == "PROCESS_STDIN_CLOSED"
     assert "stopped" in str(caught.value)
+
+
+def test_the_sync_forms_keep_the_async_forms_signatures_and_docs() -> None:
+    import inspect
+
+    for name in ("write", "close_stdin", "expect", "resize"):
+        twin, coroutine = getattr(ManagedProcess, name), getattr(ManagedProcess, "a" + name)
+        assert inspect.signature(twin) == inspect.signature(coroutine)
+        assert not inspect.iscoroutinefunction(twin)
+        assert twin.__doc__
+        assert "await" not in twin.__doc__
