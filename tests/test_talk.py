@@ -313,3 +313,19 @@ def test_the_sync_forms_keep_the_async_forms_signatures_and_docs() -> None:
         assert not inspect.iscoroutinefunction(twin)
         assert twin.__doc__
         assert "await" not in twin.__doc__
+
+
+@pytest.mark.anyio
+async def test_a_write_timed_out_behind_another_counts_only_its_own_bytes() -> None:
+    async with ManagedProcess(SLOW_COUNTER, stdin=PIPE) as proc:
+        async with anyio.create_task_group() as group:
+
+            async def first() -> None:
+                with pytest.raises(ProcessTimeoutError):
+                    await proc.awrite(b"1" * (64 * 1024 * 1024), timeout=2)
+
+            group.start_soon(first)
+            await anyio.sleep(0.2)  # the first write holds the queue and goes on going in
+            with pytest.raises(ProcessTimeoutError) as caught:
+                await proc.awrite(b"2" * 1000, timeout=0.5)
+        assert caught.value.context["bytes_written"] == 0

@@ -24,7 +24,7 @@ import anyio
 
 from procfound.engine.expect import DecodedWindow, ExpectMatch, earliest
 from procfound.engine.owner import ChildOwner
-from procfound.engine.stdin import StdinClosedError, StdinWriter
+from procfound.engine.stdin import StdinClosedError, StdinWriter, WriteProgress
 
 __all__ = ["ExpectEnded", "ExpectTimedOut", "Talk", "WriteTimedOut"]
 
@@ -130,11 +130,11 @@ class Talk:
         assert writer is not None, "the launching layer checks for a stdin first"
         if self._owner.exited.is_set() and not writer.closed:
             raise StdinClosedError(by_us=False)
-        before = writer.written
+        progress = WriteProgress()
         with anyio.move_on_after(seconds) as scope:
-            await writer.write(data)
+            await writer.write(data, progress)
         if scope.cancelled_caught:
-            raise WriteTimedOut(writer.written - before)
+            raise WriteTimedOut(progress.written)
 
     async def close_stdin(self) -> None:
         """End of file for the child (after the writes asked for before). Safe twice."""

@@ -283,7 +283,8 @@ class Talking:
         """End of file for the child's stdin, after the writes already asked for.
 
         A pipe is closed; a terminal (``pty=True``) is sent its end-of-file character (Ctrl-D,
-        twice when a partial line is pending), as a keyboard would. Safe to call twice.
+        twice when a partial line is pending), as a keyboard would, once the terminal has room
+        for it. Safe to call twice. Writes after it are refused (``StateError``).
 
         Raises:
             StateError: If the process has no stdin to write to.
