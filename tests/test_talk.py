@@ -329,3 +329,26 @@ async def test_a_write_timed_out_behind_another_counts_only_its_own_bytes() -> N
             with pytest.raises(ProcessTimeoutError) as caught:
                 await proc.awrite(b"2" * 1000, timeout=0.5)
         assert caught.value.context["bytes_written"] == 0
+
+
+def test_a_forked_child_does_not_keep_the_stdin_pipe_open() -> None:
+    # The fork's copy of our end of cat's stdin is closed in the fork at once: closing ours is
+    # end of file for cat although the fork still lives.
+    scenario = """
+        import os, subprocess, sys, time
+        from procfound import ManagedProcess
+        with ManagedProcess(["cat"], stdin=subprocess.PIPE) as cat:
+            cat.write("x\\n")
+            fork = os.fork()
+            if fork == 0:
+                time.sleep(5)
+                os._exit(0)
+            cat.close_stdin()
+            print("cat exited", cat.process.wait(timeout=3), flush=True)
+            os.kill(fork, 9)
+            os.waitpid(fork, 0)
+    """
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(python(scenario), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "cat exited 0"
