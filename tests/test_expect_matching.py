@@ -10,22 +10,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from procfound import ExpectMatch, ValidationError
-from procfound.engine.expect import DecodedWindow, earliest
-from procfound.services.talking import compile_patterns
+from procfound.engine.expect import DecodedWindow, Patterns
+from procfound.services.talking import check_patterns
 
 
 def test_literal_is_matched_as_text_not_regex() -> None:
-    (pattern,) = compile_patterns("1+1=?")
-    assert pattern.search("x 1+1=? y") is not None
-    assert pattern.search("11=") is None
+    assert check_patterns("1+1=?").search("x 1+1=? y") is not None
+    assert check_patterns("1+1=?").search("11=") is None
 
 
 def test_compiled_patterns_are_kept_and_order_is_preserved() -> None:
     number = re.compile(r"\d+")
-    patterns = compile_patterns(["a", number, ("b")])
-    assert patterns[1] is number
-    assert [p.pattern for p in patterns] == ["a", r"\d+", "b"]
-    assert len(compile_patterns(("x", "y"))) == 2
+    patterns = check_patterns(["a", number, "b"])
+    assert patterns.compiled[1] is number
+    assert patterns.shown == ["a", r"\d+", "b"]
+    assert len(check_patterns(("x", "y")).compiled) == 2
 
 
 @pytest.mark.parametrize(
@@ -45,29 +44,54 @@ def test_compiled_patterns_are_kept_and_order_is_preserved() -> None:
 )
 def test_bad_patterns_are_refused_up_front(pattern: object, fragment: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        compile_patterns(pattern)
+        check_patterns(pattern)
     assert fragment in str(caught.value)
     assert caught.value.code == "INVALID_ARGUMENT"
 
 
 def test_earliest_match_wins_over_list_order() -> None:
-    found = earliest(compile_patterns(["world", "hello"]), "say hello world")
+    found = check_patterns(["world", "hello"]).search("say hello world")
     assert found is not None
     index, match = found
     assert (index, match.group()) == (1, "hello")
 
 
 def test_tie_goes_to_the_lowest_index() -> None:
-    found = earliest(compile_patterns([re.compile("ab+"), "a"]), "xxabbb")
+    found = check_patterns([re.compile("ab+"), "a"]).search("xxabbb")
     assert found is not None
     assert (found[0], found[1].group()) == (0, "abbb")
-    found = earliest(compile_patterns(["a", re.compile("ab+")]), "xxabbb")
+    found = check_patterns(["a", re.compile("ab+")]).search("xxabbb")
     assert found is not None
     assert (found[0], found[1].group()) == (0, "a")
 
 
 def test_no_match_is_none() -> None:
-    assert earliest(compile_patterns(["z", re.compile(r"\d")]), "abc") is None
+    assert check_patterns(["z", re.compile(r"\d")]).search("abc") is None
+
+
+def test_a_literal_is_searched_again_only_where_the_text_grew() -> None:
+    patterns = Patterns(["needle", re.compile("a.*z")])
+    text = "x" * 1000 + "need"
+    assert patterns.search(text) is None
+    text += "le then a"
+    found = patterns.search(text)
+    assert found is not None
+    assert (found[0], found[1].start()) == (0, 1000)
+    # The regex may match across everything: it is searched whole each time.
+    patterns = Patterns([re.compile("a.*z")])
+    assert patterns.search("a" + "-" * 100) is None
+    found = patterns.search("a" + "-" * 100 + "z")
+    assert found is not None
+    assert found[1].start() == 0
+
+
+def test_a_literal_is_found_again_from_the_start_after_a_restart() -> None:
+    patterns = Patterns(["ab"])
+    assert patterns.search("xxxxa") is None
+    patterns.restart()
+    found = patterns.search("ab")  # the front was consumed: a new text
+    assert found is not None
+    assert found[1].start() == 0
 
 
 def test_expect_match_is_frozen() -> None:

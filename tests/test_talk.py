@@ -302,3 +302,53 @@ def test_a_write_cut_short_by_the_stop_while_an_escapee_holds_stdin(tmp_path: Pa
     assert not isinstance(caught.value, (StateError, ProcessTimeoutError))
     assert caught.value.code == "PROCESS_STDIN_CLOSED"
     assert "stopped" in str(caught.value)
+
+
+def test_the_sync_forms_keep_the_async_forms_signatures_and_docs() -> None:
+    import inspect
+
+    for name in ("write", "close_stdin", "expect", "resize"):
+        twin, coroutine = getattr(ManagedProcess, name), getattr(ManagedProcess, "a" + name)
+        assert inspect.signature(twin) == inspect.signature(coroutine)
+        assert not inspect.iscoroutinefunction(twin)
+        assert twin.__doc__
+        assert "await" not in twin.__doc__
+
+
+@pytest.mark.anyio
+async def test_a_write_timed_out_behind_another_counts_only_its_own_bytes() -> None:
+    async with ManagedProcess(SLOW_COUNTER, stdin=PIPE) as proc:
+        async with anyio.create_task_group() as group:
+
+            async def first() -> None:
+                with pytest.raises(ProcessTimeoutError):
+                    await proc.awrite(b"1" * (64 * 1024 * 1024), timeout=2)
+
+            group.start_soon(first)
+            await anyio.sleep(0.2)  # the first write holds the queue and goes on going in
+            with pytest.raises(ProcessTimeoutError) as caught:
+                await proc.awrite(b"2" * 1000, timeout=0.5)
+        assert caught.value.context["bytes_written"] == 0
+
+
+def test_a_forked_child_does_not_keep_the_stdin_pipe_open() -> None:
+    # The fork's copy of our end of cat's stdin is closed in the fork at once: closing ours is
+    # end of file for cat although the fork still lives.
+    scenario = """
+        import os, subprocess, sys, time
+        from procfound import ManagedProcess
+        with ManagedProcess(["cat"], stdin=subprocess.PIPE) as cat:
+            cat.write("x\\n")
+            fork = os.fork()
+            if fork == 0:
+                time.sleep(5)
+                os._exit(0)
+            cat.close_stdin()
+            print("cat exited", cat.process.wait(timeout=3), flush=True)
+            os.kill(fork, 9)
+            os.waitpid(fork, 0)
+    """
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(python(scenario), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "cat exited 0"

@@ -4,8 +4,8 @@
 buffer, which the line and character reads consume too: the window is decoded incrementally
 (a character split across reads waits for its last byte), as written (no newline
 translation), and notices by the buffer's stream offset when another read consumed from the
-front, so one buffer serves every kind of read. :func:`earliest` picks the match among the
-patterns (checked and compiled by the layer that takes them from the user).
+front, so one buffer serves every kind of read. :class:`Patterns` finds the match (the layer
+that takes the patterns from the user checks them first).
 
 **The matching rule** (pexpect's): the unread text is searched each time output arrives, and a
 pattern matches as soon as it matches the text there is. So ``a+`` matches the first ``a`` of
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, final
 
-__all__ = ["DecodedWindow", "ExpectMatch", "earliest"]
+__all__ = ["DecodedWindow", "ExpectMatch", "Patterns"]
 
 # Error handlers under which encoding the decoded text gives back the very bytes read, so a
 # match's end maps to a byte offset without decoding again.
@@ -53,20 +53,49 @@ class ExpectMatch:
     before: str
 
 
-def earliest(patterns: Sequence[re.Pattern[str]], text: str) -> tuple[int, re.Match[str]] | None:
-    """The match that starts first in ``text`` and its pattern's index (ties: lowest index).
+class Patterns:
+    """The patterns of one ``expect``, searched in the unread text for the earliest match.
+
+    A literal (a ``str``) is matched as ``re.escape`` of it. It can only newly match where the
+    text has grown (from its last ``len - 1`` characters on): after a search that found nothing,
+    it is searched only from there, so waiting for a prompt while a chatty child writes megabytes
+    costs time in proportion to the output. A regex can newly match anywhere (``a.*z``) and is
+    searched over the whole text each time.
 
     Example:
-        >>> index, match = earliest([re.compile("b"), re.compile("a|b")], "xab")
+        >>> patterns = Patterns(["b", re.compile("a|b")])
+        >>> index, match = patterns.search("xab")
         >>> index, match.start()
         (1, 1)
     """
-    best: tuple[int, re.Match[str]] | None = None
-    for index, pattern in enumerate(patterns):
-        found = pattern.search(text)
-        if found is not None and (best is None or found.start() < best[1].start()):
-            best = (index, found)
-    return best
+
+    __slots__ = ("_from", "_literal", "compiled", "shown")
+
+    def __init__(self, items: Sequence[str | re.Pattern[str]]) -> None:
+        self.compiled = [
+            re.compile(re.escape(item)) if isinstance(item, str) else item for item in items
+        ]
+        self.shown = [item if isinstance(item, str) else item.pattern for item in items]
+        self._literal = [len(item) if isinstance(item, str) else None for item in items]
+        self._from = [0] * len(items)
+
+    def restart(self) -> None:
+        """The text was cut at the front (a read consumed it): search it whole again."""
+        self._from = [0] * len(self.compiled)
+
+    def search(self, text: str) -> tuple[int, re.Match[str]] | None:
+        """The match that starts first in ``text`` and its pattern's index (ties: the lowest
+        index), or None; ``text`` is the text of the last search, grown or restarted."""
+        best: tuple[int, re.Match[str]] | None = None
+        for index, pattern in enumerate(self.compiled):
+            found = pattern.search(text, self._from[index])
+            if found is not None and (best is None or found.start() < best[1].start()):
+                best = (index, found)
+        if best is None:
+            for index, length in enumerate(self._literal):
+                if length is not None:
+                    self._from[index] = max(0, len(text) - length + 1)
+        return best
 
 
 class DecodedWindow:
@@ -151,7 +180,11 @@ class DecodedWindow:
         if used:
             self._segments.append((used, len(text)))
             self._nbytes += used
-            self.text += text
+            # Grown in place where CPython can (no other reference to the text): a long wait
+            # for a pattern then costs no copy of all the text per read.
+            grown, self.text = self.text, ""
+            grown += text
+            self.text = grown
         return self.text
 
     def consume(self, chars: int, data: bytes | bytearray) -> int:

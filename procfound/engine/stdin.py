@@ -15,7 +15,8 @@ and ours never touch the same fd number).
 
 The writer tells its caller what went wrong through :class:`StdinClosedError` (the child
 exited or closed its stdin: ``EPIPE``; or the writer was closed) and counts every byte that went
-in (:attr:`StdinWriter.written`), so a write cut short by a deadline can say how far it got.
+in (:attr:`StdinWriter.written`, and each write's own :class:`WriteProgress`), so a write cut
+short by a deadline can say how far it got.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import anyio
 
 from procfound.engine.terminal import end_of_input
 
-__all__ = ["StdinClosedError", "StdinWriter"]
+__all__ = ["StdinClosedError", "StdinWriter", "WriteProgress"]
 
 # The most one os.write hands the kernel (a pipe takes at most its size anyway).
 _WRITE_CHUNK: Final = 1024 * 1024
@@ -46,6 +47,15 @@ class StdinClosedError(Exception):
     def __init__(self, *, by_us: bool) -> None:
         super().__init__("stdin was closed" + (" (close_stdin)" if by_us else " by the child"))
         self.by_us = by_us
+
+
+class WriteProgress:
+    """How many bytes of one write went in so far (still true after it was cancelled)."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        self.written = 0
 
 
 class StdinWriter:
@@ -82,11 +92,11 @@ class StdinWriter:
             self._lock = anyio.Lock()
         return self._lock
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, progress: WriteProgress | None = None) -> None:
         """Write all of ``data``, waiting for room as long as it takes (the caller bounds it).
 
-        Cancel-safe: a cancelled write has put in :attr:`written`'s growth since it began, and
-        the next write continues after that.
+        Cancel-safe: a cancelled write has put in ``progress.written`` of its bytes (0 if it was
+        still waiting for an earlier write), and the next write continues after those.
 
         Raises:
             StdinClosedError: The child exited or closed its stdin, or the writer was closed
@@ -96,9 +106,9 @@ class StdinWriter:
             raise StdinClosedError(by_us=True)
         # The lock is fair: a close() asked for after this write waits for it.
         async with self._queue():
-            await self._put(memoryview(data))
+            await self._put(memoryview(data), progress or WriteProgress())
 
-    async def _put(self, view: memoryview) -> None:
+    async def _put(self, view: memoryview, progress: WriteProgress) -> None:
         while view:
             fd = self._fd
             if fd < 0:
@@ -119,6 +129,7 @@ class StdinWriter:
                 raise
             if count:
                 self.written += count
+                progress.written += count
                 self._last = bytes(view[count - 1 : count])
                 view = view[count:]
 
@@ -140,7 +151,8 @@ class StdinWriter:
                 return
             try:
                 if self._terminal:
-                    await self._put(memoryview(end_of_input(self._fd, self._last)))
+                    eof = end_of_input(self._fd, self._last)
+                    await self._put(memoryview(eof), WriteProgress())
             finally:
                 self._close_fd()
 

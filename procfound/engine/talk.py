@@ -17,14 +17,12 @@ the launching layer turns into its own (with the command, the return code and th
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Sequence
 
 import anyio
 
-from procfound.engine.expect import DecodedWindow, ExpectMatch, earliest
+from procfound.engine.expect import DecodedWindow, ExpectMatch, Patterns
 from procfound.engine.owner import ChildOwner
-from procfound.engine.stdin import StdinClosedError, StdinWriter
+from procfound.engine.stdin import StdinClosedError, StdinWriter, WriteProgress
 
 __all__ = ["ExpectEnded", "ExpectTimedOut", "Talk", "WriteTimedOut"]
 
@@ -70,9 +68,7 @@ class Talk:
         if writer is not None:
             owner.at_finish.append(writer.abort)  # the child is gone: its stdin goes too
 
-    async def expect(
-        self, patterns: Sequence[re.Pattern[str]], seconds: float | None
-    ) -> ExpectMatch:
+    async def expect(self, patterns: Patterns, seconds: float | None) -> ExpectMatch:
         """Read until one of ``patterns`` matches the unread output; consume through the match.
 
         Raises:
@@ -84,26 +80,30 @@ class Talk:
         owner = self._owner
         window = self._window
         buffer = owner.stdout.data
-        text = ""
+        start = -1
         with anyio.move_on_after(seconds):
             while True:
                 owner._drop_skipped_lf()
                 ended = owner.output_ended
-                text = window.update(buffer, owner._offset(), final=ended)
-                found = earliest(patterns, text)
+                if owner._offset() != start:  # first, or another read consumed the front
+                    start = owner._offset()
+                    patterns.restart()
+                text = window.update(buffer, start, final=ended)
+                found = patterns.search(text)
                 if found is not None:
                     index, match = found
                     del buffer[: window.consume(match.end(), buffer)]
                     owner._consumed()
                     return ExpectMatch(index, match, text[: match.start()])
+                del text  # the window's text is then grown in place as output arrives
                 if window.bad_bytes is not None:
                     await self._undecodable(window.bad_bytes)
                 if ended:
                     if owner.idled is not None:
                         await owner._raise_idle()
-                    raise ExpectEnded(text)
+                    raise ExpectEnded(window.text)
                 await owner._more_output()
-        raise ExpectTimedOut(text)
+        raise ExpectTimedOut(window.text)
 
     async def _undecodable(self, through: int) -> None:
         """Consume the output through an undecodable sequence and raise the owner's error."""
@@ -130,11 +130,11 @@ class Talk:
         assert writer is not None, "the launching layer checks for a stdin first"
         if self._owner.exited.is_set() and not writer.closed:
             raise StdinClosedError(by_us=False)
-        before = writer.written
+        progress = WriteProgress()
         with anyio.move_on_after(seconds) as scope:
-            await writer.write(data)
+            await writer.write(data, progress)
         if scope.cancelled_caught:
-            raise WriteTimedOut(writer.written - before)
+            raise WriteTimedOut(progress.written)
 
     async def close_stdin(self) -> None:
         """End of file for the child (after the writes asked for before). Safe twice."""

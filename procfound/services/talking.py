@@ -18,7 +18,7 @@ import anyio
 from procfound.bridge.portal import in_portal_thread
 from procfound.bridge.sync import acall_in_portal, call_in_portal, make_sync
 from procfound.call.options import check_timeout
-from procfound.engine.expect import ExpectMatch
+from procfound.engine.expect import ExpectMatch, Patterns
 from procfound.engine.owner import ChildOwner
 from procfound.engine.stdin import StdinClosedError, StdinWriter
 from procfound.engine.talk import ExpectEnded, ExpectTimedOut, Talk, WriteTimedOut
@@ -30,7 +30,7 @@ from procfound.errors import (
     command_display,
 )
 
-__all__ = ["DEFAULT_EXPECT_TIMEOUT", "StdinFile", "Talking", "compile_patterns", "open_talk"]
+__all__ = ["DEFAULT_EXPECT_TIMEOUT", "StdinFile", "Talking", "check_patterns", "open_talk"]
 
 DEFAULT_EXPECT_TIMEOUT: Final = 10.0
 # After EPIPE, how long to wait for the exit status of a child that is exiting (EPIPE comes as
@@ -42,25 +42,25 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def compile_patterns(pattern: object) -> tuple[re.Pattern[str], ...]:
-    """``expect``'s ``pattern`` argument as compiled text patterns, checked before any wait.
+def check_patterns(pattern: object) -> Patterns:
+    """``expect``'s ``pattern`` argument, checked before any wait, as the engine's patterns.
 
     Args:
         pattern: A ``str`` (literal text), a compiled ``re.Pattern[str]``, or a non-empty list or
             tuple of them.
 
     Returns:
-        The patterns in the order given (a literal as ``re.compile(re.escape(text))``).
+        The patterns in the order given (a literal is matched as ``re.escape`` of it).
 
     Raises:
         ValidationError: For an empty list, a bytes pattern, or anything else.
 
     Example:
-        >>> [p.pattern for p in compile_patterns(["1+1", re.compile(r"\\d+")])]
-        ['1\\\\+1', '\\\\d+']
+        >>> check_patterns(["1+1", re.compile(r"\\d+")]).shown
+        ['1+1', '\\\\d+']
     """
     if isinstance(pattern, str | re.Pattern):
-        return (_compile_one(pattern, None),)
+        return Patterns([_checked(pattern, None)])
     if not isinstance(pattern, list | tuple):
         raise ValidationError(
             "pattern must be a str, a compiled re.Pattern[str] or a list of them, not "
@@ -71,13 +71,13 @@ def compile_patterns(pattern: object) -> tuple[re.Pattern[str], ...]:
         raise ValidationError(
             "pattern is an empty list: give at least one pattern", code="INVALID_ARGUMENT"
         )
-    return tuple(_compile_one(item, index) for index, item in enumerate(pattern))
+    return Patterns([_checked(item, index) for index, item in enumerate(pattern)])
 
 
-def _compile_one(item: object, index: int | None) -> re.Pattern[str]:
+def _checked(item: object, index: int | None) -> str | re.Pattern[str]:
     where = "pattern" if index is None else f"pattern[{index}]"
     if isinstance(item, str):
-        return re.compile(re.escape(item))
+        return item
     if isinstance(item, re.Pattern) and isinstance(item.pattern, str):
         return item
     kind = "a bytes pattern" if isinstance(item, bytes | re.Pattern) else type(item).__name__
@@ -190,12 +190,10 @@ class _Conversation:
         if session is not None and not self.owner.finished:
             session.resize_terminal(rows, cols)
 
-    async def expect(
-        self, patterns: Sequence[re.Pattern[str]], seconds: float | None
-    ) -> ExpectMatch:
+    async def expect(self, patterns: Patterns, seconds: float | None) -> ExpectMatch:
         """In the owner: wait until a pattern matches; the engine's outcome in our words."""
         owner = self.owner
-        shown = [pattern.pattern for pattern in patterns]
+        shown = patterns.shown
         try:
             return await self.talk.expect(patterns, seconds)
         except ExpectTimedOut:
@@ -283,7 +281,8 @@ class Talking:
         """End of file for the child's stdin, after the writes already asked for.
 
         A pipe is closed; a terminal (``pty=True``) is sent its end-of-file character (Ctrl-D,
-        twice when a partial line is pending), as a keyboard would. Safe to call twice.
+        twice when a partial line is pending), as a keyboard would, once the terminal has room
+        for it. Safe to call twice. Writes after it are refused (``StateError``).
 
         Raises:
             StateError: If the process has no stdin to write to.
@@ -340,7 +339,7 @@ class Talking:
             ...     proc.expect(re.compile(r"total: (\\d+)")).match.group(1)
             '42'
         """
-        patterns = compile_patterns(pattern)
+        patterns = check_patterns(pattern)
         seconds = check_timeout(timeout)
         conversation = self._talk("expecting its output")
         owner = conversation.owner
