@@ -4,7 +4,7 @@ The REPL runs on a pseudo-terminal (``pty=True``), so it behaves as it does for 
 prints its ``>>>`` prompt, answers each line, and exits on end of file (Ctrl-D, which
 ``close_stdin()`` sends). ``expect`` waits for the prompt between questions; ``write`` asks.
 The terminal starts with echo off, so what we write does not come back as output, and its size
-is ours to choose (``pty_size``) and change (``resize``): the REPL's ``shutil`` sees it.
+is ours to choose (``pty_size``) and change (``resize``): the REPL sees it (``os.get_terminal_size``).
 
 The conversation runs from sync code, then again from asyncio and from trio with the async
 forms (``awrite``, ``aexpect``): the same child-owner does the work in each case.
@@ -51,11 +51,11 @@ def talk_from_sync_code() -> None:
         python.expect(PROMPT)
         for question in QUESTIONS:
             print(f"sync:    {question} -> {ask(python, question)}")
-        python.write("import shutil; shutil.get_terminal_size()\n")
+        python.write("import os; os.get_terminal_size()\n")
         print("sync:    terminal", python.expect(ANSWER).match.group(1))
         python.expect(PROMPT)
         python.resize(40, 132)
-        python.write("shutil.get_terminal_size()\n")
+        python.write("os.get_terminal_size()\n")
         print("sync:    resized", python.expect(ANSWER).match.group(1))
         python.expect(PROMPT)
         python.close_stdin()  # Ctrl-D at the prompt: the REPL exits

@@ -36,6 +36,7 @@ from conftest import python
 import procfound
 from procfound import (
     CompletedProcess,
+    ExpectMatch,
     IgnoredArgumentWarning,
     ManagedProcess,
     Pipeline,
@@ -213,6 +214,34 @@ def _wait_ready(proc: ManagedProcess, kw: dict[str, Any]) -> None:
     proc.wait_ready(**{"timeout": TIMEOUT, **kw})
 
 
+def _talker(method: Callable[[ManagedProcess, dict[str, Any]], None], **how: Any) -> Any:
+    """A call that needs a process to talk to: it prints a line, reads nothing, exits soon."""
+
+    def call(kw: dict[str, Any]) -> None:
+        command = ["sh", "-c", "echo ready; exec sleep 0.2"]
+        with ManagedProcess(command, stdin=subprocess.PIPE, stderr_relay=False, **how) as proc:
+            method(proc, kw)
+
+    return call
+
+
+def _write(proc: ManagedProcess, kw: dict[str, Any]) -> None:
+    proc.write(**{"data": "x\n", "timeout": TIMEOUT, **kw})
+
+
+def _expect(proc: ManagedProcess, kw: dict[str, Any]) -> None:
+    proc.expect(**{"pattern": "ready", "timeout": TIMEOUT, **kw})
+
+
+def _resize(proc: ManagedProcess, kw: dict[str, Any]) -> None:
+    proc.resize(**{"rows": 30, "cols": 100, **kw})
+
+
+def _expect_match(kw: dict[str, Any]) -> None:
+    found = ExpectMatch(**{"index": 0, "match": None, "before": "", **kw})
+    repr(found)
+
+
 def _terminate(proc: ManagedProcess, kw: dict[str, Any]) -> None:
     proc.terminate_gracefully(**kw)
 
@@ -322,6 +351,10 @@ ENTRY_POINTS: list[tuple[str, Callable[[dict[str, Any]], None], list[str], tuple
     ("ManagedProcess.read_char_async", _with_process(_read_char), ["timeout"], (TimeoutError,)),
     ("ManagedProcess.wait_ready", _with_process(_wait_ready), ["output", "timeout", "check"], ()),
     ("ManagedProcess.terminate_gracefully", _with_process(_terminate), ["timeout"], ()),
+    ("ManagedProcess.write", _talker(_write), ["data", "timeout"], ()),
+    ("ManagedProcess.expect", _talker(_expect), ["pattern", "timeout"], ()),
+    ("ManagedProcess.resize", _talker(_resize, pty=True), ["rows", "cols"], ()),
+    ("ExpectMatch", _expect_match, ["index", "match", "before"], ()),
     ("ProcessHandle.send_signal", _with_process(_handle_signal), ["sig"], ()),
     # Popen.wait's own timeout error, as the seed's process.wait raised it.
     ("ProcessHandle.wait", _with_process(_handle_wait), ["timeout"], (subprocess.TimeoutExpired,)),

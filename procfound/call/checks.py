@@ -495,8 +495,9 @@ def check_env(env: object) -> dict[str, str | None] | None:
     return overrides or None
 
 
-def to_input_bytes(data: object, encoding: str) -> bytes | None:
-    """``input`` as bytes: str is encoded, bytes-like objects are taken as they are."""
+def to_input_bytes(data: object, encoding: str, name: str = "input") -> bytes | None:
+    """``input`` (or the argument ``name``) as bytes: str is encoded, bytes-like objects are
+    taken as they are."""
     if data is None:
         return None
     if isinstance(data, str):
@@ -505,11 +506,13 @@ def to_input_bytes(data: object, encoding: str) -> bytes | None:
         except UnicodeEncodeError as exc:
             # The input is never echoed (it may be a secret); the character and place are.
             raise ValidationError(
-                f"input cannot be encoded with {encoding!r}: character "
+                f"{name} cannot be encoded with {encoding!r}: character "
                 f"{exc.object[exc.start : exc.start + 1]!r} at index {exc.start}: {exc.reason}; "
                 "pass bytes, or another encoding= (it also decodes the output)",
                 code="INVALID_ARGUMENT",
             ) from None
     if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
-    raise ValidationError("input must be bytes or str", code="INVALID_ARGUMENT")
+    raise ValidationError(
+        f"{name} must be bytes or str, not {type(data).__name__}", code="INVALID_ARGUMENT"
+    )

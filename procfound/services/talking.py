@@ -17,7 +17,7 @@ import anyio
 
 from procfound.bridge.portal import in_portal_thread
 from procfound.bridge.sync import acall_in_portal, call_in_portal, make_sync
-from procfound.call.options import check_timeout
+from procfound.call.options import check_timeout, to_input_bytes
 from procfound.engine.expect import ExpectMatch, Patterns
 from procfound.engine.owner import ChildOwner
 from procfound.engine.stdin import StdinClosedError, StdinWriter
@@ -90,13 +90,12 @@ def _checked(item: object, index: int | None) -> str | re.Pattern[str]:
 
 def encode_input(data: object, encoding: str) -> bytes:
     """What a write sends: a ``str`` encoded with the process's ``encoding``, bytes as they are."""
-    if isinstance(data, str):
-        return data.encode(encoding)
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    raise ValidationError(
-        f"data to write must be str or bytes, not {type(data).__name__}", code="INVALID_ARGUMENT"
-    )
+    encoded = None if data is None else to_input_bytes(data, encoding, "the data to write")
+    if encoded is None:
+        raise ValidationError(
+            "the data to write must be str or bytes, not None", code="INVALID_ARGUMENT"
+        )
+    return encoded
 
 
 def open_talk(owner: ChildOwner, stdin: int | None, *, terminal: bool = False) -> Talk:
