@@ -131,7 +131,11 @@ class Talk:
         if self._owner.exited.is_set() and not writer.closed:
             raise StdinClosedError(by_us=False)
         progress = WriteProgress()
-        with anyio.move_on_after(seconds) as scope:
+        # While the write waits for room, the child's output is read on past the high-water
+        # mark (the oldest unread bytes beyond it let go, as for a probe): a child that answers
+        # as it reads (`cat`) would otherwise block on its full stdout, stop reading its stdin,
+        # and the write would wait for it until its timeout.
+        with anyio.move_on_after(seconds) as scope, self._owner.probing():
             await writer.write(data, progress)
         if scope.cancelled_caught:
             raise WriteTimedOut(progress.written)

@@ -1,0 +1,44 @@
+"""Adversarial edges of talking to a child (issue 26): writes against children that answer as
+they read, and the seams of write and expect with the other reads and endings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import anyio
+import pytest
+from conftest import SyncCall
+
+from procfound import ManagedProcess
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux children")
+
+PIPE = subprocess.PIPE
+# Ten MiB in lines: more than the owner keeps unread (4 MiB), so `cat` answering it would fill
+# the buffer long before the write is through.
+TEN_MIB = (b"x" * 1023 + b"\n") * (10 * 1024)
+LAST = b"y" * 10 + b"\n"
+
+
+@pytest.mark.parametrize("kind", ["pipe", "pty"])
+def test_write_megabytes_to_a_child_that_echoes_them(sync_call: SyncCall, kind: str) -> None:
+    """`cat` writes back what it reads: while the write waits for room, the output is read on,
+    or cat blocks on its stdout, stops reading, and the write times out."""
+    kwargs: dict[str, object] = {"pty": True} if kind == "pty" else {"stdin": PIPE}
+
+    def scenario() -> bytes:
+        with ManagedProcess(["cat"], **kwargs) as cat:  # type: ignore[arg-type]
+            cat.write(TEN_MIB + LAST, timeout=30)
+            return cat.expect("y" * 10, timeout=30).match.group().encode()
+
+    assert sync_call(scenario) == b"y" * 10
+
+
+@pytest.mark.anyio
+async def test_awrite_megabytes_to_a_child_that_echoes_them() -> None:
+    async with ManagedProcess(["cat"], stdin=PIPE) as cat:
+        with anyio.fail_after(60):
+            await cat.awrite(TEN_MIB + LAST, timeout=30)
+            found = await cat.aexpect("y" * 10, timeout=30)
+    assert found.match.group() == "y" * 10
