@@ -170,7 +170,8 @@ async def async_run(
     policy = call.stop_policy()
     observer = call.observer(policy)
     seen = out  # what reads the output (idle_timeout watches it)
-    if terminal and not capture_output:  # the terminal's output is shown as it comes, not kept
+    relay = terminal and not capture_output
+    if relay:  # the terminal's output is shown as it comes, not kept
         echo, seen = True, OutputBuffer(0)
     shown_out: Feedable = seen
     shown_err: Feedable = err
@@ -180,7 +181,7 @@ async def async_run(
         request,
         policy,
         lambda exc: ASYNC_RUN.spawn_failed(call.shown, exc),
-        stdout=Echo(shown_out) if echo else shown_out,
+        stdout=Echo(shown_out, relay=relay) if echo else shown_out,
         stderr=Echo(shown_err) if echo else shown_err,
         input=call.session_input,
         observer=observer,

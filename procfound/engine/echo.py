@@ -7,7 +7,6 @@ them exactly as it would without the echo.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from typing import Final, Protocol, TextIO
@@ -31,14 +30,15 @@ class Feedable(Fed, Protocol):
     def fill_from(self, fd: int) -> bool: ...
 
 
-def write_bytes(stream: TextIO | None, data: bytes) -> None:
+def write_bytes(stream: TextIO | None, data: bytes, *, relay: bool = False) -> None:
     """Write ``data`` to a text stream as it is (through its binary buffer where it has one).
 
-    A closed or broken stream must not break the child's session: errors are swallowed.
+    A closed or broken stream must not break the child's session: errors are swallowed, except
+    a ``BrokenPipeError`` when ``relay`` (see :class:`Echo`).
     """
     if stream is None:
         return
-    with contextlib.suppress(Exception):
+    try:
         buffer = getattr(stream, "buffer", None)
         if buffer is not None:
             stream.flush()  # what was printed before goes first
@@ -47,6 +47,11 @@ def write_bytes(stream: TextIO | None, data: bytes) -> None:
         else:
             stream.write(data.decode(getattr(stream, "encoding", None) or "utf-8", "replace"))
             stream.flush()
+    except BrokenPipeError:
+        if relay:
+            raise
+    except Exception:  # a broken stream must not break the session (see above)
+        pass
 
 
 class Echo:
@@ -55,17 +60,29 @@ class Echo:
     ``stream`` names the stream the chunks are copied to, looked up at each write; None copies
     them nowhere, which makes this the plain read loop of a sink that only takes fed bytes (a
     ManagedProcess's stdout). ``read_size`` bounds one read.
+
+    ``relay``: the copy is the only way the output is seen (a terminal's output shown as it
+    comes, ``pty=True`` without capture), as if the child wrote to our stdout itself. Once that
+    is gone (``| head -1``), a child writing to a pipe would get ``EPIPE``/``SIGPIPE``; one
+    writing to a terminal never does and would run on unseen. So the ``BrokenPipeError``
+    is raised from the read, and the call stops the tree, as it does for any error.
     """
 
-    __slots__ = ("inner", "read_size", "size", "stream")
+    __slots__ = ("inner", "read_size", "relay", "size", "stream")
 
     def __init__(
-        self, inner: Fed, stream: str | None = "stdout", read_size: int = _READ_SIZE
+        self,
+        inner: Fed,
+        stream: str | None = "stdout",
+        read_size: int = _READ_SIZE,
+        *,
+        relay: bool = False,
     ) -> None:
         self.inner = inner
         self.size = 0
         self.stream = stream
         self.read_size = read_size
+        self.relay = relay
 
     def fill_from(self, fd: int) -> bool:
         try:
@@ -75,6 +92,6 @@ class Echo:
         if data:
             self.size += len(data)
             if self.stream is not None:
-                write_bytes(getattr(sys, self.stream), data)
+                write_bytes(getattr(sys, self.stream), data, relay=self.relay)
         self.inner.feed(data)
         return not data
