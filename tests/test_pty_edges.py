@@ -7,10 +7,14 @@ import shlex
 import signal
 import subprocess
 import sys
+from functools import partial
 
+import anyio
 import pytest
 from conftest import python, wait_gone
 from test_cli import cli_env, cli_into_closed_pipe
+
+from procfound import ManagedProcess, ValidationError, async_run, run, stream
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux terminals")
 
@@ -50,3 +54,27 @@ def test_run_pty_shown_into_a_closed_pipe_raises_and_stops_the_child() -> None:
     assert done.stderr.startswith("broken"), done.stderr
     assert float(done.stderr.split()[1]) < 10
     assert wait_gone(int(done.stdout.split()[0]), 3.0)
+
+
+HUGE = 10**5000  # no repr: more than 4300 digits (ValueError from str())
+
+
+@pytest.mark.parametrize("size", [(HUGE, 80), (24, HUGE), (HUGE,), [HUGE, HUGE, HUGE]])
+def test_pty_size_too_big_to_show_is_a_validation_error(size: object) -> None:
+    for call in (
+        lambda: run(["true"], pty=True, pty_size=size),
+        lambda: list(stream(["true"], pty=True, pty_size=size)),
+        lambda: ManagedProcess(["true"], pty=True, pty_size=size),
+        lambda: anyio.run(partial(async_run, ["true"], pty=True, pty_size=size)),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            call()
+        assert len(caught.value.message) < 300
+
+
+def test_resize_too_big_to_show_is_a_validation_error() -> None:
+    with ManagedProcess(["sleep", "30"], pty=True) as proc:
+        with pytest.raises(ValidationError, match="an int of 16610 bits"):
+            proc.resize(HUGE, 80)
+        with pytest.raises(ValidationError, match="an int of 16610 bits"):
+            proc.resize(24, -HUGE)

@@ -144,11 +144,22 @@ def _optional_bool(value: object, name: str) -> bool | None:
     return None if value is None else _bool(value, name)
 
 
+def shown_value(value: object) -> str:
+    """``repr(value)`` as a message may show it: shortened, and never an error itself (an int
+    of more than 4300 digits has no ``repr``: ``ValueError``)."""
+    try:
+        return shorten(repr(value))
+    except Exception:
+        if isinstance(value, int):
+            return f"an int of {value.bit_length()} bits"
+        return f"a {type(value).__name__}"
+
+
 def _int(value: object, name: str, minimum: int, maximum: int = 2**31 - 1) -> int:
     # The bound keeps a huge int from reaching C (pid_t, uid_t, mode_t) as an OverflowError.
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValidationError(
-            f"{name} must be an int from {minimum} to {maximum}, not {shorten(repr(value))}",
+            f"{name} must be an int from {minimum} to {maximum}, not {shown_value(value)}",
             code="INVALID_ARGUMENT",
         )
     return int(value)
@@ -252,7 +263,7 @@ def _id(value: object, name: str, kind: str) -> int:
             return grp.getgrnam(value).gr_gid
         except KeyError:
             raise ValidationError(
-                f"{name}: no {kind} named {shorten(repr(value))}", code="INVALID_ARGUMENT"
+                f"{name}: no {kind} named {shown_value(value)}", code="INVALID_ARGUMENT"
             ) from None
         except ImportError:  # pragma: no cover - every POSIX system has pwd and grp
             raise ValidationError(
@@ -332,7 +343,7 @@ def _pty_size(value: object, name: str) -> tuple[int, int]:
     """``pty_size``: (rows, columns), each from 1 to 65535 (the kernel keeps them as shorts)."""
     if isinstance(value, str | bytes) or not isinstance(value, Sequence) or len(value) != 2:
         raise ValidationError(
-            f"{name} must be (rows, columns), such as (24, 80), not {shorten(repr(value))}",
+            f"{name} must be (rows, columns), such as (24, 80), not {shown_value(value)}",
             code="INVALID_ARGUMENT",
         )
     return _int(value[0], f"{name} rows", 1, 65535), _int(value[1], f"{name} columns", 1, 65535)

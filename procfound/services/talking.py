@@ -17,6 +17,7 @@ import anyio
 
 from procfound.bridge.portal import in_portal_thread
 from procfound.bridge.sync import acall_in_portal, call_in_portal, make_sync
+from procfound.call.checks import shown_value
 from procfound.call.options import check_timeout, to_input_bytes
 from procfound.engine.expect import ExpectMatch, Patterns
 from procfound.engine.owner import ChildOwner
@@ -390,7 +391,7 @@ def _terminal_length(value: object, name: str) -> int:
     """One side of a terminal's size: the kernel keeps it in 16 bits, and 0 means unknown."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise ValidationError(
-            f"{name} must be a whole number from 1 to 65535, not {value!r}",
+            f"{name} must be a whole number from 1 to 65535, not {shown_value(value)}",
             code="INVALID_ARGUMENT",
         )
     return value
