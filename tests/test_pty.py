@@ -7,6 +7,7 @@ and from sync code (plain and inside a running loop).
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -367,9 +368,11 @@ def test_a_bad_size_is_refused(size: object) -> None:
     "extra",
     [
         {"stdin": -1},
+        {"stdin": None},
         {"stdout": -3},
-        {"stderr": -2},
+        {"stdout": None},
         {"stderr": -1},
+        {"stderr": -3},
         {"foreground": True},
         {"process_group": 0},
     ],
@@ -377,6 +380,12 @@ def test_a_bad_size_is_refused(size: object) -> None:
 def test_options_that_cannot_apply_to_a_terminal_are_refused(extra: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="pty=True"):
         run(["true"], pty=True, **extra)
+
+
+def test_what_a_terminal_does_anyway_may_be_said(sync_call: SyncCall) -> None:
+    script = ["sh", "-c", "echo out; echo err >&2"]
+    result = sync_call(run, script, pty=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert (result.stdout, result.stderr) == ("out\nerr\n", "")
 
 
 def test_a_pipeline_and_an_iterable_input_are_refused(sync_call: SyncCall) -> None:
