@@ -33,7 +33,7 @@ from procfound.call.options import (
     to_input_bytes,
 )
 from procfound.engine.kill import StopPolicy
-from procfound.engine.spawn import SpawnRequest, Stdio
+from procfound.engine.spawn import Credentials, SpawnRequest, Stdio
 from procfound.errors import ValidationError, command_text
 
 __all__ = ["CALLED_AS", "Invocation", "is_input_stream"]
@@ -234,9 +234,7 @@ class Invocation:
             pass_fds=options.pass_fds,
             start_new_session=options.start_new_session,
             process_group=options.process_group,
-            user=options.user,
-            group=options.group,
-            extra_groups=options.extra_groups,
+            credentials=Credentials.given(options.user, options.group, options.extra_groups),
             umask=options.umask,
             restore_signals=options.restore_signals,
             pipesize=options.pipesize,
