@@ -28,7 +28,7 @@ from test_contain import assert_stopped, escapee_pid
 import procfound
 import procfound.engine.contain as contain_module
 from procfound import ManagedProcess, ProcessError, ProcessTimeoutError, run
-from procfound.engine.spawn import Credentials
+from procfound.engine.helper import Credentials
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 

@@ -32,8 +32,9 @@ from procfound.call.options import (
     stop_policy_of,
     to_input_bytes,
 )
+from procfound.engine.helper import Credentials
 from procfound.engine.kill import StopPolicy
-from procfound.engine.spawn import Credentials, SpawnRequest, Stdio
+from procfound.engine.spawn import SpawnRequest, Stdio
 from procfound.errors import ValidationError, command_text
 
 __all__ = ["CALLED_AS", "Invocation", "is_input_stream"]

@@ -47,15 +47,7 @@ from procfound.engine.helper import Credentials, helper_argv, runs_natively
 from procfound.engine.spawn_errors import BEFORE_EXEC, CGROUP_JOIN, SpawnError, spawn_error
 from procfound.engine.terminal import open_child_terminal
 
-__all__ = [
-    "Child",
-    "Credentials",
-    "SpawnError",
-    "SpawnRequest",
-    "Stdio",
-    "spawn",
-    "spawn_error",
-]
+__all__ = ["Child", "SpawnError", "SpawnRequest", "Stdio", "spawn", "spawn_error"]
 
 _HAS_PIDFD: Final = hasattr(os, "pidfd_open")
 _IS_LINUX: Final = sys.platform.startswith("linux")
