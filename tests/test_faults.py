@@ -38,7 +38,7 @@ import trio
 from conftest import CHILDREN_OF_ME, PY, SyncCall, pid_alive, python, wait_gone
 
 import procfound
-import procfound.engine.session as session_module
+import procfound.engine.handoff as handoff_module
 from procfound import (
     ManagedProcess,
     ProcessError,
@@ -659,7 +659,7 @@ def sigkill_ignored(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        session_module._unreaped.discard(pid)
+        handoff_module.unreaped.discard(pid)
 
 
 def check_unkillable_error(
