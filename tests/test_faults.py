@@ -872,7 +872,9 @@ def test_setsid_escapee_does_not_delay_terminate_gracefully(tree_dir: Path) -> N
     finally:
         proc.cleanup()
     check_escapee(tree_dir, elapsed, contained=True)
-    assert proc.returncode == 0
+    # The child exits by itself right after its last write; on a loaded machine the SIGTERM
+    # may still reach it first.
+    assert proc.returncode in (0, -signal.SIGTERM)
 
 
 # --------------------------------------------------------------------------------------------

@@ -188,6 +188,24 @@ def test_output_written_just_before_exit_is_kept(sync_call: SyncCall) -> None:
     assert result.stdout == "head\n" + "z" * (1024 * 1024)
 
 
+def test_a_child_that_lets_go_of_its_terminal_before_it_exits_exits_with_its_own_code(
+    sync_call: SyncCall,
+) -> None:
+    # GNU cat closes 0, 1 and 2 and then runs its exit handlers: the end of the terminal's
+    # output comes before the exit. Closing the master at that moment hung the terminal up,
+    # and the kernel killed the child with SIGHUP (seen as a flaky "killed by SIGHUP" of cat).
+    code = """
+        import os, time
+        os.write(1, b"bye\\n")
+        for fd in (0, 1, 2):
+            os.close(fd)
+        time.sleep(0.5)
+        os._exit(3)
+        """
+    result = sync_call(run, python(code), pty=True, timeout=30, check=False)
+    assert (result.returncode, result.stdout) == (3, "bye\n")
+
+
 @pytest.mark.anyio
 async def test_output_written_just_before_exit_is_kept_async() -> None:
     code = "import os; os.write(1, b'q' * 100000); os.write(2, b'end')"

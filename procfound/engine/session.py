@@ -126,6 +126,7 @@ class ChildSession(KillPath):
         "__weakref__",
         "_disowned",
         "_feeder",
+        "_held",
         "_observer",
         "_paused",
         "_readers",
@@ -190,6 +191,12 @@ class ChildSession(KillPath):
         self._polite_until: float | None = None  # when the polite step's grace ends
         self._paused: set[int] = set()
         self._readers: dict[int, Sink] = {}
+        # A terminal's master, read to its end but kept open until the session closes: its
+        # last close hangs the terminal up, and the kernel sends SIGHUP to the child's session.
+        # The end (EIO) comes when the child has closed its side, which a program may do well
+        # before it exits (GNU cat closes 0, 1 and 2, then runs its exit handlers): closing
+        # the master then killed it with SIGHUP instead of letting it exit with its own code.
+        self._held: list[int] = []
         if child.terminal and input is not None and child.stdin is not None:
             input += end_of_input(child.stdin, input)  # (cannot raise)
         self._feeder = InputFeeder(input or b"")
@@ -292,7 +299,7 @@ class ChildSession(KillPath):
     def _read(self, fd: int) -> None:
         sink = self._readers.get(fd)
         if sink is not None and sink.fill_from(fd):
-            self._close_reader(fd)
+            self._close_reader(fd, hold=self.child.terminal)
 
     def _read_all(self, fd: int) -> None:
         # fill_from stops after a bounded amount; after exit nothing else competes for the loop.
@@ -338,13 +345,16 @@ class ChildSession(KillPath):
         if fd == self._stdin and self._feeder.write_to(fd):
             self._close_stdin()
 
-    def _close_reader(self, fd: int) -> None:
+    def _close_reader(self, fd: int, *, hold: bool = False) -> None:
         del self._readers[fd]
         if fd in self._paused:
             self._paused.discard(fd)
         else:
             self._readiness.remove(fd)
-        os.close(fd)
+        if hold:  # a terminal's master: closed with the session (see _held)
+            self._held.append(fd)
+        else:
+            os.close(fd)
 
     def _close_stdin(self) -> None:
         fd, self._stdin = self._stdin, None
@@ -398,8 +408,8 @@ class ChildSession(KillPath):
         """In a forked child: close our copies of the fds, and never act on this child again."""
         self._disowned = True
         open_sessions.pop(id(self), None)
-        fds = [*self._readers, self._stdin, self.child.pidfd]
-        self._readers, self._stdin = {}, None
+        fds = [*self._readers, *self._held, self._stdin, self.child.pidfd]
+        self._readers, self._stdin, self._held = {}, None, []
         self.child.pidfd = None
         self._paused.clear()
         for fd in fds:
@@ -412,6 +422,9 @@ class ChildSession(KillPath):
     def _close_all(self) -> None:
         for fd in list(self._readers):
             self._close_reader(fd)
+        held, self._held = self._held, []
+        for fd in held:
+            os.close(fd)
         self._close_stdin()
         self._readiness.close()
         pidfd, self.child.pidfd = self.child.pidfd, None
