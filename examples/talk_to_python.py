@@ -4,7 +4,8 @@ The REPL runs on a pseudo-terminal (``pty=True``), so it behaves as it does for 
 prints its ``>>>`` prompt, answers each line, and exits on end of file (Ctrl-D, which
 ``close_stdin()`` sends). ``expect`` waits for the prompt between questions; ``write`` asks.
 The terminal starts with echo off, so what we write does not come back as output, and its size
-is ours to choose (``pty_size``) and change (``resize``): the REPL sees it (``os.get_terminal_size``).
+is ours to choose (``pty_size``) and change (``resize``): the REPL sees it
+(``os.get_terminal_size``).
 
 The conversation runs from sync code, then again from asyncio and from trio with the async
 forms (``awrite``, ``aexpect``): the same child-owner does the work in each case.

@@ -113,8 +113,10 @@ async def async_run(
             ``input`` is written and followed by the terminal's end of file (``^D``), which
             is also all the child reads without ``input``; with ``capture_output=False`` the
             output is shown on our stdout as it comes. ``pty_size=(rows, columns)`` sets the
-            terminal's size (default ``(24, 80)``). Cannot be combined with ``stdin``/
-            ``stdout``/``stderr``, ``foreground``, ``process_group`` or a pipeline.
+            terminal's size (default ``(24, 80)``). Cannot be combined with ``stdin``,
+            ``stdout`` or ``stderr`` targets (but ``stdout=PIPE`` and ``stderr=STDOUT``,
+            which it does anyway), ``foreground``, ``process_group``, a pipeline or an
+            iterable ``input``.
 
     Returns:
         CompletedProcess with ``args``, ``returncode``, ``stdout``, ``stderr``, ``cwd``,

@@ -28,6 +28,7 @@ from test_contain import assert_stopped, escapee_pid
 import procfound
 import procfound.engine.contain as contain_module
 from procfound import ManagedProcess, ProcessError, ProcessTimeoutError, run
+from procfound.engine.helper import Credentials
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -482,7 +483,7 @@ def test_the_sh_join_is_chosen_only_where_nothing_can_differ(
         (["true"], {"env": {"PATH": os.environ["PATH"]}}),  # no PWD: the shell adds one
         (["true"], {"cwd": "/"}),  # PWD is not the child's cwd
         (["myname"], {"executable": "/bin/true"}),  # argv[0] is not the program
-        (["true"], {"user": NOBODY}),
+        (["true"], {"credentials": Credentials(user=NOBODY)}),
         (["true"], {"kill_on_parent_death": True}),
         ([str(no_shebang)], {}),  # ENOEXEC: the shell would run it as a script
         ([str(chained)], {}),  # its interpreter is a script

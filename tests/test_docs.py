@@ -39,6 +39,7 @@ IN_PROCESS = [
     "procfound.pipes",
     "procfound.services.managed",
     "procfound.services.talking",
+    "procfound.services.reading",
     "procfound.services.probes",
     "procfound.services.handle",
     "procfound.services.waits",

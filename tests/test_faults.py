@@ -38,7 +38,7 @@ import trio
 from conftest import CHILDREN_OF_ME, PY, SyncCall, pid_alive, python, wait_gone
 
 import procfound
-import procfound.engine.session as session_module
+import procfound.engine.handoff as handoff_module
 from procfound import (
     ManagedProcess,
     ProcessError,
@@ -659,7 +659,7 @@ def sigkill_ignored(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        session_module._unreaped.discard(pid)
+        handoff_module.unreaped.discard(pid)
 
 
 def check_unkillable_error(
@@ -872,7 +872,9 @@ def test_setsid_escapee_does_not_delay_terminate_gracefully(tree_dir: Path) -> N
     finally:
         proc.cleanup()
     check_escapee(tree_dir, elapsed, contained=True)
-    assert proc.returncode == 0
+    # The child exits by itself right after its last write; on a loaded machine the SIGTERM
+    # may still reach it first.
+    assert proc.returncode in (0, -signal.SIGTERM)
 
 
 # --------------------------------------------------------------------------------------------

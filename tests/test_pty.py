@@ -7,6 +7,7 @@ and from sync code (plain and inside a running loop).
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -185,6 +186,24 @@ def test_output_written_just_before_exit_is_kept(sync_call: SyncCall) -> None:
         """
     result = sync_call(run, python(code), pty=True, timeout=30)
     assert result.stdout == "head\n" + "z" * (1024 * 1024)
+
+
+def test_a_child_that_lets_go_of_its_terminal_before_it_exits_exits_with_its_own_code(
+    sync_call: SyncCall,
+) -> None:
+    # GNU cat closes 0, 1 and 2 and then runs its exit handlers: the end of the terminal's
+    # output comes before the exit. Closing the master at that moment hung the terminal up,
+    # and the kernel killed the child with SIGHUP (seen as a flaky "killed by SIGHUP" of cat).
+    code = """
+        import os, time
+        os.write(1, b"bye\\n")
+        for fd in (0, 1, 2):
+            os.close(fd)
+        time.sleep(0.5)
+        os._exit(3)
+        """
+    result = sync_call(run, python(code), pty=True, timeout=30, check=False)
+    assert (result.returncode, result.stdout) == (3, "bye\n")
 
 
 @pytest.mark.anyio
@@ -367,9 +386,11 @@ def test_a_bad_size_is_refused(size: object) -> None:
     "extra",
     [
         {"stdin": -1},
+        {"stdin": None},
         {"stdout": -3},
-        {"stderr": -2},
+        {"stdout": None},
         {"stderr": -1},
+        {"stderr": -3},
         {"foreground": True},
         {"process_group": 0},
     ],
@@ -377,6 +398,12 @@ def test_a_bad_size_is_refused(size: object) -> None:
 def test_options_that_cannot_apply_to_a_terminal_are_refused(extra: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="pty=True"):
         run(["true"], pty=True, **extra)
+
+
+def test_what_a_terminal_does_anyway_may_be_said(sync_call: SyncCall) -> None:
+    script = ["sh", "-c", "echo out; echo err >&2"]
+    result = sync_call(run, script, pty=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert (result.stdout, result.stderr) == ("out\nerr\n", "")
 
 
 def test_a_pipeline_and_an_iterable_input_are_refused(sync_call: SyncCall) -> None:

@@ -32,6 +32,7 @@ from procfound.call.options import (
     stop_policy_of,
     to_input_bytes,
 )
+from procfound.engine.helper import Credentials
 from procfound.engine.kill import StopPolicy
 from procfound.engine.spawn import SpawnRequest, Stdio
 from procfound.errors import ValidationError, command_text
@@ -234,9 +235,7 @@ class Invocation:
             pass_fds=options.pass_fds,
             start_new_session=options.start_new_session,
             process_group=options.process_group,
-            user=options.user,
-            group=options.group,
-            extra_groups=options.extra_groups,
+            credentials=Credentials.given(options.user, options.group, options.extra_groups),
             umask=options.umask,
             restore_signals=options.restore_signals,
             pipesize=options.pipesize,

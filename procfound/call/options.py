@@ -237,8 +237,10 @@ def _check_pty(options: RunOptions) -> None:
             f"pty=True needs pseudo-terminals (Linux or macOS); {sys.platform} has none here",
             code="PLATFORM_NOT_SUPPORTED",
         )
-    for name in ("stdin", "stdout", "stderr"):
-        if getattr(options, name) is not UNSET:
+    # What a terminal does anyway may be said: its output is read (stdout=PIPE), stderr merged.
+    said = {"stdin": (UNSET,), "stdout": (UNSET, Stdio.PIPE), "stderr": (UNSET, Stdio.STDOUT)}
+    for name, fine in said.items():
+        if getattr(options, name) not in fine:
             raise ValidationError(
                 f"pty=True makes the terminal the child's stdin, stdout and stderr; {name}= "
                 "cannot send it elsewhere (drop one of them)",

@@ -151,7 +151,16 @@ class OutputBuffer:
     used up or cannot be had.
     """
 
-    __slots__ = ("_data", "_grown", "_region", "_reserve_tried", "dropped", "limit", "size")
+    __slots__ = (
+        "_data",
+        "_grown",
+        "_region",
+        "_reserve_tried",
+        "_touched",
+        "dropped",
+        "limit",
+        "size",
+    )
 
     def __init__(self, limit: int | None = None) -> None:
         if limit is not None and limit < 0:
@@ -162,6 +171,7 @@ class OutputBuffer:
         self.dropped = 0
         self._grown = _F_SETPIPE_SZ is None
         self._region: memoryview | None = None  # the reserved memory, while reading into it
+        self._touched = 0  # how far its pages have been touched
         self._reserve_tried = limit is not None
 
     def fill_from(self, fd: int) -> bool:
@@ -206,6 +216,7 @@ class OutputBuffer:
         with self._data.getbuffer() as kept:
             region[: self.size] = kept
         self._data, self._region = reserved, region
+        self._touched = self.size
 
     def _fill_region(self, fd: int, taken: int) -> bool:
         region = self._region
@@ -215,11 +226,16 @@ class OutputBuffer:
             if end - self.size < _READ_SIZE:
                 self._end_region()  # used up: the scratch path takes over
                 return False
+            if self._touched < self.size + _READ_SIZE:
+                # Take the next chunk's page faults now, outside the read; only once per page:
+                # a terminal hands over a few KiB per read, not the whole chunk.
+                with region[self._touched : self.size + _READ_SIZE] as fresh:
+                    stride = fresh[::_PAGE]
+                    with _TOUCH[: len(stride)] as zeros:
+                        stride[:] = zeros
+                    stride.release()
+                self._touched = self.size + _READ_SIZE
             with region[self.size : self.size + _READ_SIZE] as chunk:
-                stride = chunk[::_PAGE]
-                with _TOUCH[: len(stride)] as zeros:
-                    stride[:] = zeros  # take this chunk's page faults now, outside the read
-                stride.release()
                 try:
                     n = os.readv(fd, [chunk])
                 except BlockingIOError:

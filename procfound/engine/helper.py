@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["HELPER_SOURCE", "helper_argv", "runs_natively"]
+__all__ = ["HELPER_SOURCE", "Credentials", "helper_argv", "runs_natively"]
 
 # argv after "-c": report_fd tty cgroup_procs groups gid uid parent signals lc_ctype n paths...
 #   argv...
@@ -122,15 +123,35 @@ except Exception as e:
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who the child runs as (``user=``, ``group=``, ``extra_groups=``, resolved to ids).
+
+    Built once by the call; the spawn hands it to ``fork_exec`` (or ``Popen``), or, when the
+    helper runs, to the helper, which drops the privileges after joining the box.
+    """
+
+    user: int | None = None
+    group: int | None = None
+    extra_groups: tuple[int, ...] | None = None  # None: keep ours; (): none
+
+    @classmethod
+    def given(
+        cls, user: int | None, group: int | None, extra_groups: tuple[int, ...] | None
+    ) -> Credentials | None:
+        """The credentials asked for, or None when nothing is (the child keeps ours)."""
+        if user is None and group is None and extra_groups is None:
+            return None
+        return cls(user, group, extra_groups)
+
+
 def helper_argv(
     python: str,
     report_fd: int,
     *,
     terminal: str | None = None,
     join: str | None,
-    groups: tuple[int, ...] | None,
-    gid: int | None,
-    uid: int | None,
+    credentials: Credentials | None,
     parent: int | None,
     default_signals: tuple[int, ...],
     lc_ctype: str | None,
@@ -145,9 +166,7 @@ def helper_argv(
         terminal: The path of the child's terminal (its fd 0), to take as its controlling
             terminal; None for none.
         join: The box's ``cgroup.procs``, or None.
-        groups: Supplementary groups to set, or None to keep them.
-        gid: Group to switch to, or None.
-        uid: User to switch to, or None.
+        credentials: The user, group and supplementary groups to switch to (None: keep).
         parent: The spawner's pid for the parent-death signal, or None for none.
         default_signals: Signals the helper sets back to SIG_DFL before the exec.
         lc_ctype: ``LC_CTYPE`` of the command's environment (None: it has none).
@@ -157,6 +176,8 @@ def helper_argv(
     Returns:
         The argv to spawn (its program is ``python``).
     """
+    ids = credentials or Credentials()
+    groups = ids.extra_groups
     return [
         python,
         "-I",
@@ -167,8 +188,8 @@ def helper_argv(
         terminal or "",
         join or "",
         "-" if groups is None else ",".join(map(str, groups)),
-        "-" if gid is None else str(gid),
-        "-" if uid is None else str(uid),
+        "-" if ids.group is None else str(ids.group),
+        "-" if ids.user is None else str(ids.user),
         str(parent or 0),
         ",".join(map(str, default_signals)),
         "-" if lc_ctype is None else "=" + lc_ctype,

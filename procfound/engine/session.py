@@ -6,18 +6,15 @@ with :meth:`ChildSession.step` (wait once, move what is ready) and always end it
 timeouts, cancellation, Ctrl-C and errors all end there. Whatever it has to wait for, it waits
 for shielded and within the kill schedule's bound.
 
-Every open session is in one registry, so two ends are covered that no caller can reach: at
-interpreter exit (after the portal has stopped) whatever still runs is killed, reaped and closed
-(:func:`close_all_sessions`), and in a child forked while sessions are open, their copies are
-*disowned*: the child closes its copies of their fds at once (so none holds a parent's pipe
-open) and every later call on them does nothing, so it can never signal, reap, read or
-unregister anything of the parent's (a shared epoll would be changed for both).
+Every open session is in one registry (:mod:`procfound.engine.handoff`), which kills, reaps
+and closes what still runs at interpreter exit and disowns the sessions a forked child inherits.
+The steps of the kill path below :meth:`ChildSession.finish` are its mixin
+:class:`~procfound.engine.ending.KillPath`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import select
 import signal
@@ -27,12 +24,18 @@ from typing import Any, Final, Protocol
 import anyio
 
 from procfound.engine.buffers import InputFeeder, OutputBuffer
-from procfound.engine.contain import Containment, empty_box, empty_box_now
-from procfound.engine.kill import KillSchedule, KillStep, StopPolicy
+from procfound.engine.ending import KillPath, UnkillableChildError
+from procfound.engine.handoff import (
+    close_all_sessions,
+    handed_off,
+    open_sessions,
+    reap_stragglers,
+    unreaped,
+)
+from procfound.engine.kill import KillSchedule, StopPolicy
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
 from procfound.engine.terminal import TerminalOutput, end_of_input, set_size
 from procfound.engine.waiting import ReadinessSet, child_has_exited, open_readiness_set
-from procfound.lifecycle import CLOSE_SESSIONS, at_exit
 
 __all__ = [
     "ChildSession",
@@ -49,22 +52,7 @@ EXIT_DRAIN_GRACE: Final = 0.25
 
 EOF_EXIT_SPIN: Final = 50e-6
 
-_log: Final = logging.getLogger("procfound")
 _DEFAULT_POLICY: Final = StopPolicy()
-
-# How long close_now() waits for a SIGKILLed child before leaving it to a later reap.
-_CLOSE_NOW_WAIT: Final = 2.0
-
-# Children that outlived SIGKILL (uninterruptible sleep); reaped whenever a later session starts.
-_unreaped: set[int] = set()
-
-# What an interrupted kill path left to finish (see ChildSession._kill_now): a SIGKILLed child
-# not reaped yet (pid, None), or a SIGKILLed box not empty yet (None, box). Finished without
-# blocking when the next session starts, and with a bounded wait at interpreter exit.
-_handed_off: list[tuple[int | None, Containment | None]] = []
-
-# Every session whose fds are open, by id (see the module docstring).
-_open: dict[int, ChildSession] = {}
 
 
 class Observer(Protocol):
@@ -94,15 +82,6 @@ class Sink(Protocol):
 
 class DisownedSessionError(RuntimeError):
     """A session opened before ``os.fork()`` was used in the child: it belongs to the parent."""
-
-
-class UnkillableChildError(Exception):
-    """The child did not exit even after SIGKILL within the schedule's bound."""
-
-    def __init__(self, pid: int, waited: float) -> None:
-        super().__init__(f"process {pid} did not exit within {waited:g}s of SIGKILL")
-        self.pid = pid
-        self.waited = waited
 
 
 def _exit_follows_eof(pid: int, pidfd: int | None) -> bool:
@@ -140,65 +119,20 @@ def _abandon(child: Child) -> None:
             os.close(fd)
 
 
-def _reap_stragglers() -> None:
-    for pid in list(_unreaped):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            _unreaped.discard(pid)
-    _finish_handed_off(wait=0.0)
-
-
-def _finish_handed_off(wait: float) -> None:
-    """Reap the children and remove the boxes an interrupted kill path handed off.
-
-    ``wait``: seconds to wait for them (0: only what is done already). SIGKILL was sent when
-    they were handed off; a box is swept again in case something forked meanwhile.
-    """
-    give_up = time.monotonic() + wait
-    while _handed_off:
-        for item in list(_handed_off):
-            pid, box = item
-            if pid is not None:
-                try:
-                    done = os.waitpid(pid, os.WNOHANG)[0] != 0
-                except ChildProcessError:
-                    done = True
-            else:
-                assert box is not None
-                box.signal(signal.SIGKILL)
-                done = box.is_empty()
-                if done:
-                    box.close()
-            if done:
-                _handed_off.remove(item)
-        if not _handed_off or time.monotonic() >= give_up:
-            return
-        time.sleep(0.005)
-
-
-class ChildSession:
+class ChildSession(KillPath):
     """A spawned child, its pipes and the sinks its output goes to."""
 
     __slots__ = (
         "__weakref__",
-        "_box_ended",
         "_disowned",
-        "_exited",
         "_feeder",
+        "_held",
         "_observer",
         "_paused",
-        "_polite_until",
         "_readers",
         "_readiness",
         "_stdin",
         "child",
-        "ended_at",
-        "killed",
-        "returncode",
-        "rusage",
         "schedule",
         "started_at",
     )
@@ -229,8 +163,8 @@ class ChildSession:
                 who takes it over with :meth:`take_stdin` (a ManagedProcess's writer).
             observer: Told when the child has started and when the session has ended.
         """
-        if _unreaped or _handed_off:
-            _reap_stragglers()
+        if unreaped or handed_off:
+            reap_stragglers()
         started_at = time.monotonic()
         child = spawn(request, policy.contain)
         # From here on the child must reach finish(): nothing below may raise before the caller
@@ -257,6 +191,12 @@ class ChildSession:
         self._polite_until: float | None = None  # when the polite step's grace ends
         self._paused: set[int] = set()
         self._readers: dict[int, Sink] = {}
+        # A terminal's master, read to its end but kept open until the session closes: its
+        # last close hangs the terminal up, and the kernel sends SIGHUP to the child's session.
+        # The end (EIO) comes when the child has closed its side, which a program may do well
+        # before it exits (GNU cat closes 0, 1 and 2, then runs its exit handlers): closing
+        # the master then killed it with SIGHUP instead of letting it exit with its own code.
+        self._held: list[int] = []
         if child.terminal and input is not None and child.stdin is not None:
             input += end_of_input(child.stdin, input)  # (cannot raise)
         self._feeder = InputFeeder(input or b"")
@@ -279,7 +219,7 @@ class ChildSession:
             if isinstance(exc, OSError):
                 raise spawn_error(exc, request.argv[0], request.cwd) from exc
             raise
-        _open[id(self)] = self
+        open_sessions[id(self)] = self
         self._observer = observer
         if observer is not None:
             observer.started(self)
@@ -359,7 +299,7 @@ class ChildSession:
     def _read(self, fd: int) -> None:
         sink = self._readers.get(fd)
         if sink is not None and sink.fill_from(fd):
-            self._close_reader(fd)
+            self._close_reader(fd, hold=self.child.terminal)
 
     def _read_all(self, fd: int) -> None:
         # fill_from stops after a bounded amount; after exit nothing else competes for the loop.
@@ -405,13 +345,16 @@ class ChildSession:
         if fd == self._stdin and self._feeder.write_to(fd):
             self._close_stdin()
 
-    def _close_reader(self, fd: int) -> None:
+    def _close_reader(self, fd: int, *, hold: bool = False) -> None:
         del self._readers[fd]
         if fd in self._paused:
             self._paused.discard(fd)
         else:
             self._readiness.remove(fd)
-        os.close(fd)
+        if hold:  # a terminal's master: closed with the session (see _held)
+            self._held.append(fd)
+        else:
+            os.close(fd)
 
     def _close_stdin(self) -> None:
         fd, self._stdin = self._stdin, None
@@ -456,207 +399,17 @@ class ChildSession:
             if observer is not None:
                 observer.ended(self)
 
-    async def _finish(self, schedule: KillSchedule, interruptible: bool) -> None:
-        if self._exited and not self._readers and self._stdin is None:
-            # The common end of a run: nothing left to wait for, so nothing to shield (unless
-            # descendants that left the group are to be stopped too: contain="tree").
-            self._signal_group(signal.SIGKILL)  # sweep what is left of the tree
-            await self._end_box(schedule)
-            self._reap()
-            self._close_all()
-            return
-        steps = schedule.steps()
-        interrupted: BaseException | None = None
-        if interruptible and len(steps) > 1 and not self._exited:
-            try:
-                await self._run_step(steps[0])  # the polite step, not shielded
-            except anyio.get_cancelled_exc_class() as exc:
-                interrupted = exc
-            steps = steps[1:]
-        with anyio.CancelScope(shield=True):
-            try:
-                if not self._exited and not child_has_exited(self.pid):
-                    await self._stop(steps, schedule.kill_wait)
-                else:
-                    self._exited = True
-                if self._exited:
-                    await self.drain()
-                    self._signal_group(signal.SIGKILL)  # sweep what is left of the tree
-                    await self._end_box(schedule)
-                    self._reap()
-            except UnkillableChildError:  # in _unreaped: a later session's start reaps it
-                if self.child.box is not None and not self._box_ended:
-                    self._box_ended = True
-                    self.child.box.signal(signal.SIGKILL)
-                self._close_all()
-                raise
-        self._close_all()
-        if interrupted is not None:
-            raise interrupted
-
-    def _kill_now(self) -> None:
-        """The last step of every kill path, synchronous so that nothing can cut it short.
-
-        SIGKILL to the group and the child (pidfd), ``cgroup.kill`` or the pinned sweep of the
-        box, then one reap that does not block. What is not reaped yet (SIGKILL is delivered at
-        once, but the exit takes a moment), and a box that is not empty yet, are handed to the
-        reaper: the next session's start and the interpreter's exit (:func:`close_all_sessions`)
-        finish them. Safe to call more than once.
-        """
-        if self._disowned:
-            return
-        if self.returncode is None:
-            self.killed = True
-            self._signal_group(signal.SIGKILL)
-            self.signal_child(signal.SIGKILL)  # even if it left the group
-            self._reap(block=False)
-        box = self.child.box
-        if box is not None and not self._box_ended:
-            self._box_ended = True
-            box.signal(signal.SIGKILL)
-            if not box.is_empty():
-                self.child.box = None  # _close_all must not remove it while it is populated
-                _handed_off.append((None, box))
-        if self.returncode is None:
-            _handed_off.append((self.pid, None))
-
-    async def _stop(self, steps: tuple[KillStep, ...], kill_wait: float) -> None:
-        for step in steps:
-            await self._run_step(step)
-            if self._exited:
-                return
-        _unreaped.add(self.pid)
-        raise UnkillableChildError(self.pid, kill_wait)
-
-    async def _run_step(self, step: KillStep) -> None:
-        """Signal the group, then move bytes until the child exits or the step's wait is over."""
-        if signal.SIGKILL in step.signals:
-            self.killed = True
-        box = self.child.box
-        for sig in step.signals:
-            self._signal_group(sig)
-            if box is not None:
-                box.signal(sig, skip_group=self.child.pgid)
-        if box is not None and signal.SIGKILL not in step.signals:
-            self._polite_until = anyio.current_time() + step.wait
-        with anyio.move_on_after(step.wait):
-            while not await self.step():
-                pass
-
-    async def _end_box(self, schedule: KillSchedule) -> None:
-        """contain="tree": stop every descendant still in the box, following ``schedule``.
-
-        Descendants the polite step already signalled get what is left of its grace.
-        """
-        box = self.child.box
-        if box is None or self._box_ended:
-            return
-        self._box_ended = True
-        until = self._polite_until
-        signalled = until is not None
-        grace = schedule.grace if until is None else max(0.0, until - anyio.current_time())
-        with anyio.CancelScope(shield=True):  # bounded by the schedule
-            left = await empty_box(
-                box, schedule.stop_signal, grace, schedule.kill_wait, signalled=signalled
-            )
-        if left:
-            _log.error(
-                "procfound could not stop every process of pid %s's tree (%s): still running: %s",
-                self.pid,
-                box.name,
-                left,
-            )
-
-    def _signal_group(self, sig: int) -> None:
-        """Send ``sig`` to the child's process group, and to the child itself if it left it.
-
-        The group id stays reserved while the leader is an unreaped zombie, so signalling the
-        group before _reap() can never hit an unrelated process that reused the id. A child
-        that moved to another group (``setpgid``, ``setsid``), or one that never had its own
-        (foreground mode), is signalled through its pidfd, which cannot name another process.
-        """
-        if self.returncode is not None or self._disowned:
-            return
-        pgid = self.child.pgid
-        if pgid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-            try:
-                if os.getpgid(self.pid) == pgid:
-                    return
-            except ProcessLookupError:
-                return
-        self.signal_child(sig)
-
-    def signal_child(self, sig: int) -> None:
-        """Send ``sig`` to the child alone (its pidfd where there is one)."""
-        if self._disowned:  # our copy of the pidfd is closed: its number may be another fd's
-            return
-        pidfd = self.child.pidfd
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if pidfd is not None:
-                signal.pidfd_send_signal(pidfd, sig)
-            else:  # no pidfd: the pid is still reserved for us (unreaped), so it is still ours
-                os.kill(self.pid, sig)
-
-    def _reap(self, *, block: bool = True) -> None:
-        if self.returncode is not None:
-            return
-        try:
-            pid, status, rusage = os.wait4(self.pid, 0 if block else os.WNOHANG)
-        except ChildProcessError:  # someone else reaped it (a foreign SIGCHLD handler)
-            self.returncode = 0
-            return
-        if not pid:  # not exited yet (block=False)
-            return
-        self.ended_at = time.monotonic()
-        self.returncode = os.waitstatus_to_exitcode(status)
-        self.rusage = rusage
-
     @property
     def closed(self) -> bool:
         """True once every fd of the session is closed (it has been finished)."""
-        return id(self) not in _open
-
-    def close_now(self) -> None:
-        """Without an event loop: SIGKILL the group, reap, close every fd.
-
-        Only for when no task waits on this session (a failed setup, interpreter exit). The wait
-        for the exit blocks, but briefly: SIGKILL cannot be ignored, and a child that outlives
-        :data:`_CLOSE_NOW_WAIT` (uninterruptible sleep) is left for a later reap.
-        """
-        if self._disowned:
-            return
-        self._signal_group(signal.SIGKILL)
-        box = self.child.box
-        if box is not None and not self._box_ended:
-            self._box_ended = True
-            left = empty_box_now(box)
-            if left:
-                _log.error("procfound could not stop processes of pid %s: %s", self.pid, left)
-        if self.returncode is None:
-            give_up = time.monotonic() + _CLOSE_NOW_WAIT
-            while True:
-                try:
-                    pid, status = os.waitpid(self.pid, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid:
-                    self.ended_at = time.monotonic()
-                    self.returncode = os.waitstatus_to_exitcode(status)
-                    break
-                if time.monotonic() > give_up:
-                    _unreaped.add(self.pid)
-                    break
-                time.sleep(0.005)
-        self._close_all()
+        return id(self) not in open_sessions
 
     def disown(self) -> None:
         """In a forked child: close our copies of the fds, and never act on this child again."""
         self._disowned = True
-        _open.pop(id(self), None)
-        fds = [*self._readers, self._stdin, self.child.pidfd]
-        self._readers, self._stdin = {}, None
+        open_sessions.pop(id(self), None)
+        fds = [*self._readers, *self._held, self._stdin, self.child.pidfd]
+        self._readers, self._stdin, self._held = {}, None, []
         self.child.pidfd = None
         self._paused.clear()
         for fd in fds:
@@ -669,6 +422,9 @@ class ChildSession:
     def _close_all(self) -> None:
         for fd in list(self._readers):
             self._close_reader(fd)
+        held, self._held = self._held, []
+        for fd in held:
+            os.close(fd)
         self._close_stdin()
         self._readiness.close()
         pidfd, self.child.pidfd = self.child.pidfd, None
@@ -676,26 +432,4 @@ class ChildSession:
             os.close(pidfd)
         if self.child.box is not None:
             self.child.box.close()
-        _open.pop(id(self), None)
-
-
-def close_all_sessions() -> None:
-    """At interpreter exit: kill, reap and close every session still open, whoever owns it,
-    and finish what interrupted kill paths handed off."""
-    for session in list(_open.values()):
-        with contextlib.suppress(Exception):
-            session.close_now()
-    with contextlib.suppress(Exception):
-        _finish_handed_off(wait=_CLOSE_NOW_WAIT)
-
-
-def _disown_all_after_fork() -> None:
-    for session in list(_open.values()):
-        with contextlib.suppress(Exception):
-            session.disown()
-    _open.clear()
-    _handed_off.clear()  # the parent's to finish, not ours
-
-
-at_exit(CLOSE_SESSIONS, close_all_sessions)  # after the portal has stopped (procfound.lifecycle)
-os.register_at_fork(after_in_child=_disown_all_after_fork)
+        open_sessions.pop(id(self), None)

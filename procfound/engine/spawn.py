@@ -43,7 +43,7 @@ from enum import Enum
 from typing import Any, Final, cast
 
 from procfound.engine.contain import CgroupBox, Containment, open_containment
-from procfound.engine.helper import helper_argv, runs_natively
+from procfound.engine.helper import Credentials, helper_argv, runs_natively
 from procfound.engine.spawn_errors import BEFORE_EXEC, CGROUP_JOIN, SpawnError, spawn_error
 from procfound.engine.terminal import open_child_terminal
 
@@ -57,6 +57,7 @@ _RESTORED_SIGNALS: Final = tuple(
     getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name)
 )
 _F_SETPIPE_SZ: Final = getattr(fcntl, "F_SETPIPE_SZ", None)
+_KEEP_OURS: Final = Credentials()  # no user, group or groups to switch to
 
 
 def _known_fork_exec() -> Any:
@@ -99,9 +100,7 @@ class SpawnRequest:
     pass_fds: tuple[int, ...] = ()  # fds of ours the child keeps (as themselves)
     start_new_session: bool = False  # setsid(): a new session, and a group of its own
     process_group: int | None = None  # join this existing group instead of a new one
-    user: int | None = None
-    group: int | None = None
-    extra_groups: tuple[int, ...] | None = None
+    credentials: Credentials | None = None  # None: the child keeps ours
     umask: int = -1  # -1: leave ours
     restore_signals: bool = True  # SIGPIPE, SIGXFZ, SIGXFSZ back to their defaults
     pipesize: int = -1  # F_SETPIPE_SZ for the pipes made here (-1: the system's)
@@ -243,9 +242,7 @@ def _helper_command(
         report_fd,
         terminal=helper.terminal,
         join=helper.join,
-        groups=request.extra_groups,
-        gid=request.group,
-        uid=request.user,
+        credentials=request.credentials,
         parent=helper.parent,
         default_signals=tuple(
             sig
@@ -260,9 +257,7 @@ def _helper_command(
         request,
         argv=argv,
         executable=None,
-        user=None,
-        group=None,
-        extra_groups=None,
+        credentials=None,
         pass_fds=tuple(sorted({*request.pass_fds, report_fd})),
     )
     return sys.executable, argv, spawned
@@ -425,7 +420,7 @@ def _sh_join(request: SpawnRequest, helper: _Helper) -> list[str] | None:
         return None
     if helper.parent is not None or not _IS_LINUX:
         return None
-    if request.user is not None or request.group is not None or request.extra_groups is not None:
+    if request.credentials is not None:
         return None
     if request.argv[0] != request.program:
         return None
@@ -485,6 +480,7 @@ def _process_group(request: SpawnRequest) -> int:
 
 def _fork_exec(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
     executables = _executables(program, request.env)
+    ids = request.credentials or _KEEP_OURS
     env = request.env
     env_list = (
         None if env is None else [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
@@ -512,9 +508,9 @@ def _fork_exec(program: str, argv: list[str], request: SpawnRequest, child_fds: 
                 request.restore_signals,
                 request.start_new_session,
                 _process_group(request),
-                request.group,
-                None if request.extra_groups is None else list(request.extra_groups),
-                request.user,
+                ids.group,
+                None if ids.extra_groups is None else list(ids.extra_groups),
+                ids.user,
                 request.umask,
                 None,  # preexec_fn: never (no Python between fork and exec)
                 True,  # allow vfork
@@ -559,6 +555,7 @@ def _exec_failure(report: bytes, cwd: str | None, program: str) -> OSError:
 def _popen(program: str, argv: list[str], request: SpawnRequest, child_fds: list[int]) -> int:
     """The same spawn through :class:`subprocess.Popen` (interpreters with another fork_exec)."""
     group = _process_group(request)
+    ids = request.credentials or _KEEP_OURS
     # An OSError (the program or cwd cannot be used) is described by spawn().
     popen = subprocess.Popen(
         argv,
@@ -573,9 +570,9 @@ def _popen(program: str, argv: list[str], request: SpawnRequest, child_fds: list
         restore_signals=request.restore_signals,
         start_new_session=request.start_new_session,
         process_group=None if group < 0 else group,
-        user=request.user,
-        group=request.group,
-        extra_groups=request.extra_groups,
+        user=ids.user,
+        group=ids.group,
+        extra_groups=ids.extra_groups,
         umask=request.umask,
     )
     # We reap the child ourselves. Mark the Popen finished so neither its __del__ (ResourceWarning)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 import anyio
 
@@ -192,30 +192,31 @@ class _Conversation:
 
     async def expect(self, patterns: Patterns, seconds: float | None) -> ExpectMatch:
         """In the owner: wait until a pattern matches; the engine's outcome in our words."""
-        owner = self.owner
         shown = patterns.shown
         try:
             return await self.talk.expect(patterns, seconds)
         except ExpectTimedOut:
             raise ProcessTimeoutError(
                 f"No expected pattern matched within {seconds}s (expected: {shown})",
-                command=self.command,
                 timeout_seconds=seconds,
-                stdout=owner.stdout_text(),
-                stderr=owner.stderr_text() or None,
                 code="PROCESS_EXPECT_TIMEOUT",
+                **self._with_output(),
             ) from None
         except ExpectEnded:
-            code = await owner.exit_code()
+            code = await self.owner.exit_code()
             raise ProcessError(
                 f"Process output ended (exit code {code}) before an expected pattern matched "
                 f"(expected: {shown})",
-                command=self.command,
                 return_code=code,
-                stdout=owner.stdout_text(),
-                stderr=owner.stderr_text() or None,
                 code="PROCESS_EXITED_EARLY",
+                **self._with_output(),
             ) from None
+
+    def _with_output(self) -> dict[str, Any]:
+        """The keywords of an ``expect`` error: the command, and the output's tails."""
+        owner = self.owner
+        stderr = owner.stderr_text() or None
+        return {"command": self.command, "stdout": owner.stdout_text(), "stderr": stderr}
 
 
 async def _in_portal(fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -15,13 +15,9 @@ from typing import cast
 from procfound.bridge.sync import acall_in_portal
 from procfound.call.options import check_timeout
 from procfound.errors import ValidationError
-from procfound.services.managed import (
-    DEFAULT_PROCESS_WAIT_TIMEOUT,
-    ManagedProcess,
-    await_probes,
-    owner_of,
-)
+from procfound.services.managed import ManagedProcess
 from procfound.services.probes import DEFAULT_PROBE_TIMEOUT, HttpProbe, path_probe, port_probe
+from procfound.services.reading import DEFAULT_PROCESS_WAIT_TIMEOUT, await_probes, owner_of
 from procfound.services.wording import expected_parts as _expected_parts
 
 __all__ = ["wait_for_http", "wait_for_path", "wait_for_port", "wait_for_process_output"]
