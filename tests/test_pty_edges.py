@@ -3,6 +3,7 @@ nobody reads it any more, and the seams of the terminal with the CLI and other o
 
 from __future__ import annotations
 
+import re
 import shlex
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from functools import partial
 
 import anyio
 import pytest
-from conftest import python, wait_gone
+from conftest import SyncCall, python, wait_gone
 from test_cli import cli_env, cli_into_closed_pipe
 
 from procfound import ManagedProcess, ValidationError, async_run, run, stream
@@ -78,3 +79,49 @@ def test_resize_too_big_to_show_is_a_validation_error() -> None:
             proc.resize(HUGE, 80)
         with pytest.raises(ValidationError, match="an int of 16610 bits"):
             proc.resize(24, -HUGE)
+
+
+# A terminal in canonical mode holds about 4 KiB of a line not ended yet and drops the rest.
+LONG = 10_000
+
+
+def test_run_pty_input_with_a_line_longer_than_the_terminal_holds(sync_call: SyncCall) -> None:
+    data = "x" * LONG + "\n" + "y" * LONG
+    result = sync_call(run, ["wc", "-c"], pty=True, input=data, timeout=10)
+    assert result.stdout.split() == [str(2 * LONG + 1)]
+
+
+def test_stream_pty_input_long_line_comes_back_whole() -> None:
+    lines = list(stream(["cat"], pty=True, input="x" * LONG + "\n", timeout=10))
+    assert lines == ["x" * LONG]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("pieces", [1, 3, 7])
+async def test_awrite_long_line_in_pieces_loses_nothing(pieces: int) -> None:
+    async with ManagedProcess(["wc", "-c"], pty=True) as proc:
+        for _ in range(pieces):
+            await proc.awrite("z" * (LONG // pieces), timeout=10)
+        await proc.aclose_stdin()
+        found = await proc.aexpect("\n", timeout=10)
+    assert found.before.strip() == str(LONG // pieces * pieces)
+
+
+def test_write_long_line_to_a_program_reading_lines(sync_call: SyncCall) -> None:
+    code = python("print(len(input()))")
+
+    def scenario() -> str:
+        with ManagedProcess(code, pty=True) as proc:
+            proc.write("q" * LONG + "\n", timeout=10)
+            return proc.expect("\n", timeout=10).before.strip()
+
+    assert sync_call(scenario) == str(LONG)
+
+
+def test_long_input_to_a_child_in_raw_mode_has_no_end_of_file_inserted() -> None:
+    counts_eof = ["sh", "-c", f"stty raw; echo go; head -c {LONG} | od -c | grep -c 004"]
+    with ManagedProcess(counts_eof, pty=True) as proc:
+        proc.expect("go", timeout=10)
+        proc.write("r" * LONG, timeout=10)
+        found = proc.expect(re.compile(r"(\d+)\r?\n"), timeout=10)
+    assert found.match.group(1) == "0"

@@ -34,7 +34,12 @@ from procfound.engine.handoff import (
 )
 from procfound.engine.kill import KillSchedule, StopPolicy
 from procfound.engine.spawn import Child, SpawnRequest, spawn, spawn_error
-from procfound.engine.terminal import TerminalOutput, end_of_input, set_size
+from procfound.engine.terminal import (
+    TerminalOutput,
+    end_of_input,
+    hand_over_long_lines,
+    set_size,
+)
 from procfound.engine.waiting import ReadinessSet, child_has_exited, open_readiness_set
 
 __all__ = [
@@ -198,6 +203,7 @@ class ChildSession(KillPath):
         # the master then killed it with SIGHUP instead of letting it exit with its own code.
         self._held: list[int] = []
         if child.terminal and input is not None and child.stdin is not None:
+            input = hand_over_long_lines(child.stdin, input)
             input += end_of_input(child.stdin, input)  # (cannot raise)
         self._feeder = InputFeeder(input or b"")
         self._stdin = child.stdin

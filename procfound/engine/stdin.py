@@ -29,7 +29,7 @@ from typing import Final
 
 import anyio
 
-from procfound.engine.terminal import end_of_input
+from procfound.engine.terminal import canonical, end_of_input, line_cuts
 
 __all__ = ["StdinClosedError", "StdinWriter", "WriteProgress"]
 
@@ -70,7 +70,16 @@ class StdinWriter:
         terminal: ``close`` writes the terminal's end-of-file character instead of closing.
     """
 
-    __slots__ = ("__weakref__", "_eof", "_fd", "_last", "_lock", "_terminal", "written")
+    __slots__ = (
+        "__weakref__",
+        "_eof",
+        "_fd",
+        "_last",
+        "_lock",
+        "_pending",
+        "_terminal",
+        "written",
+    )
 
     def __init__(self, fd: int, *, terminal: bool = False) -> None:
         os.set_blocking(fd, False)
@@ -79,6 +88,7 @@ class StdinWriter:
         self._eof = False  # close() was asked for: no write may start after it
         self._lock: anyio.Lock | None = None
         self._last = b""  # the last byte written: a terminal's end of file depends on it
+        self._pending = 0  # a terminal's: characters of the line not ended yet (line_cuts)
         self.written = 0  # bytes that went in, over all writes
         _writers.add(self)
 
@@ -106,7 +116,19 @@ class StdinWriter:
             raise StdinClosedError(by_us=True)
         # The lock is fair: a close() asked for after this write waits for it.
         async with self._queue():
-            await self._put(memoryview(data), progress or WriteProgress())
+            progress = progress or WriteProgress()
+            if not self._terminal:
+                await self._put(memoryview(data), progress)
+                return
+            # A terminal in canonical mode drops what a line holds past its limit: a longer line
+            # is handed over in pieces, each followed by the end-of-file character.
+            cuts, _ = line_cuts(data, self._pending)
+            start = 0
+            for cut in [*cuts, len(data)]:
+                await self._put(memoryview(data)[start:cut], progress)
+                start = cut
+                if cut < len(data):
+                    await self._hand_over()
 
     async def _put(self, view: memoryview, progress: WriteProgress) -> None:
         while view:
@@ -131,7 +153,22 @@ class StdinWriter:
                 self.written += count
                 progress.written += count
                 self._last = bytes(view[count - 1 : count])
+                if self._terminal:
+                    _, self._pending = line_cuts(bytes(view[:count]), self._pending, 1 << 62)
                 view = view[count:]
+
+    async def _hand_over(self) -> None:
+        """A terminal's end-of-file character in the middle of a line: the reader gets what is
+        pending (not counted as written). Nothing in raw mode, where lines have no limit."""
+        if self._pending and canonical(self._fd):
+            eof = memoryview(end_of_input(self._fd, b"\n"))
+            extra = WriteProgress()
+            try:
+                await self._put(eof, extra)
+            finally:
+                self.written -= extra.written
+        self._pending = 0
+        self._last = b"\n"  # nothing is pending now: one end-of-file ends the input
 
     async def close(self) -> None:
         """End of file for the child, after the writes already asked for. Safe to call twice.

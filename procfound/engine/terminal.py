@@ -33,6 +33,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import select
 import struct
 import sys
@@ -45,7 +46,10 @@ __all__ = [
     "DEFAULT_SIZE",
     "HAS_TERMINALS",
     "TerminalOutput",
+    "canonical",
     "end_of_input",
+    "hand_over_long_lines",
+    "line_cuts",
     "open_child_terminal",
     "open_terminal",
     "set_size",
@@ -58,6 +62,13 @@ DEFAULT_SIZE: Final = (24, 80)
 HAS_TERMINALS: Final = hasattr(os, "openpty") and sys.platform.startswith(("linux", "darwin"))
 
 _NEWLINES: Final = (b"\n", b"\r")
+_LINE_END: Final = re.compile(rb"[\r\n]")
+# The most characters of a line not ended yet that a terminal in canonical mode holds: Linux
+# keeps 4095 (N_TTY_BUF_SIZE - 1), macOS 1024 (MAX_CANON), and drops the rest without a word
+# until a line end comes. Longer runs of input are handed over in pieces of this size with the
+# end-of-file character (which, in the middle of a line, hands what is pending to the reader and
+# is not itself read), so nothing written is lost. Kept below the kernels' limits.
+LINE_LIMIT: Final = 1000 if sys.platform == "darwin" else 4000
 # After a full read, how long to wait for the next piece before going back to the event loop,
 # and how long one fill may keep the loop at most (a terminal delivers its output a few KiB at
 # a time; each piece is handed over by a kernel worker a moment after a read, so the wait
@@ -161,6 +172,52 @@ def end_of_input(fd: int, written: bytes) -> bytes:
     if not written or written.endswith(_NEWLINES):
         return eof
     return eof + eof
+
+
+def line_cuts(data: bytes, pending: int, limit: int = LINE_LIMIT) -> tuple[list[int], int]:
+    """Where in ``data`` the end-of-file character must go so that no line holds more than
+    ``limit`` characters not yet handed over (``pending``: those of the line before ``data``);
+    and how many are pending after ``data``.
+
+    Example:
+        >>> line_cuts(b"abcdefg\nxy", 0, limit=3)
+        ([3, 6], 2)
+    """
+    cuts: list[int] = []
+    pos, size = 0, len(data)
+    while pos < size:
+        found = _LINE_END.search(data, pos)
+        end = size if found is None else found.start()
+        while pending + end - pos > limit:
+            pos += limit - pending
+            cuts.append(pos)
+            pending = 0
+        if found is None:
+            return cuts, pending + size - pos
+        pos, pending = end + 1, 0
+    return cuts, pending
+
+
+def hand_over_long_lines(fd: int, data: bytes) -> bytes:
+    """``data`` as written to a terminal (``input=``): with the end-of-file character where a
+    line runs longer than the terminal holds (see :data:`LINE_LIMIT`); as it is when there is no
+    such line or the terminal is not in canonical mode."""
+    cuts, _ = line_cuts(data, 0)
+    if not cuts or not canonical(fd):
+        return data
+    eof = end_of_input(fd, b"\n")
+    pieces = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    return eof.join(pieces)
+
+
+def canonical(fd: int) -> bool:
+    """True if the terminal reads input a line at a time (``ICANON``; unknown: False)."""
+    import termios
+
+    try:
+        return bool(termios.tcgetattr(fd)[3] & termios.ICANON)
+    except (termios.error, OSError):
+        return False
 
 
 class TerminalOutput:
