@@ -8,7 +8,8 @@ import sys
 
 import anyio
 import pytest
-from conftest import SyncCall
+from conftest import SyncCall, python
+from test_cli import cli_env
 
 from procfound import ManagedProcess
 
@@ -42,3 +43,29 @@ async def test_awrite_megabytes_to_a_child_that_echoes_them() -> None:
             await cat.awrite(TEN_MIB + LAST, timeout=30)
             found = await cat.aexpect("y" * 10, timeout=30)
     assert found.match.group() == "y" * 10
+
+
+@pytest.mark.parametrize("pty", [False, True])
+def test_expect_on_an_endless_writer_keeps_a_bounded_window(pty: bool) -> None:
+    """`yes` writes hundreds of MiB a second: an expect that never matches reads on (the
+    pattern may come later) but lets the oldest unread output go past a few MiB, as a probe
+    does, instead of holding all of it (a GiB and more within the default 10 s)."""
+    script = python(
+        f"""
+        import re, resource
+        from procfound import ManagedProcess, ProcessTimeoutError
+        with ManagedProcess(["yes"], pty={pty}) as proc:
+            try:
+                proc.expect(["never", re.compile("nev(er)+")], timeout=3)
+            except ProcessTimeoutError:
+                pass
+            dropped = proc.stdout_dropped
+        print(dropped, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        """
+    )
+    done = subprocess.run(
+        script, env=cli_env(), check=True, capture_output=True, text=True, timeout=60
+    )
+    dropped, peak_mib = map(int, done.stdout.split())
+    assert dropped > 0
+    assert peak_mib < 300

@@ -81,7 +81,10 @@ class Talk:
         window = self._window
         buffer = owner.stdout.data
         start = -1
-        with anyio.move_on_after(seconds):
+        # Read on past the high-water mark while waiting (the pattern may come later), but as a
+        # probe does: the oldest unread bytes beyond it let go, so a chatty child (`yes`) cannot
+        # grow the buffer by a GiB a second while no pattern matches.
+        with anyio.move_on_after(seconds), owner.probing():
             while True:
                 owner._drop_skipped_lf()
                 ended = owner.output_ended
