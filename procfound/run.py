@@ -112,7 +112,9 @@ async def async_run(
             with ``text=False`` come as the terminal gives them, ``\n`` as ``\r\n``);
             ``input`` is written and followed by the terminal's end of file (``^D``), which
             is also all the child reads without ``input``; with ``capture_output=False`` the
-            output is shown on our stdout as it comes. ``pty_size=(rows, columns)`` sets the
+            output is shown on our stdout as it comes (once that is a closed pipe, the tree
+            is stopped and ``BrokenPipeError`` raised, as ``print`` would: a child on a
+            terminal never gets SIGPIPE itself). ``pty_size=(rows, columns)`` sets the
             terminal's size (default ``(24, 80)``). Cannot be combined with ``stdin``,
             ``stdout`` or ``stderr`` targets (but ``stdout=PIPE`` and ``stderr=STDOUT``,
             which it does anyway), ``foreground``, ``process_group``, a pipeline or an
