@@ -105,7 +105,7 @@ async def async_run(
             named without ``/`` is looked up in our PATH when ``env`` has none) and
             ``ok_codes`` (any iterable of ints: the exit codes ``check`` accepts, e.g.
             ``(0, 1)`` for grep).
-            ``pty=True`` runs the command on a new pseudo-terminal (Linux, macOS; elsewhere
+            ``pty=True`` runs the command on a new pseudo-terminal (Linux; elsewhere
             :class:`~procfound.PlatformError`): in a session of its own whose controlling
             terminal it is, as its stdin, stdout and stderr, echo off. What it writes is
             ``stdout`` (stderr merged into it, as on a terminal; ``stderr`` is ``''``; bytes

@@ -37,7 +37,7 @@ from procfound.call.checks import (
 from procfound.call.stop import StopPolicy, resolve_contain
 from procfound.engine.kill import DEFAULT_GRACE
 from procfound.engine.spawn import Stdio
-from procfound.engine.terminal import DEFAULT_SIZE, HAS_TERMINALS
+from procfound.engine.terminal import DEFAULT_SIZE, HAS_TERMINALS, NO_TERMINALS
 from procfound.errors import PlatformError, ValidationError
 
 __all__ = [
@@ -233,10 +233,7 @@ def _check_combinations(options: RunOptions) -> None:
 
 def _check_pty(options: RunOptions) -> None:
     if not HAS_TERMINALS:
-        raise PlatformError(
-            f"pty=True needs pseudo-terminals (Linux or macOS); {sys.platform} has none here",
-            code="PLATFORM_NOT_SUPPORTED",
-        )
+        raise PlatformError(NO_TERMINALS, code="PLATFORM_NOT_SUPPORTED")
     # What a terminal does anyway may be said: its output is read (stdout=PIPE), stderr merged.
     said = {"stdin": (UNSET,), "stdout": (UNSET, Stdio.PIPE), "stderr": (UNSET, Stdio.STDOUT)}
     for name, fine in said.items():

@@ -45,6 +45,7 @@ from procfound.engine.spawn_errors import SpawnError
 __all__ = [
     "DEFAULT_SIZE",
     "HAS_TERMINALS",
+    "NO_TERMINALS",
     "TerminalOutput",
     "canonical",
     "end_of_input",
@@ -57,9 +58,16 @@ __all__ = [
 
 # A terminal's usual size (rows, columns): what a child sees unless pty_size= says otherwise.
 DEFAULT_SIZE: Final = (24, 80)
-# Where procfound can give a child a terminal: openpty, termios and the spawn's controlling
-# terminal step (setsid + TIOCSCTTY) are known to work on Linux and macOS.
-HAS_TERMINALS: Final = hasattr(os, "openpty") and sys.platform.startswith(("linux", "darwin"))
+# Where procfound gives a child a terminal: Linux, where it is tested. macOS has pseudo-terminals,
+# but the engine waits there with poll(), which macOS documents as not supporting devices: a
+# terminal's master could not be waited on, so pty=True is refused there (PlatformError)
+# rather than left to spin.
+HAS_TERMINALS: Final = hasattr(os, "openpty") and sys.platform.startswith("linux")
+# What the refusal says.
+NO_TERMINALS: Final = (
+    f"pty=True is supported on Linux only ({sys.platform} is not: on macOS the engine's poll() "
+    "cannot wait on a terminal)"
+)
 
 _NEWLINES: Final = (b"\n", b"\r")
 _LINE_END: Final = re.compile(rb"[\r\n]")
@@ -125,10 +133,7 @@ def open_child_terminal(rows: int, cols: int) -> tuple[int, int, int, str]:
     if not HAS_TERMINALS:
         from procfound.errors import PlatformError
 
-        raise PlatformError(
-            f"pty=True needs pseudo-terminals (Linux or macOS), which {sys.platform} lacks here",
-            code="PLATFORM_NOT_SUPPORTED",
-        )
+        raise PlatformError(NO_TERMINALS, code="PLATFORM_NOT_SUPPORTED")
     opened: list[int] = []
     try:
         master, slave = open_terminal(rows, cols)
