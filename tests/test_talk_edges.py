@@ -56,7 +56,8 @@ def test_expect_on_an_endless_writer_keeps_a_bounded_window(pty: bool) -> None:
         from procfound import ManagedProcess, ProcessTimeoutError
         with ManagedProcess(["yes"], pty={pty}) as proc:
             try:
-                proc.expect(["never", re.compile("nev(er)+")], timeout=3)
+                # (a terminal moves a few MiB a second: time to read past the window)
+                proc.expect(["never", re.compile("nev(er)+")], timeout={6 if pty else 3})
             except ProcessTimeoutError:
                 pass
             dropped = proc.stdout_dropped

@@ -72,11 +72,11 @@ NO_TERMINALS: Final = (
 _NEWLINES: Final = (b"\n", b"\r")
 _LINE_END: Final = re.compile(rb"[\r\n]")
 # The most characters of a line not ended yet that a terminal in canonical mode holds: Linux
-# keeps 4095 (N_TTY_BUF_SIZE - 1), macOS 1024 (MAX_CANON), and drops the rest without a word
-# until a line end comes. Longer runs of input are handed over in pieces of this size with the
-# end-of-file character (which, in the middle of a line, hands what is pending to the reader and
-# is not itself read), so nothing written is lost. Kept below the kernels' limits.
-LINE_LIMIT: Final = 1000 if sys.platform == "darwin" else 4000
+# keeps 4095 (N_TTY_BUF_SIZE - 1) and drops the rest without a word until a line end comes.
+# Longer runs of input are handed over in pieces of this size with the end-of-file character
+# (which, in the middle of a line, hands what is pending to the reader and is not itself read),
+# so nothing written is lost. Kept below the kernel's limit.
+LINE_LIMIT: Final = 4000
 # After a full read, how long to wait for the next piece before going back to the event loop,
 # and how long one fill may keep the loop at most (a terminal delivers its output a few KiB at
 # a time; each piece is handed over by a kernel worker a moment after a read, so the wait
