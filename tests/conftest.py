@@ -155,14 +155,19 @@ def _children() -> dict[int, str]:
 
 
 def _tracked_fds() -> dict[int, str]:
-    """The fds a run can leak: pipes, pidfds and /dev/null (loops' own fds are sockets/epolls)."""
+    """The fds a run can leak: pipes, pidfds, /dev/null and terminals (a pty's master is
+    /dev/ptmx, its slave /dev/pts/N); loops' own fds are sockets and epolls."""
     found: dict[int, str] = {}
     for entry in os.listdir("/proc/self/fd"):
         try:
             target = os.readlink(f"/proc/self/fd/{entry}")
         except OSError:
             continue
-        if target.startswith("pipe:") or "pidfd" in target or target == "/dev/null":
+        if (
+            target.startswith(("pipe:", "/dev/pts/"))
+            or "pidfd" in target
+            or target in ("/dev/null", "/dev/ptmx")
+        ):
             found[int(entry)] = target
     return found
 
