@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import textwrap
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -202,7 +203,15 @@ _RAISES: Final = """    Raises:
 
 
 def _shared_sections(doc: str) -> str:
-    return doc.replace("    (Args)\n", _ARGS).replace("    (Raises)\n", _RAISES)
+    # Python 3.13 strips a docstring's common indentation when it compiles it: the placeholder
+    # then sits at the margin, and the shared text is indented as the placeholder is.
+    for placeholder, text in (("(Args)", _ARGS), ("(Raises)", _RAISES)):
+        for line in doc.splitlines(keepends=True):
+            if line.strip() == placeholder:
+                indent = line[: len(line) - len(line.lstrip())]
+                doc = doc.replace(line, textwrap.indent(textwrap.dedent(text), indent), 1)
+                break
+    return doc
 
 
 class _WithParameters(Generic[P]):

@@ -48,7 +48,14 @@ def cgroups_of(cli_pid: int) -> list[str]:
     if root is None:
         return []
     prefix = f"procfound-{cli_pid}-"
-    return [str(path) for path in root.rglob(f"{prefix}*") if path.is_dir()]
+    # os.walk, not rglob: other tests running at the same time make and remove their own
+    # cgroups, and a directory that vanishes between its listing and its scan is not an error.
+    return [
+        os.path.join(parent, name)
+        for parent, names, _ in os.walk(root)
+        for name in names
+        if name.startswith(prefix)
+    ]
 
 
 def marked(marker: str) -> list[int]:

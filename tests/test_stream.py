@@ -739,7 +739,10 @@ _STREAM_FUNCTIONS = ["stream", "async_stream", "stream_batches", "async_stream_b
 
 
 def _section(doc: str, title: str) -> str:
-    return doc.split(f"\n    {title}:\n", 1)[1].split("\n\n", 1)[0]
+    import inspect
+
+    # cleandoc: Python 3.13 compiles docstrings already dedented, earlier versions do not.
+    return inspect.cleandoc(doc).split(f"\n{title}:\n", 1)[1].split("\n\n", 1)[0]
 
 
 @pytest.mark.parametrize("name", _STREAM_FUNCTIONS)
@@ -750,7 +753,7 @@ def test_stream_docstring_documents_every_parameter(name: str) -> None:
     args = _section(function.__doc__, "Args")
     for parameter in inspect.signature(function).parameters.values():
         shown = f"**{parameter.name}" if parameter.kind is parameter.VAR_KEYWORD else parameter.name
-        assert f"\n        {shown}: " in f"\n{args}", f"{name}() does not document {shown}"
+        assert f"\n    {shown}: " in f"\n{args}", f"{name}() does not document {shown}"
 
 
 def test_stream_docstrings_share_one_args_and_raises_text() -> None:
