@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import anyio
 import pytest
 import trio
 
@@ -199,3 +200,35 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
         except OSError:
             pass
     pytest.fail(f"leaked children {leaked_children} / fds {leaked_fds}")
+
+
+class Ticker:
+    """A task that counts its turns every 10 ms: proof that the event loop stayed free meanwhile.
+
+    Start ``ticker.run`` in a task group around the operation, cancel the group after it, then
+    check ``ticker.ticks``.
+    """
+
+    def __init__(self) -> None:
+        self.ticks = 0
+
+    async def run(self) -> None:
+        while True:
+            await anyio.sleep(0.01)
+            self.ticks += 1
+
+
+# Reads stdin slowly (64 KiB every 5 ms) and prints how many bytes it got at end of file: a
+# child whose pipe stays full while a writer waits.
+SLOW_READER = """
+import sys, time
+total = 0
+while True:
+    chunk = sys.stdin.buffer.read1(65536)
+    if not chunk:
+        break
+    total += len(chunk)
+    time.sleep(0.005)
+sys.stdout.write(f"{total}\\n")
+sys.stdout.flush()
+"""

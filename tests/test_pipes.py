@@ -21,7 +21,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import CHILDREN_OF_ME, PY, SyncCall, pid_alive, wait_gone
+from conftest import CHILDREN_OF_ME, PY, SyncCall, Ticker, pid_alive, wait_gone
 
 from procfound import (
     CompletedProcess,
@@ -440,20 +440,14 @@ async def test_a_slow_sync_iterable_does_not_block_the_event_loop() -> None:
             time.sleep(0.2)
             yield f"{i}\n".encode()
 
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await anyio.sleep(0.01)
-            ticks += 1
+    ticker = Ticker()
 
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(tick)
+        tasks.start_soon(ticker.run)
         result = await async_run(["cat"], input=slow())
         tasks.cancel_scope.cancel()
     assert result.stdout == "0\n1\n2\n"
-    assert ticks > 20  # 0.6 s of sleeps in the iterable, the loop ran all along
+    assert ticker.ticks > 20  # 0.6 s of sleeps in the iterable, the loop ran all along
 
 
 def test_input_is_written_while_output_is_read_with_flat_memory() -> None:

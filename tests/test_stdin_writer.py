@@ -9,23 +9,11 @@ import subprocess
 
 import anyio
 import pytest
-from conftest import python
+from conftest import SLOW_READER, Ticker, python
 
 from procfound.engine.stdin import StdinClosedError, StdinWriter
 
 pytestmark = pytest.mark.anyio
-
-SLOW_READER = """
-import sys, time
-total = 0
-while True:
-    chunk = sys.stdin.buffer.read1(65536)
-    if not chunk:
-        break
-    total += len(chunk)
-    time.sleep(0.005)
-print(total)
-"""
 
 
 def _writer_for(proc: subprocess.Popen[bytes]) -> StdinWriter:
@@ -42,17 +30,11 @@ async def test_a_write_bigger_than_the_pipe_waits_without_blocking_the_loop() ->
         python(SLOW_READER), stdin=subprocess.PIPE, stdout=subprocess.PIPE
     ) as proc:
         writer = _writer_for(proc)
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await anyio.sleep(0.01)
-                ticks += 1
+        ticker = Ticker()
 
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(tick)
+                group.start_soon(ticker.run)
                 with anyio.fail_after(60):
                     await writer.write(data)
                     await writer.close()
@@ -62,7 +44,7 @@ async def test_a_write_bigger_than_the_pipe_waits_without_blocking_the_loop() ->
         out, _ = proc.communicate(timeout=30)
     assert int(out) == len(data)
     assert writer.written == len(data)
-    assert ticks >= 10  # the loop ran other tasks while the pipe was full
+    assert ticker.ticks >= 10  # the loop ran other tasks while the pipe was full
 
 
 async def test_writing_to_an_exited_child_is_stdin_closed_not_broken_pipe() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import SyncCall, python
+from conftest import SLOW_READER, SyncCall, Ticker, python
 
 from procfound import ManagedProcess, ProcessError, ProcessTimeoutError, StateError, ValidationError
 
@@ -23,21 +23,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 PIPE = subprocess.PIPE
 BIG = 4 * 1024 * 1024
 
-# Reads stdin slowly (64 KiB every 5 ms) and prints how many bytes it got at end of file.
-SLOW_COUNTER = python(
-    """
-    import sys, time
-    total = 0
-    while True:
-        chunk = sys.stdin.buffer.read1(65536)
-        if not chunk:
-            break
-        total += len(chunk)
-        time.sleep(0.005)
-    sys.stdout.write(f"{total}\\n")
-    sys.stdout.flush()
-    """
-)
+SLOW_COUNTER = python(SLOW_READER)
 # Echoes each line of stdin back, with its bytes shown as hex, until end of file.
 HEX_ECHO = python(
     """
@@ -53,21 +39,15 @@ HEX_ECHO = python(
 
 @pytest.mark.anyio
 async def test_a_write_bigger_than_the_pipe_leaves_the_loop_running() -> None:
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await anyio.sleep(0.01)
-            ticks += 1
+    ticker = Ticker()
 
     async with ManagedProcess(SLOW_COUNTER, stdin=PIPE) as proc:
         async with anyio.create_task_group() as group:
-            group.start_soon(tick)
+            group.start_soon(ticker.run)
             with anyio.fail_after(60):
                 await proc.awrite(b"x" * BIG)
             group.cancel_scope.cancel()
-        assert ticks >= 10  # the loop ran another task while the pipe was full
+        assert ticker.ticks >= 10  # the loop ran another task while the pipe was full
         await proc.aclose_stdin()
         assert await proc.read_line_async(timeout=30) == str(BIG)
 
