@@ -135,7 +135,13 @@ def test_escaped_grandchild_is_contained_or_reported(
         from helpers import *
 
         def test_daemonising_service(managed_process, tmp_path):
-            script = f"setsid sleep 60 & echo $! > {{tmp_path}}/escaped; echo up; exec sleep 60"
+            # "up" only once the daemon has its own session (field 6 of /proc/PID/stat): a
+            # teardown that came sooner would still find it in the group, and kill it there.
+            script = (
+                f"setsid sleep 60 & echo $! > {{tmp_path}}/escaped; "
+                "until [ $(cut -d' ' -f6 /proc/$!/stat) = $! ]; do sleep 0.01; done; "
+                "echo up; exec sleep 60"
+            )
             managed_process(["sh", "-c", script], output="up", contain={contain!r})
             record("escaped", int((tmp_path / "escaped").read_text()))
         """,
